@@ -1,0 +1,1 @@
+"""Benchmarks run by ``./run.sh bench`` (quality on the simulator, speed and memory)."""

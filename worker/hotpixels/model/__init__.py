@@ -1,0 +1,1 @@
+"""The residual hot-pixel classifier (torch): network, training data, training, loading."""

@@ -1,0 +1,1 @@
+"""Profiles: dark models built from dark frames, a profile library, and metadata auto-match."""

@@ -1,0 +1,1 @@
+"""A seeded, physically motivated sensor simulator: dark frames, night-sky light frames, truth."""
