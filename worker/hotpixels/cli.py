@@ -23,6 +23,9 @@ COMMAND_MODULES = [
     "hotpixels.demo",
     "hotpixels.simulate.cli",
     "hotpixels.dng.cli",
+    "hotpixels.model.cli",
+    "hotpixels.profiles.cli",
+    "hotpixels.correct.cli",
 ]
 
 log = logging.getLogger("hotpixels")

@@ -1,0 +1,319 @@
+--[[----------------------------------------------------------------------------
+Preflight.lua: everything checked before a batch starts, so the batch itself
+never stops to ask.
+
+  * no selection (explain) or a very large one (confirm);
+  * virtual copies: each file is corrected once (stacked with the master);
+  * offline or missing files (`checkPhotoAvailability`): skipped, with the reason;
+  * non-raw photos (JPEG, TIFF…): skipped, they hold no CFA data;
+  * photos this project already corrected: warn (skip them or correct again);
+  * read-only folders: offer another folder (then no stack: Lightroom stacks
+    only within one folder), or skip those photos;
+  * free disk space in each output folder (and the temp folder for exports).
+
+The result is a plan: entries to correct and photos skipped, each with a reason.
+------------------------------------------------------------------------------]]
+
+local LrDialogs = import "LrDialogs"
+local LrFileUtils = import "LrFileUtils"
+local LrPathUtils = import "LrPathUtils"
+local LrTasks = import "LrTasks"
+
+local Log = require "Log"
+local Settings = require "Settings"
+local Shell = require "Shell"
+local Ui = require "Ui"
+local WorkerClient = require "WorkerClient"
+
+local Preflight = {}
+
+-- Disk space ------------------------------------------------------------------------
+
+--- Bytes in the file at `path` (0 when unreadable).
+function Preflight.fileSize(path)
+    local f = io.open(path, "rb")
+    if not f then
+        return 0
+    end
+    local size = f:seek("end") or 0
+    f:close()
+    return size
+end
+
+--- Free bytes on the volume that holds `folder`, or nil when the system cannot say. Runs `df -Pk`
+-- (macOS) or `dir /-C` (Windows) through LrTasks.execute and reads its output file.
+function Preflight.freeBytes(folder)
+    local out = LrPathUtils.child(LrPathUtils.getStandardFilePath("temp"),
+        string.format("hotpixels-free-%d-%d.txt", os.time(), math.random(0, 999999)))
+    local command
+    if WIN_ENV then
+        command = Shell.commandLine({ "cmd", "/c", "dir", "/-C", folder }, true, out)
+    else
+        command = Shell.commandLine({ "df", "-Pk", folder }, false, out)
+    end
+    local status = LrTasks.execute(command)
+    local text = LrFileUtils.readFile(out) or ""
+    LrFileUtils.delete(out)
+    if status ~= 0 then
+        Log.warn("free space check failed for", folder, "status", status)
+        return nil
+    end
+    if WIN_ENV then
+        local free = text:match("(%d+) bytes free")
+        return free and tonumber(free) or nil
+    end
+    local second = text:match("\n([^\n]+)")
+    local available = second and second:match("^%S+%s+%d+%s+%d+%s+(%d+)")
+    return available and tonumber(available) * 1024 or nil
+end
+
+-- Steps ---------------------------------------------------------------------------------
+
+local RAW_FORMATS = { RAW = true, DNG = true }
+
+-- Each file once: virtual copies of one master share its file; the master is the stack target.
+local function uniqueFiles(photos, plan)
+    local byPath, entries, copies = {}, {}, 0
+    for _, photo in ipairs(photos) do
+        local path = photo:getRawMetadata("path")
+        local isVirtual = photo:getRawMetadata("isVirtualCopy")
+        local master = isVirtual and photo:getRawMetadata("masterPhoto") or photo
+        local entry = byPath[path]
+        if entry then
+            copies = copies + 1
+            if not isVirtual then
+                entry.photo = photo -- the master's own settings win over a copy's
+            end
+        else
+            entry = { path = path, photo = photo, stackTarget = master, fileName = LrPathUtils.leafName(path) }
+            byPath[path] = entry
+            entries[#entries + 1] = entry
+        end
+    end
+    if copies > 0 then
+        plan.notes[#plan.notes + 1] = string.format("%s share a file with another selected photo: each file is " ..
+            "corrected once and stacked with its master photo.", Ui.count(copies, "virtual copy", "virtual copies"))
+    end
+    return entries
+end
+
+local function skip(plan, entry, reason)
+    entry.skipReason = reason
+    plan.skipped[#plan.skipped + 1] = entry
+end
+
+local function checkAvailableAndRaw(entries, plan)
+    local kept = {}
+    for _, entry in ipairs(entries) do
+        local format = entry.photo:getRawMetadata("fileFormat")
+        entry.fileFormat = format
+        entry.isDng = format == "DNG"
+        if not entry.photo:checkPhotoAvailability() then
+            skip(plan, entry, "The file is offline or missing (is its drive connected?).")
+        elseif not RAW_FORMATS[format] then
+            skip(plan, entry, string.format("A %s file holds no raw sensor data to correct.", tostring(format)))
+        else
+            kept[#kept + 1] = entry
+        end
+    end
+    return kept
+end
+
+-- DNG sources are inspected now: CFA check, metadata for grouping, and "already corrected".
+local function inspectDngs(entries, plan, suffix)
+    local kept, corrected = {}, {}
+    for _, entry in ipairs(entries) do
+        local ok = true
+        if entry.isDng then
+            local info, err = WorkerClient.call("image.inspect", { path = entry.path })
+            if not info then
+                if err.name and err.name:match("^worker_") then
+                    return nil, err
+                end
+                skip(plan, entry, err.message)
+                ok = false
+            else
+                entry.info = info
+                local meta = Ui.value(info.metadata) or {}
+                entry.meta = meta
+                if Ui.value(meta.corrected_by_hotpixels) then
+                    corrected[#corrected + 1] = entry
+                end
+            end
+        elseif suffix ~= "" and LrPathUtils.removeExtension(entry.fileName):sub(-#suffix) == suffix then
+            corrected[#corrected + 1] = entry
+        end
+        if ok then
+            kept[#kept + 1] = entry
+        end
+    end
+    return kept, nil, corrected
+end
+
+local function askAboutCorrected(corrected, entries, plan)
+    if #corrected == 0 then
+        return entries
+    end
+    local names = {}
+    for i = 1, math.min(#corrected, 5) do
+        names[i] = corrected[i].fileName
+    end
+    local answer = LrDialogs.confirm(
+        string.format("%s already corrected by HotPixels", Ui.count(#corrected, "photo was", "photos were")),
+        table.concat(names, ", ") .. (#corrected > 5 and ", …" or "") ..
+        "\nCorrecting a corrected file again rarely helps. Skip them, or correct them again?",
+        "Skip Them", "Cancel", "Correct Again")
+    if answer == "cancel" then
+        return nil
+    end
+    local isCorrected = {}
+    for _, entry in ipairs(corrected) do
+        isCorrected[entry] = true
+    end
+    local kept = {}
+    for _, entry in ipairs(entries) do
+        if not isCorrected[entry] then
+            kept[#kept + 1] = entry
+        elseif answer == "other" then
+            entry.force = true
+            kept[#kept + 1] = entry
+        else
+            skip(plan, entry, "Already corrected by HotPixels (you chose to skip it).")
+        end
+    end
+    return kept
+end
+
+local function checkFolders(entries, plan)
+    local folders, order = {}, {}
+    for _, entry in ipairs(entries) do
+        local folder = LrPathUtils.parent(entry.path)
+        entry.outputFolder = folder
+        entry.stack = true
+        if not folders[folder] then
+            folders[folder] = { entries = {} }
+            order[#order + 1] = folder
+        end
+        table.insert(folders[folder].entries, entry)
+    end
+    local kept = {}
+    for _, folder in ipairs(order) do
+        local group = folders[folder].entries
+        if LrFileUtils.isWritable(folder) then
+            for _, entry in ipairs(group) do
+                kept[#kept + 1] = entry
+            end
+        else
+            local answer = LrDialogs.confirm("This folder is read-only: " .. folder,
+                string.format("%s from it cannot be corrected in place. Choose another folder for the " ..
+                    "corrected files? Lightroom stacks photos only within one folder, so they will not be " ..
+                    "stacked with their originals.", Ui.count(#group, "photo")),
+                "Choose Another Folder…", "Skip These Photos")
+            local chosen
+            if answer == "ok" then
+                local picked = LrDialogs.runOpenPanel { title = "Folder for the corrected files",
+                    canChooseFiles = false, canChooseDirectories = true, canCreateDirectories = true,
+                    allowsMultipleSelection = false }
+                chosen = picked and picked[1]
+                if chosen and not LrFileUtils.isWritable(chosen) then
+                    LrDialogs.message("That folder is read-only too", chosen, "warning")
+                    chosen = nil
+                end
+            end
+            for _, entry in ipairs(group) do
+                if chosen then
+                    entry.outputFolder = chosen
+                    entry.stack = false
+                    entry.stackNote = "written to " .. chosen .. " (the source folder is read-only), so not stacked"
+                    kept[#kept + 1] = entry
+                else
+                    skip(plan, entry, "Its folder is read-only and no other folder was chosen.")
+                end
+            end
+        end
+    end
+    return kept
+end
+
+local function checkDiskSpace(entries)
+    local need, order = {}, {}
+    local tempNeed = 0
+    for _, entry in ipairs(entries) do
+        local size = Preflight.fileSize(entry.path)
+        if not need[entry.outputFolder] then
+            need[entry.outputFolder] = 0
+            order[#order + 1] = entry.outputFolder
+        end
+        -- the corrected DNG is about the size of the source DNG (a converted raw's DNG: up to twice)
+        need[entry.outputFolder] = need[entry.outputFolder] + size * (entry.isDng and 1.1 or 2)
+        if not entry.isDng then
+            tempNeed = math.max(tempNeed, size * 2) -- one exported DNG at a time, deleted after use
+        end
+    end
+    if tempNeed > 0 then
+        local temp = LrPathUtils.getStandardFilePath("temp")
+        need[temp] = (need[temp] or 0) + tempNeed
+        order[#order + 1] = temp
+    end
+    for _, folder in ipairs(order) do
+        local free = Preflight.freeBytes(folder)
+        if free and free < need[folder] then
+            local answer = LrDialogs.confirm("Not enough free disk space",
+                string.format("The corrected files need about %.0f MB in %s, but only %.0f MB are free.",
+                    need[folder] / 1e6, folder, free / 1e6), "Continue Anyway", "Cancel")
+            if answer ~= "ok" then
+                return false
+            end
+        end
+    end
+    return true
+end
+
+--- Checks `photos` before a batch; returns a plan {entries, skipped, notes} or nil when the user
+-- cancelled (or there is nothing to do), nil, err when the worker failed. Call from a task.
+function Preflight.run(photos, opts)
+    opts = opts or {}
+    local suffix = opts.suffix or Settings.get("suffix")
+    if #photos == 0 then
+        LrDialogs.message("No photos selected", "Select the photos to correct in the Library grid or the " ..
+            "Filmstrip first.", "info")
+        return nil
+    end
+    local large = Settings.get("largeSelection")
+    if #photos > large then
+        local answer = LrDialogs.confirm(string.format("Correct %d photos?", #photos),
+            "This is a large batch; it runs in the background and can be cancelled from the progress bar.",
+            "Correct Them", "Cancel")
+        if answer ~= "ok" then
+            return nil
+        end
+    end
+    local plan = { entries = {}, skipped = {}, notes = {} }
+    local entries = uniqueFiles(photos, plan)
+    entries = checkAvailableAndRaw(entries, plan)
+    local corrected, err
+    entries, err, corrected = inspectDngs(entries, plan, suffix)
+    if not entries then
+        return nil, err
+    end
+    entries = askAboutCorrected(corrected, entries, plan)
+    if not entries then
+        return nil
+    end
+    entries = checkFolders(entries, plan)
+    if #entries > 0 and not checkDiskSpace(entries) then
+        return nil
+    end
+    plan.entries = entries
+    if #entries == 0 then
+        local reasons = {}
+        for i = 1, math.min(#plan.skipped, 8) do
+            reasons[i] = plan.skipped[i].fileName .. ": " .. plan.skipped[i].skipReason
+        end
+        LrDialogs.message("Nothing to correct", table.concat(reasons, "\n"), "info")
+        plan.nothingToDo = true
+    end
+    return plan
+end
+
+return Preflight

@@ -1,0 +1,88 @@
+--[[----------------------------------------------------------------------------
+Ui.lua: small helpers the dialogs share: formatting, pictures, error display.
+------------------------------------------------------------------------------]]
+
+local LrDialogs = import "LrDialogs"
+local LrFileUtils = import "LrFileUtils"
+
+local Json = require "Json"
+local Log = require "Log"
+
+local Ui = {}
+
+--- A JSON value or nil (Json.null becomes nil).
+function Ui.value(v)
+    if v == Json.null then
+        return nil
+    end
+    return v
+end
+
+--- "1/250 s", "2.5 s", "120 s" from seconds; "?" when unknown.
+function Ui.exposure(seconds)
+    seconds = Ui.value(seconds)
+    if type(seconds) ~= "number" or seconds <= 0 then
+        return "?"
+    end
+    if seconds < 0.4 then
+        return string.format("1/%d s", math.floor(1 / seconds + 0.5))
+    end
+    if seconds % 1 == 0 then
+        return string.format("%d s", seconds)
+    end
+    return string.format("%.1f s", seconds)
+end
+
+--- "ISO 1600", or "ISO ?" when unknown.
+function Ui.iso(iso)
+    iso = Ui.value(iso)
+    return iso and string.format("ISO %d", iso) or "ISO ?"
+end
+
+--- "21.5 °C", or "temperature unknown".
+function Ui.temperature(celsius)
+    celsius = Ui.value(celsius)
+    if type(celsius) ~= "number" then
+        return "temperature unknown"
+    end
+    return string.format("%.1f °C", celsius)
+end
+
+--- A picture's file path from a worker value (a path, or a table with a path), when the file exists.
+function Ui.picturePath(value)
+    value = Ui.value(value)
+    if type(value) == "table" then
+        value = Ui.value(value.path) or Ui.value(value.png)
+    end
+    if type(value) == "string" and LrFileUtils.exists(value) == "file" then
+        return value
+    end
+    return nil
+end
+
+--- Shows a worker error to the user (and logs it).
+function Ui.showWorkerError(what, err)
+    local message = err and err.message or tostring(err)
+    Log.error(what, message)
+    LrDialogs.message(what, message, "critical")
+end
+
+--- Runs `fn(context)` and turns an unexpected failure into a message instead of a script error.
+function Ui.guard(context, title, fn)
+    context:addFailureHandler(function(_, message)
+        Log.error(title, "failed:", message)
+        LrDialogs.message(title, "Something unexpected went wrong: " .. tostring(message) ..
+            "\nThe log (HotPixels.log in Documents/LrClassicLogs) has the details.", "critical")
+    end)
+    return fn(context)
+end
+
+--- "3 photos", "1 photo".
+function Ui.count(n, noun, plural)
+    if n == 1 then
+        return "1 " .. noun
+    end
+    return string.format("%d %s", n, plural or (noun .. "s"))
+end
+
+return Ui

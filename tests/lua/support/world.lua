@@ -1,0 +1,155 @@
+--[[----------------------------------------------------------------------------
+Test world: the SDK stand-in plus the real worker, simulated DNGs and temp
+folders, shared by the specs.
+
+The real worker is $HOTPIXELS_PYTHON_BIN/hotpixels-worker (./run.sh test sets
+it). Specs that need it are declared with `world.itWithWorker`: pending when
+it is not installed, failing under HOTPIXELS_CI=1.
+------------------------------------------------------------------------------]]
+
+local sdk = require "sdk"
+local lfs = require "lfs"
+
+local world = {}
+world.sdk = sdk
+
+local root = os.getenv("HOTPIXELS_ROOT") or lfs.currentdir()
+world.root = root
+world.pythonBin = os.getenv("HOTPIXELS_PYTHON_BIN") or (root .. "/.venv/bin")
+world.ci = os.getenv("HOTPIXELS_CI") == "1"
+
+local shq = sdk.shellQuote
+
+local function fileExists(path)
+    return lfs.attributes(path, "mode") == "file"
+end
+
+local function run(command)
+    local ok = os.execute(command)
+    return ok == 0 or ok == true
+end
+
+local workerState
+--- The real worker's path, or nil and why not (checked once: it must answer --version).
+function world.realWorker()
+    if workerState == nil then
+        local exe = world.pythonBin .. "/hotpixels-worker"
+        if not fileExists(exe) then
+            workerState = { nil, "the real worker is not installed (" .. exe .. ")" }
+        elseif not run("timeout 120 " .. shq(exe) .. " --version >/dev/null 2>&1") then
+            workerState = { nil, "the real worker does not run (" .. exe .. " --version failed)" }
+        else
+            workerState = { exe }
+        end
+    end
+    return workerState[1], workerState[2]
+end
+
+--- Returns a declarer for specs that need the real worker: pending without it, failing under
+-- HOTPIXELS_CI=1. Pass busted's `it` and `pending` (they live in the spec's environment).
+function world.withWorker(it, pending)
+    return function(name, fn)
+        local exe, why = world.realWorker()
+        if exe then
+            return it(name, fn)
+        end
+        if world.ci then
+            return it(name, function() error("HOTPIXELS_CI=1: " .. why) end)
+        end
+        return pending(name .. " (" .. why .. ")")
+    end
+end
+
+--- A fresh SDK world with a temp profile library; the worker preference points at `workerPath`
+-- (default: the real worker). Returns the temp root.
+function world.fresh(opts)
+    opts = opts or {}
+    sdk.reset({ socketTimeoutS = opts.socketTimeoutS or 0.3 })
+    local tmp = sdk.makeTempDir("world")
+    local prefs = import("LrPrefs").prefsForPlugin()
+    prefs.libraryFolder = tmp .. "/library"
+    lfs.mkdir(prefs.libraryFolder)
+    prefs.workerPath = opts.workerPath or world.realWorker()
+    prefs.heartbeatS = opts.heartbeatS or 20
+    sdk.unloadPlugin()
+    world.tmp = tmp
+    return tmp
+end
+
+--- Writes an executable shell wrapper at `path` that runs `command` with the caller's arguments.
+function world.wrapper(path, command, before)
+    local f = assert(io.open(path, "w"))
+    f:write("#!/bin/sh\n", before or "", "\nexec ", command, ' "$@"\n')
+    f:close()
+    assert(run("chmod +x " .. shq(path)))
+    return path
+end
+
+--- A wrapper that runs the misbehaving fake worker in `mode`.
+function world.fakeWorker(mode)
+    local dir = sdk.makeTempDir("fake")
+    return world.wrapper(dir .. "/hotpixels-worker",
+        "lua5.1 " .. shq(root .. "/tests/lua/support/fake_worker.lua") .. " " .. mode)
+end
+
+local simCache = {}
+--- Simulated DNGs from the real simulator, made once per seed/options and copied for each use:
+-- returns {darks = {...}, lights = {...}, dir = folder}.
+function world.simulate(seed, extra)
+    local key = seed .. (extra or "")
+    if not simCache[key] then
+        local dir = sdk.makeTempDir("sim" .. seed)
+        local cmd = string.format("timeout 300 %s simulate %s --preset small --darks 6 --seed %d %s >%s/sim.log 2>&1",
+            shq(world.pythonBin .. "/hotpixels"), shq(dir), seed, extra or "", shq(dir))
+        assert(run(cmd), "the simulator failed: see " .. dir .. "/sim.log")
+        simCache[key] = dir
+    end
+    local src = simCache[key]
+    local copy = sdk.makeTempDir("copy" .. seed)
+    assert(run("cp -R " .. shq(src .. "/darks") .. " " .. shq(src .. "/lights") .. " " .. shq(copy)))
+    local out = { dir = copy, darks = {}, lights = {} }
+    for _, kind in ipairs({ "darks", "lights" }) do
+        for name in lfs.dir(copy .. "/" .. kind) do
+            if name:match("%.dng$") then
+                table.insert(out[kind], copy .. "/" .. kind .. "/" .. name)
+            end
+        end
+        table.sort(out[kind])
+    end
+    return out
+end
+
+--- The files in `dir` (names only, sorted).
+function world.listDir(dir)
+    local names = {}
+    for name in lfs.dir(dir) do
+        if name ~= "." and name ~= ".." then
+            names[#names + 1] = name
+        end
+    end
+    table.sort(names)
+    return names
+end
+
+--- Runs `fn` in a task with the stand-in, returning its results (raises its error).
+function world.task(fn, timeoutS)
+    return sdk.runTask(fn, timeoutS)
+end
+
+--- Stops the shared worker client (if one was loaded) so no process outlives a spec.
+function world.stopWorker()
+    local loaded = package.loaded.WorkerClient
+    if loaded and loaded.sharedIsRunning() then
+        pcall(sdk.runTask, function() loaded.shared():stop(5) end, 20)
+    end
+    if loaded then
+        loaded.resetShared()
+    end
+end
+
+--- Whether process `pid` is alive.
+function world.alive(pid)
+    return run("kill -0 " .. tonumber(pid) .. " 2>/dev/null")
+end
+
+return world

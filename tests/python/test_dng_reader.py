@@ -1,0 +1,234 @@
+"""Reading real DNG samples: bit-exact against LibRaw (rawpy), the JPEG XL sample against the
+uncompressed original, every bad file gets its own error code, ``hotpixels inspect`` shows it."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import struct
+
+import numpy as np
+import pytest
+import tifffile
+
+from conftest import require_module, sample
+from hotpixels.dng import cli as dng_cli
+from hotpixels.dng.digest import compressed_tiles_digest, new_raw_image_digest
+from hotpixels.dng.metadata import read_camera_metadata
+from hotpixels.dng.reader import open_tiff, read_dng
+from hotpixels.errors import (
+    CorruptData, FileNotFound, NotCfaRaw, NotDng, NotTiff, TruncatedFile, UnsupportedCompression,
+)
+
+PIXEL_SAMPLES = ["tinydng_colorchart.dng", "sdk_colorchart_ljpeg.dng", "sdk_xtrans_ljpeg.dng",
+                 "minhtcai_camera_test.dng"]
+
+
+@pytest.mark.parametrize("name", PIXEL_SAMPLES)
+def test_every_sample_reads_bit_exact_to_libraw(name):
+    rawpy = require_module("rawpy")
+    raw = read_dng(sample(name), metadata=False)
+    with rawpy.imread(str(sample(name))) as rp:
+        ref = rp.raw_image.copy()
+        ref_pattern = rp.raw_pattern.copy()
+        ref_colors = rp.color_desc.decode()
+    assert raw.cfa_dn.dtype == np.uint16
+    assert raw.cfa_dn.shape == ref.shape
+    np.testing.assert_array_equal(raw.cfa_dn, ref)
+    # LibRaw's raw_pattern is anchored at the visible (active) corner, like ours
+    t, l = raw.active_area[:2]
+    rows, cols = raw.cfa.repeat
+    for py in range(rows):
+        for px in range(cols):
+            ours = "RGB"[int(raw.cfa.color_at(t + py, l + px))]
+            assert ref_colors[ref_pattern[py, px]] == ours
+
+
+def test_sample_levels_and_cfa_match_the_readme():
+    raw = read_dng(sample("tinydng_colorchart.dng"), metadata=False)
+    assert raw.cfa.name == "RGGB" and raw.cfa.origin_yx == (26, 152)
+    assert raw.active_area == (26, 152, 1182, 1886)
+    assert raw.black_repeat_dn.tolist() == [[2056.0]] and raw.white_level_dn == 15000
+    assert raw.bits_per_sample == 14 and raw.layout.packed
+    gbrg = read_dng(sample("minhtcai_camera_test.dng"), metadata=False)
+    assert gbrg.cfa.name == "GBRG" and gbrg.bits_per_sample == 10 and gbrg.layout.packed
+    xt = read_dng(sample("sdk_xtrans_ljpeg.dng"), metadata=False)
+    assert xt.cfa.is_xtrans and xt.black_repeat_dn.tolist() == [[1024.0]] and xt.white_level_dn == 16383
+    assert xt.layout.jpeg[0].components == 1
+    bayer = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False)
+    assert bayer.layout.jpeg[0].components == 2 and bayer.layout.ifd_name.endswith("SubIFD0")
+
+
+def test_jpeg_xl_sample_equals_the_uncompressed_original():
+    jxl = read_dng(sample("sdk_colorchart_jxl.dng"), metadata=False)
+    original = read_dng(sample("tinydng_colorchart.dng"), metadata=False)
+    assert (jxl.layout.row_interleave, jxl.layout.column_interleave) == (2, 2)
+    np.testing.assert_array_equal(jxl.cfa_dn, original.cfa_dn)
+    assert jxl.active_area == original.active_area and jxl.cfa == original.cfa
+
+
+@pytest.mark.parametrize("name", ["sdk_colorchart_ljpeg.dng", "sdk_xtrans_ljpeg.dng"])
+def test_new_raw_image_digest_of_sdk_samples_is_reproduced(name):
+    raw = read_dng(sample(name), metadata=False)
+    assert raw.layout.digest_stored_hex is not None
+    assert new_raw_image_digest(raw.cfa_dn).hex() == raw.layout.digest_stored_hex
+
+
+def test_digest_test_vector_linear_raw_three_planes():
+    """06_PGTM2 is LinearRaw (3 planes): not readable as CFA, but a digest test vector."""
+    frame = tifffile.imread(sample("06_PGTM2_unsigned16.dng"))
+    assert frame.shape == (200, 200, 3)
+    assert new_raw_image_digest(frame).hex() == "a38a9d44de9f011aea7a9459229dc124"
+
+
+def test_jpeg_xl_digest_is_over_the_compressed_tiles():
+    raw = read_dng(sample("sdk_colorchart_jxl.dng"), metadata=False, pixels=False)
+    data = sample("sdk_colorchart_jxl.dng").read_bytes()
+    tiles = [data[o:o + n] for o, n in zip(raw.layout.offsets, raw.layout.byte_counts)]
+    assert compressed_tiles_digest(tiles).hex() == raw.layout.digest_stored_hex
+
+
+def test_pixels_false_reads_tags_without_decoding():
+    raw = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False, pixels=False)
+    assert raw.shape == (1182, 1888) and not raw.layout.jpeg  # no tile was decoded
+    assert raw.cfa_dn.strides == (0, 0)
+
+
+# -- errors ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["06_PGTM2_unsigned16.dng", "exiv2_IMG_1361.dng"])
+def test_linear_raw_gets_not_cfa_raw_error_1005(name):
+    with pytest.raises(NotCfaRaw) as info:
+        read_dng(sample(name))
+    assert info.value.code == 1005
+    assert info.value.message == "not a CFA raw DNG: this file holds demosaiced data (LinearRaw)"
+
+
+def test_stripped_pixel_data_gets_truncated_error_1006_not_garbage():
+    with pytest.raises(TruncatedFile) as info:
+        read_dng(sample("exiftool_DNG.dng"))
+    assert info.value.code == 1006 and "truncated" in info.value.message
+
+
+def test_cut_off_file_gets_truncated_error_before_decoding(tmp_path):
+    src = sample("tinydng_colorchart.dng").read_bytes()
+    cut = tmp_path / "cut.dng"
+    cut.write_bytes(src[: len(src) // 2])
+    with pytest.raises(TruncatedFile) as info:
+        read_dng(cut)
+    assert "beyond" in info.value.message or "truncated" in info.value.message
+    assert info.value.path == str(cut)
+
+
+def test_damaged_lossless_jpeg_tile_gets_corrupt_error_1007(tmp_path):
+    raw = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False, pixels=False)
+    data = bytearray(sample("sdk_colorchart_ljpeg.dng").read_bytes())
+    off, n = raw.layout.offsets[3], raw.layout.byte_counts[3]
+    data[off + 200:off + n] = bytes(n - 200)  # wipe the entropy-coded data after the header
+    bad = tmp_path / "bad.dng"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CorruptData) as info:
+        read_dng(bad, metadata=False)
+    assert info.value.code == 1007 and "tile 3" in info.value.message
+
+
+def _patch_tag(data: bytearray, path, tag: int, value: int) -> None:
+    with open_tiff(path) as tf:
+        raw_ifd = next(i for i in tf.walk() if tf.get1(i, 262) == 32803)
+        e = raw_ifd.entries[tag]
+        data[e.value_pos:e.value_pos + 2] = struct.pack(tf.bo + "H", value)
+
+
+def test_deflate_raw_gets_unsupported_compression_naming_it(tmp_path):
+    src = sample("sdk_colorchart_ljpeg.dng")
+    data = bytearray(src.read_bytes())
+    _patch_tag(data, src, 259, 8)
+    bad = tmp_path / "deflate.dng"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(UnsupportedCompression) as info:
+        read_dng(bad)
+    assert info.value.code == 1008 and "8 (Deflate (Adobe))" in info.value.message
+
+
+def test_plain_tiff_gets_not_dng_error_1004(tmp_path):
+    p = tmp_path / "plain.tif"
+    tifffile.imwrite(p, np.zeros((16, 16), np.uint16))
+    with pytest.raises(NotDng) as info:
+        read_dng(p)
+    assert info.value.code == 1004
+
+
+def test_text_file_gets_not_tiff_error_1003(tmp_path):
+    p = tmp_path / "notes.dng"
+    p.write_text("these are not pixels\n" * 10)
+    with pytest.raises(NotTiff) as info:
+        read_dng(p)
+    assert info.value.code == 1003
+
+
+def test_missing_file_gets_file_not_found(tmp_path):
+    with pytest.raises(FileNotFound):
+        read_dng(tmp_path / "nothing.dng")
+
+
+def test_reading_never_changes_the_source():
+    p = sample("sdk_colorchart_ljpeg.dng")
+    before = hashlib.sha256(p.read_bytes()).hexdigest()
+    read_dng(p)
+    assert hashlib.sha256(p.read_bytes()).hexdigest() == before
+
+
+# -- metadata -------------------------------------------------------------------------------------
+def test_metadata_of_the_canon_350d_sample():
+    meta = read_camera_metadata(sample("exiftool_DNG.dng"))
+    assert (meta.make, meta.model, meta.serial) == ("Canon", "Canon EOS 350D DIGITAL", "012345678")
+    assert meta.iso == 400 and meta.exposure_s == pytest.approx(1 / 15)
+    assert meta.capture_time == "2005-08-03T18:59:18"
+    assert meta.temperature_c is None  # the 350D records no temperature: unknown is normal
+    assert not meta.corrected_by_hotpixels
+
+
+def test_zero_iso_and_exposure_mean_unknown():
+    meta = read_dng(sample("tinydng_colorchart.dng"), pixels=False).metadata
+    assert meta.iso is None and meta.exposure_s is None and meta.make == "Canon"
+
+
+def test_reader_works_without_exiftool(monkeypatch):
+    monkeypatch.setenv("HOTPIXELS_NO_EXIFTOOL", "1")
+    meta = read_camera_metadata(sample("exiftool_DNG.dng"))
+    assert meta.serial == "012345678" and meta.temperature_c is None
+    raw = read_dng(sample("minhtcai_camera_test.dng"))
+    assert raw.metadata.temperature_c is None and raw.cfa_dn.shape == (480, 640)
+
+
+# -- inspect --------------------------------------------------------------------------------------
+def _inspect(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    dng_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["inspect", *argv])
+    return args.func(args)
+
+
+def test_inspect_json_describes_layout_cfa_and_levels(capsys):
+    rc = _inspect(["--json", str(sample("sdk_colorchart_ljpeg.dng"))])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert out["cfa"]["name"] == "RGGB" and out["active_area"] == [26, 152, 1182, 1886]
+    assert out["layout"]["compression"] == "7 (lossless JPEG)"
+    assert out["layout"]["jpeg"]["components"] == 2
+    assert out["white_level_dn"] == 15000 and len(out["planes"]) == 4
+
+
+def test_inspect_reports_bad_files_and_goes_on(capsys):
+    rc = _inspect([str(sample("exiv2_IMG_1361.dng")), str(sample("minhtcai_camera_test.dng"))])
+    out = capsys.readouterr().out
+    assert rc == 2
+    assert "error [1005 not_cfa_raw]: not a CFA raw DNG" in out
+    assert "GBRG" in out and "10 bit packed" in out
+
+
+def test_inspect_json_error_only_json_on_stdout(capsys):
+    rc = _inspect(["--json", str(sample("exiftool_DNG.dng"))])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 2 and out["error"]["code"] == 1006

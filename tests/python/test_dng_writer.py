@@ -1,0 +1,239 @@
+"""Writing corrected DNGs: the intended pixels and nothing else change, real readers (tifffile,
+LibRaw, the Adobe DNG SDK, exiftool) agree, the source is never touched, errors leave nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import struct
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import require_tool, sample
+from dng_testing import (
+    dngpy_read, fake_correction, leftovers, metadata_differences, rawpy_raw, tifffile_raw, validate_warnings,
+)
+from hotpixels.dng.digest import new_raw_image_digest
+from hotpixels.dng.reader import read_dng
+from hotpixels.dng.writer import default_output_path, inverse_linearization, write_corrected_dng
+from hotpixels.errors import Cancelled, DestinationUnwritable, OutputExists, UnsupportedCompression
+
+CFA_SAMPLES = ["tinydng_colorchart.dng", "sdk_colorchart_ljpeg.dng", "sdk_xtrans_ljpeg.dng",
+               "minhtcai_camera_test.dng"]
+SDK_READABLE = ["tinydng_colorchart.dng", "sdk_colorchart_ljpeg.dng", "sdk_xtrans_ljpeg.dng"]
+
+
+def sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """Each CFA sample corrected once (300 changed sites): (source, output, intended array)."""
+    out_dir = tmp_path_factory.mktemp("written")
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            src = sample(name)
+            before = sha(src)
+            raw = read_dng(src)
+            new = fake_correction(raw, seed=len(name))
+            dst = out_dir / name.replace(".dng", "-hp.dng")
+            result = write_corrected_dng(raw, new, dst, note={"Profile": "test body", "Sites": 300})
+            assert sha(src) == before  # the source's bytes never change
+            cache[name] = (src, dst, new, result)
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", CFA_SAMPLES)
+def test_round_trip_reads_back_the_intended_pixels_everywhere(written, name):
+    src, dst, new, result = written(name)
+    np.testing.assert_array_equal(read_dng(dst, metadata=False).cfa_dn, new)
+    np.testing.assert_array_equal(tifffile_raw(dst), new)
+    np.testing.assert_array_equal(rawpy_raw(dst), new)
+    assert result["path"] == str(dst) and result["bytes"] == dst.stat().st_size
+    assert result["segments_rewritten"] >= 1
+
+
+@pytest.mark.parametrize("name", CFA_SAMPLES)
+def test_every_other_tag_is_unchanged_in_a_full_exiftool_dump(written, name):
+    src, dst, _, _ = written(name)
+    assert metadata_differences(src, dst) == {}
+
+
+@pytest.mark.parametrize("name", CFA_SAMPLES)
+def test_output_is_marked_as_corrected_in_software_and_xmp(written, name):
+    src, dst, _, _ = written(name)
+    raw = read_dng(dst, metadata=False)
+    assert raw.metadata.corrected_by_hotpixels
+    assert not read_dng(src, metadata=False, pixels=False).metadata.corrected_by_hotpixels
+    assert raw.metadata.software.endswith("HotPixels 0.1.0")
+    assert b'hotpixels:Corrected="1"' in dst.read_bytes()
+    exe = require_tool("exiftool")
+    out = subprocess.run([exe, "-s", "-XMP-hotpixels:all", str(dst)], capture_output=True, text=True).stdout
+    assert "Corrected" in out and "Profile" in out and "test body" in out
+
+
+@pytest.mark.parametrize("name", CFA_SAMPLES)
+def test_exiftool_validate_reports_nothing_new(written, name):
+    src, dst, _, _ = written(name)
+    assert validate_warnings(dst) - validate_warnings(src) == set()
+
+
+@pytest.mark.parametrize("name", ["sdk_colorchart_ljpeg.dng", "sdk_xtrans_ljpeg.dng"])
+def test_digests_and_unique_id_are_recomputed(written, name):
+    src, dst, new, result = written(name)
+    out = read_dng(dst, metadata=False)
+    assert out.layout.digest_stored_hex == new_raw_image_digest(new).hex() == result["digest"]
+    old = read_dng(src, metadata=False, pixels=False).layout
+    assert out.layout.unique_id_hex == result["raw_data_unique_id"] != old.unique_id_hex
+    # deterministic: the same correction of the same source gets the same ID
+    again = write_corrected_dng(read_dng(src, metadata=False), new, dst.with_name("again-" + name))
+    assert again["raw_data_unique_id"] == result["raw_data_unique_id"]
+
+
+@pytest.mark.parametrize("name", SDK_READABLE)
+def test_adobe_dng_sdk_reads_the_intended_pixels_without_new_warnings(written, name, tmp_path):
+    src, dst, new, _ = written(name)
+    src_pixels, src_msgs = dngpy_read(src, tmp_path / "src.npy")
+    out_pixels, out_msgs = dngpy_read(dst, tmp_path / "out.npy")
+    assert src_pixels is not None and out_pixels is not None
+    np.testing.assert_array_equal(out_pixels, new)
+    assert out_msgs - src_msgs == set()
+
+
+def test_adobe_dng_sdk_would_notice_a_stale_digest(written, tmp_path):
+    """The SDK check above can fail: a wrong NewRawImageDigest is reported."""
+    _, dst, _, _ = written("sdk_colorchart_ljpeg.dng")
+    stale = tmp_path / "stale.dng"
+    data = bytearray(dst.read_bytes())
+    pos = read_dng(dst, metadata=False, pixels=False).layout.new_digest_entry.value_pos
+    data[pos] ^= 0xFF
+    stale.write_bytes(bytes(data))
+    _, msgs = dngpy_read(stale, tmp_path / "stale.npy")
+    assert any("NewRawImageDigest does not match" in m for m in msgs)
+
+
+def test_unmodified_write_keeps_the_sdk_digest_and_every_tile(tmp_path):
+    src = sample("sdk_colorchart_ljpeg.dng")
+    raw = read_dng(src, metadata=False)
+    result = write_corrected_dng(raw, raw.cfa_dn, tmp_path / "same.dng")
+    assert result["segments_rewritten"] == 0
+    assert result["digest"] == raw.layout.digest_stored_hex
+    out = read_dng(tmp_path / "same.dng", metadata=False)
+    assert out.layout.offsets == raw.layout.offsets and out.layout.byte_counts == raw.layout.byte_counts
+
+
+def test_one_changed_pixel_re_encodes_only_its_tile(tmp_path):
+    src = sample("sdk_colorchart_ljpeg.dng")
+    raw = read_dng(src, metadata=False)
+    new = raw.cfa_dn.copy()
+    new[700, 1000] = 5000  # tile row 2, tile column 4 of 240 px tiles
+    result = write_corrected_dng(raw, new, tmp_path / "one.dng")
+    assert result["segments_rewritten"] == 1
+    out = read_dng(tmp_path / "one.dng", metadata=False)
+    np.testing.assert_array_equal(out.cfa_dn, new)
+    src_bytes, out_bytes = src.read_bytes(), (tmp_path / "one.dng").read_bytes()
+    across = -(-1888 // 240)
+    changed = 2 * across + 4
+    for i, (o0, n0, o1, n1) in enumerate(zip(raw.layout.offsets, raw.layout.byte_counts,
+                                              out.layout.offsets, out.layout.byte_counts)):
+        if i != changed:
+            assert src_bytes[o0:o0 + n0] == out_bytes[o1:o1 + n1], f"tile {i} changed"
+    assert out.layout.jpeg[changed] == raw.layout.jpeg[changed]  # same frame geometry and predictor
+
+
+def test_default_output_name_is_next_to_the_source(tmp_path):
+    src = tmp_path / "IMG_0001.dng"
+    src.write_bytes(b"")
+    assert default_output_path(src) == tmp_path / "IMG_0001-hotpixels.dng"
+    (tmp_path / "IMG_0001-hotpixels.dng").write_bytes(b"")
+    assert default_output_path(src) == tmp_path / "IMG_0001-hotpixels-2.dng"
+
+
+# -- linearization ---------------------------------------------------------------------------------
+def test_inverse_linearization_is_exact_on_the_tables_image_and_nearest_elsewhere():
+    table = np.round(np.linspace(0, 1, 4096) ** 2.2 * 65535).astype(np.uint16)
+    inv = inverse_linearization(table)
+    np.testing.assert_array_equal(table[inv[table]], table)
+    rng = np.random.default_rng(3)
+    dn = rng.integers(0, 65536, 1000)
+    got = table[inv[dn]].astype(np.int64)
+    best = np.abs(table[None, :].astype(np.int64) - dn[:, None]).min(axis=1)
+    np.testing.assert_array_equal(np.abs(got - dn), best)
+
+
+# -- errors leave nothing behind -------------------------------------------------------------------
+@pytest.fixture()
+def small_raw(tmp_path):
+    src = tmp_path / "src.dng"
+    shutil.copyfile(sample("minhtcai_camera_test.dng"), src)
+    return src, read_dng(src, metadata=False)
+
+
+def test_writing_over_the_source_gets_output_exists_and_source_untouched(small_raw):
+    src, raw = small_raw
+    before = sha(src)
+    with pytest.raises(OutputExists) as info:
+        write_corrected_dng(raw, raw.cfa_dn, src)
+    assert info.value.code == 1012 and "source" in info.value.message
+    assert sha(src) == before and leftovers(src.parent) == []
+
+
+def test_existing_output_gets_output_exists_unless_overwrite(small_raw):
+    src, raw = small_raw
+    dst = src.with_name("out.dng")
+    dst.write_bytes(b"keep me")
+    with pytest.raises(OutputExists):
+        write_corrected_dng(raw, raw.cfa_dn, dst)
+    assert dst.read_bytes() == b"keep me" and leftovers(src.parent) == []
+    write_corrected_dng(raw, raw.cfa_dn, dst, overwrite=True)
+    np.testing.assert_array_equal(read_dng(dst, metadata=False).cfa_dn, raw.cfa_dn)
+
+
+@pytest.mark.parametrize("where", ["missing-folder", "parent-is-a-file", "proc"])
+def test_unwritable_destination_gets_error_1011_and_no_file(small_raw, where):
+    src, raw = small_raw
+    if where == "missing-folder":
+        dst = src.parent / "nope" / "out.dng"
+    elif where == "parent-is-a-file":
+        dst = src / "out.dng"
+    else:
+        dst = __import__("pathlib").Path("/proc/hotpixels-out.dng")
+    with pytest.raises(DestinationUnwritable) as info:
+        write_corrected_dng(raw, raw.cfa_dn, dst)
+    assert info.value.code == 1011
+    assert not dst.exists() and leftovers(src.parent) == []
+
+
+def test_jpeg_xl_source_is_refused_on_write_with_a_clear_error(tmp_path):
+    raw = read_dng(sample("sdk_colorchart_jxl.dng"), metadata=False)
+    with pytest.raises(UnsupportedCompression) as info:
+        write_corrected_dng(raw, raw.cfa_dn, tmp_path / "out.dng")
+    assert "JPEG XL" in info.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cancel_leaves_no_partial_file(tmp_path):
+    raw = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        write_corrected_dng(raw, fake_correction(raw, 1), tmp_path / "out.dng", cancel=cancel)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_digest_tag_is_patched_in_place_not_moved(written):
+    src, dst, _, _ = written("sdk_colorchart_ljpeg.dng")
+    a = read_dng(src, metadata=False, pixels=False).layout
+    b = read_dng(dst, metadata=False, pixels=False).layout
+    assert a.new_digest_entry.value_pos == b.new_digest_entry.value_pos
+    assert a.unique_id_entry.value_pos == b.unique_id_entry.value_pos
+    # the header still points at the same IFD0 when the marker fitted into the existing tags
+    assert struct.unpack("<I", dst.read_bytes()[4:8])[0] in (a.ifd0_offset, b.ifd0_offset)

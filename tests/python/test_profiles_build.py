@@ -1,0 +1,179 @@
+"""Building the dark model from simulated darks, checked against the simulator's truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hotpixels.dng.cfa import CfaPattern
+from hotpixels.errors import NotEnoughDarks
+from hotpixels.profiles.build import build_profile_data
+from hotpixels.profiles.darkmodel import FLAG_COLD, FLAG_SATURATED, FLAG_UNSTABLE
+from hotpixels.profiles.neighbours import local_background, same_plane_offsets
+from hotpixels.profiles.stack import stack_frames
+from hotpixels.simulate.defects import amp_glow_e_s
+from hotpixels.simulate.session import simulate_session
+
+CFAS = ["RGGB", "BGGR", "GRBG", "GBRG", "XTRANS"]
+
+
+def listed_mask(model) -> np.ndarray:
+    mask = np.zeros(model.raw_shape, bool)
+    mask[model.hot_yx[:, 0], model.hot_yx[:, 1]] = True
+    return mask
+
+
+def true_dark_excess_dn(session) -> np.ndarray:
+    """Each truth hot site's mean dark signal over the darks minus the amp glow under it, DN."""
+    t = session.truth
+    glow = amp_glow_e_s(session.sensor) * t["dark_factor"][0] * t["dark_exposure_s"] / t["gain_e_per_dn"]
+    return t["hot_dark_dn"].mean(axis=0) - glow[t["hot_yx"][:, 0], t["hot_yx"][:, 1]]
+
+
+def defect_mask(session) -> np.ndarray:
+    t = session.truth
+    mask = np.zeros(session.sensor.shape, bool)
+    mask[t["hot_yx"][:, 0], t["hot_yx"][:, 1]] = True
+    mask[t["stuck_yx"][:, 0], t["stuck_yx"][:, 1]] = True
+    return mask
+
+
+@pytest.fixture(scope="module")
+def rggb_session():
+    return simulate_session("small", seed=11, n_darks=16, n_lights=0)
+
+
+@pytest.fixture(scope="module")
+def rggb_build(rggb_session):
+    return build_profile_data(rggb_session.darks, 5.0, keep_master=True)
+
+
+@pytest.mark.parametrize("cfa", CFAS)
+def test_hot_pixel_map_finds_every_clear_hot_pixel_and_almost_nothing_else(cfa):
+    session = simulate_session("small", seed=7, n_darks=12, n_lights=0, cfa=cfa)
+    model = build_profile_data(session.darks, 5.0).model
+    listed = listed_mask(model)
+    t = session.truth
+    clear = true_dark_excess_dn(session) >= 5 * t["read_noise_dn"]
+    hy, hx = t["hot_yx"][clear, 0], t["hot_yx"][clear, 1]
+    assert clear.sum() > 300
+    assert listed[hy, hx].mean() >= 0.995
+    false_pos = listed & ~defect_mask(session)
+    assert false_pos.sum() <= 1e-4 * listed.size
+
+
+def test_stuck_low_sites_are_listed_cold_with_negative_excess(rggb_session, rggb_build):
+    model = rggb_build.model
+    t = rggb_session.truth
+    index = {(int(y), int(x)): i for i, (y, x) in enumerate(model.hot_yx)}
+    black = rggb_session.sensor.black_map()[t["stuck_yx"][:, 0], t["stuck_yx"][:, 1]]
+    far_below = black - t["stuck_dn"] > 10  # one stuck just under black looks like any dark site
+    assert far_below.sum() >= 5
+    stuck = [index.get((int(y), int(x))) for y, x in t["stuck_yx"][far_below]]
+    assert all(i is not None for i in stuck)
+    assert all(model.hot_flags[i] & FLAG_COLD for i in stuck)
+    assert all(model.hot_excess_dn[i] < 0 for i in stuck)
+
+
+def test_rts_pixels_that_toggled_within_the_darks_are_flagged_unstable(rggb_session, rggb_build):
+    model = rggb_build.model
+    t = rggb_session.truth
+    high = t["rts_high_dark"]
+    toggled = high.any(axis=0) & ~high.all(axis=0)
+    unstable = np.zeros(model.raw_shape, bool)
+    sel = model.flagged(FLAG_UNSTABLE)
+    unstable[model.hot_yx[sel, 0], model.hot_yx[sel, 1]] = True
+    ry, rx = t["rts_yx"][:, 0], t["rts_yx"][:, 1]
+    assert toggled.sum() >= 10
+    assert unstable[ry[toggled], rx[toggled]].mean() >= 0.9
+    rts_mask = np.zeros(model.raw_shape, bool)
+    rts_mask[ry, rx] = True
+    assert (unstable & ~rts_mask).sum() <= 2  # stable sites are not called unstable
+
+
+def test_amp_glow_lands_in_the_smooth_field_not_in_the_hot_table(rggb_session, rggb_build):
+    model = rggb_build.model
+    t = rggb_session.truth
+    glow = amp_glow_e_s(rggb_session.sensor) * t["dark_factor"][0] * t["dark_exposure_s"] / t["gain_e_per_dn"]
+    in_glow = glow > 3 * t["read_noise_dn"]
+    assert in_glow.sum() > 1000
+    false_pos = listed_mask(model) & ~defect_mask(rggb_session)
+    assert (false_pos & in_glow).sum() == 0
+    # the field follows the glow: the field's glow-corner level is within 15% of the truth there
+    ys, xs = np.nonzero(in_glow & (glow > 0.5 * glow.max()))
+    field = model.field_at(ys, xs)
+    assert np.median(field / glow[ys, xs]) == pytest.approx(1.0, abs=0.15)
+
+
+def test_field_plus_excess_gives_back_the_master_at_every_listed_site(rggb_build):
+    model, master = rggb_build.model, rggb_build.master_dn
+    ys, xs = model.hot_yx[:, 0], model.hot_yx[:, 1]
+    np.testing.assert_allclose(model.field_at(ys, xs) + model.hot_excess_dn, master[ys, xs], atol=1e-2)
+
+
+def test_sites_that_clip_at_the_white_level_are_flagged_saturated():
+    session = simulate_session("small", seed=5, n_darks=6, n_lights=0, exposure_s=300, temp_dark_c=30)
+    model = build_profile_data(session.darks, 5.0).model
+    t = session.truth
+    clipped = t["hot_saturated_dark"].all(axis=0)
+    assert clipped.sum() >= 3
+    sat = np.zeros(model.raw_shape, bool)
+    sel = model.flagged(FLAG_SATURATED)
+    sat[model.hot_yx[sel, 0], model.hot_yx[sel, 1]] = True
+    assert sat[t["hot_yx"][clipped, 0], t["hot_yx"][clipped, 1]].all()
+
+
+def test_per_frame_statistics_follow_each_dark(rggb_session, rggb_build):
+    stats = rggb_build.frame_stats
+    assert len(stats) == 16
+    recorded = rggb_session.truth["temp_dark_recorded_c"]
+    assert [s["temperature_c"] for s in stats] == recorded
+    for s in stats:
+        assert set(s["mean_dn"]) == {"R", "G", "B"}
+        assert 0 < s["mean_dn"]["G"] < 20  # dark signal above black, glow and hot pixels included
+        assert s["iso"] == 1600 and s["exposure_s"] == 30
+        assert 0.8 * rggb_build.model.n_hot < s["hot_count"] <= rggb_build.model.n_hot
+
+
+def test_one_dark_is_not_enough(rggb_session):
+    with pytest.raises(NotEnoughDarks):
+        build_profile_data(rggb_session.darks[:1])
+
+
+def _reference_clipped_mean(values: np.ndarray, sig: float, clip: float = 3.5) -> float:
+    v = np.sort(values.astype(np.float64))
+    n = len(v)
+    med = 0.5 * (v[(n - 1) // 2] + v[n // 2])
+    q1, q3 = v[int(round(0.25 * (n - 1)))], v[int(round(0.75 * (n - 1)))]
+    width = max((q3 - q1) / 1.349, sig) * clip
+    return float(v[np.abs(v - med) <= width].mean())
+
+
+def test_master_dark_matches_a_per_pixel_reference_and_rejects_a_cosmic_ray():
+    rng = np.random.default_rng(3)
+    frames = [(rng.normal(600, 5, (12, 16))).astype(np.uint16) for _ in range(9)]
+    frames[4][5, 7] = 4000  # a cosmic-ray hit in one dark
+    cfa = CfaPattern.bayer("RGGB")
+    noise = (25.0, 0.0)
+    result = stack_frames(frames, cfa, noise, np.zeros(4), 16383)
+    for y in range(12):
+        for x in range(16):
+            ref = _reference_clipped_mean(np.array([f[y, x] for f in frames]), 5.0)
+            assert result.master_dn[y, x] == pytest.approx(ref, abs=1e-3)
+    assert result.master_dn[5, 7] < 620
+    # one jump in one dark cannot be told from a single RTS toggle: flagged, so it is interpolated
+    assert np.argwhere(result.unstable).tolist() == [[5, 7]]
+
+
+@pytest.mark.parametrize("cfa", [CfaPattern.bayer("GRBG", (1, 0)), CfaPattern.xtrans((1, 3))])
+def test_local_background_is_the_median_of_same_plane_neighbours(cfa):
+    rng = np.random.default_rng(1)
+    arr = rng.normal(100, 10, (23, 29)).astype(np.float32)
+    fast = local_background(arr, cfa, rows_per_block=7)
+    rows, cols = cfa.repeat
+    for y in range(2, 21):
+        for x in range(2, 27):
+            phase = ((y - cfa.origin_yx[0]) % rows, (x - cfa.origin_yx[1]) % cols)
+            offs = same_plane_offsets(cfa, phase)
+            ref = np.median([arr[y + dy, x + dx] for dy, dx in offs])
+            assert fast[y, x] == pytest.approx(ref, abs=1e-4)

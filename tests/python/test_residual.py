@@ -1,0 +1,132 @@
+"""Stage 3: residual hot pixels — candidates, CNN scoring, repair, batch evidence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import require_module, sample
+from hotpixels.correct.batch import detect_batch, propose_profile_additions
+from hotpixels.correct.candidates import NoiseModel, find_candidates, ring_offsets
+from hotpixels.correct.residual import correct_residual, detect_residual
+from hotpixels.dng.cfa import CfaPattern
+from hotpixels.simulate.render import render_light
+from hotpixels.simulate.scene import make_scene
+from hotpixels.simulate.sensor import make_sensor, rng_for
+
+CFAS = ["RGGB", "BGGR", "GRBG", "GBRG", "XTRANS"]
+
+
+def _cfa(name, origin=(0, 0)):
+    return CfaPattern.xtrans(origin) if name == "XTRANS" else CfaPattern.bayer(name, origin)
+
+
+def _reference_candidates(img, cfa, box, noise, black, k_mean, k_max):
+    """Slow per-site loop: the rule of hotpixels.correct.candidates written out plainly."""
+    t, l, b, r = box
+    found = set()
+    for y in range(t + 2, b - 2):
+        for x in range(l + 2, r - 2):
+            offs = ring_offsets(cfa, cfa.phase_of(y, x))
+            ring = img[y + offs[:, 0], x + offs[:, 1]].astype(np.float64)
+            v = float(img[y, x])
+            sd = np.sqrt(max(noise.a_dn2 + noise.b_dn * max(ring.mean() - black, 0.0), noise.floor_dn2))
+            if v - ring.mean() > k_mean * sd and v - ring.max() > k_max * sd:
+                found.add((y, x))
+    return found
+
+
+@pytest.mark.parametrize("name", CFAS)
+def test_torch_candidate_detector_agrees_with_a_slow_numpy_loop(name):
+    rng = np.random.default_rng(3)
+    cfa = _cfa(name, (1, 3))
+    h, w = 60, 70
+    img = (200 + 40 * cfa.color_map((h, w)) + rng.normal(0, 4, (h, w))).astype(np.float32)
+    img[rng.integers(4, h - 4, 15), rng.integers(4, w - 4, 15)] += rng.uniform(10, 80, 15).astype(np.float32)
+    img = np.rint(img).astype(np.uint16)
+    noise = NoiseModel(9.0, 0.05, 4.0)
+    box = (1, 3, h - 1, w - 2)
+    fast = find_candidates(img, cfa, box, noise, 100.0, k_mean=2.5, k_max=0.3)
+    slow = _reference_candidates(img, cfa, box, noise, 100.0, 2.5, 0.3)
+    assert {tuple(p) for p in fast.yx.tolist()} == slow
+    assert len(slow) >= 10
+
+
+def _star_frame(kind, seed=5, cfa=None, sigma_range=None):
+    sensor = make_sensor("small", seed, cfa=cfa, height=263, width=395)
+    scene = make_scene(sensor, kind, seed, sigma_range_px=sigma_range)
+    fr = render_light(sensor, scene, rng_for(seed, "light", 0), exposure_s=60.0, temp_c=20.0, iso=1600,
+                      residual=False)
+    return sensor, fr
+
+
+@pytest.mark.parametrize("kind,cfa,sigma", [("stars", "RGGB", (0.5, 0.5)), ("stars", "XTRANS", None),
+                                             ("narrowband", "GBRG", None)])
+def test_synthetic_star_field_without_defects_is_left_unchanged(kind, cfa, sigma):
+    sensor, fr = _star_frame(kind, cfa=cfa, sigma_range=sigma)
+    frame = fr.clean_dn  # stars, sky and noise only: nothing to correct
+    out, rep = correct_residual(frame, sensor.cfa, active_area=sensor.active_area,
+                                white_level_dn=sensor.white_level_dn, black_level_dn=sensor.black_map())
+    assert rep["candidates"] > 20  # star cores were proposed ...
+    assert rep["count"] <= 1  # ... and (almost) all recognised as stars
+    assert int((out != frame).sum()) == rep["count"]
+
+
+def test_injected_hot_pixels_in_a_real_sample_dng_are_found_and_repaired():
+    rawpy = require_module("rawpy")
+    with rawpy.imread(str(sample("tinydng_colorchart.dng"))) as raw:
+        img = raw.raw_image_visible[300:700, 500:1100].copy()
+        colours = raw.raw_colors_visible[300:302, 500:502].copy()
+        black = float(np.mean(raw.black_level_per_channel))
+        white = float(raw.white_level)
+    names = {0: "R", 1: "G", 2: "B", 3: "G"}
+    cfa = CfaPattern.bayer("".join(names[int(c)] for c in colours.ravel()))
+    rng = np.random.default_rng(11)
+    ys, xs = rng.integers(10, img.shape[0] - 10, 25), rng.integers(10, img.shape[1] - 10, 25)
+    local = img[ys, xs].astype(np.float64)
+    hot = img.copy()
+    hot[ys, xs] = np.minimum(local + rng.uniform(800, 4000, 25), white).astype(img.dtype)
+    box = (0, 0) + img.shape
+    out, rep = correct_residual(hot, cfa, active_area=box, white_level_dn=white, black_level_dn=black)
+    found = {tuple(p) for p in rep["sites"].tolist()}
+    injected = set(zip(ys.tolist(), xs.tolist()))
+    assert len(found & injected) >= 23
+    assert len(found - injected) <= 2
+    fixed = np.abs(out[ys, xs].astype(float) - img[ys, xs].astype(float))
+    assert np.median(fixed) < 0.1 * np.median(hot[ys, xs].astype(float) - img[ys, xs].astype(float))
+
+
+def test_higher_sensitivity_detects_a_superset():
+    sensor, fr = _star_frame("foreground", seed=8)
+    frame = fr.clean_dn.copy()
+    rng = np.random.default_rng(2)
+    t, l, b, r = sensor.active_area
+    ys, xs = rng.integers(t + 4, b - 4, 60), rng.integers(l + 4, r - 4, 60)
+    frame[ys, xs] += rng.uniform(5, 200, 60).astype(np.uint16)
+    sets = []
+    for s in (0.1, 0.5, 0.9):
+        rep = detect_residual(frame, sensor.cfa, active_area=sensor.active_area,
+                              white_level_dn=sensor.white_level_dn, black_level_dn=sensor.black_map(), sensitivity=s)
+        sets.append({tuple(p) for p in rep["sites"].tolist()})
+    assert sets[0] <= sets[1] <= sets[2]
+    assert len(sets[2]) > len(sets[0])
+
+
+def test_batch_detector_finds_a_defect_present_in_every_frame_of_a_drifting_star_field():
+    sensor = make_sensor("small", 21, height=263, width=395)
+    scene = make_scene(sensor, "stars", 21)
+    t, l, b, r = sensor.active_area
+    defect = (t + 101, l + 150)
+    frames = []
+    for i in range(6):
+        fr = render_light(sensor, scene, rng_for(21, "light", i), exposure_s=60.0, temp_c=20.0, iso=1600,
+                          shift_yx=(2.5 * i, 1.5 * i), residual=False)
+        f = fr.clean_dn.copy()
+        f[defect] += 60  # about 8 σ at this sky level
+        frames.append(f)
+    res = detect_batch(frames, sensor.cfa, active_area=sensor.active_area, black_level_dn=sensor.black_map())
+    sites = {tuple(p) for p in res["sites"].tolist()}
+    assert defect in sites
+    assert len(sites) <= 2
+    props = propose_profile_additions(res)
+    assert any((p["y"], p["x"]) == defect and p["frames_hit"] >= 3 for p in props)

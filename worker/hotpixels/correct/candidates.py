@@ -1,0 +1,275 @@
+"""Stage 3, step 1: a noise model of the frame and the candidate sites that stand out from their ring.
+
+Both are needed by the single-frame detector (:mod:`hotpixels.correct.residual`), the batch
+detector (:mod:`hotpixels.correct.batch`) and the training data (:mod:`hotpixels.model.dataset`),
+so they live in one place.
+
+**Ring.** The *ring* of a site is its same-colour neighbours at Chebyshev distance exactly 2
+(from :meth:`CfaPattern.same_color_offsets`): for a Bayer red/blue site the 8 sites at
+(0,±2), (±2,0), (±2,±2); for a Bayer green the same 8 (the diagonal greens at (±1,±1) are left
+out); for X-Trans 5 (red/blue) to 12 (green) sites. Distance-1 neighbours are left out on purpose:
+two hot pixels that touch (an adjacent pair, or an X-Trans green pair) must not hide each other.
+
+**Noise model.** σ (DN) at a level ``L`` DN above black follows read noise plus shot noise,
+``σ² = a + b·L`` (``b`` = 1/gain in DN per electron). It is fitted on the frame itself: for a
+sample of sites the residual ``r = v - mean(ring)`` (variance ``σ²·(1 + 1/K)`` for a ring of K
+sites on a locally flat background) is binned by ring level, each bin gives a robust σ
+(from the 25 % quantile of |r - median|, which, unlike the MAD, survives bins where stars or
+texture widen most residuals), and ``a, b`` come from a Theil–Sen fit over the bins, which shrugs off the few
+bins that stars or texture dominate.
+
+**Candidates.** A site is a candidate when it exceeds the mean of its ring by ``k_mean`` σ and
+the maximum of its ring by ``k_max`` σ (σ from the model at the ring's mean level). With the
+defaults about 1e-4 to 1e-3 of the sites of a night frame are candidates; every hot pixel of
+5 σ or more over its background passes with high probability; star cores pass too (the CNN
+tells them apart). The full-frame pass runs in torch over row chunks (multi-threaded, cache-sized).
+Sites within 2 px of the ActiveArea edge are not examined (their ring would leave the image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from ..dng.cfa import CfaPattern
+
+RING_RADIUS = 2
+K_MEAN = 3.5  # candidate: excess over the ring mean, in σ
+K_MAX = 0.5  # candidate: excess over the ring maximum, in σ
+CHUNK_ROWS = 96  # rows per torch chunk (a multiple of 6 keeps X-Trans phases aligned)
+NOISE_SAMPLE_SITES = 2_000_000  # sites sampled for the noise fit on big frames
+NOISE_BINS = 24
+# σ per level bin from a low quantile of |r| (25 %: |N(0,1)| has it at 0.3186): stars and texture
+# only widen the upper part of the distribution, so the estimate survives heavy contamination.
+LOW_QUANTILE = 0.25
+LOW_QUANTILE_Z = 0.31864
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """σ² = a + b·L (DN², L = level above black in DN), never below ``floor_dn2``."""
+
+    a_dn2: float
+    b_dn: float
+    floor_dn2: float
+
+    def variance_dn2(self, level_dn):
+        """Noise variance (DN²) at level(s) ``level_dn`` above black (numpy or torch)."""
+        if isinstance(level_dn, torch.Tensor):
+            return torch.clamp(self.a_dn2 + self.b_dn * torch.clamp(level_dn, min=0.0), min=self.floor_dn2)
+        return np.maximum(self.a_dn2 + self.b_dn * np.maximum(level_dn, 0.0), self.floor_dn2)
+
+    def sigma_dn(self, level_dn):
+        v = self.variance_dn2(level_dn)
+        return torch.sqrt(v) if isinstance(v, torch.Tensor) else np.sqrt(v)
+
+    def to_json(self) -> dict:
+        return {"a_dn2": self.a_dn2, "b_dn": self.b_dn, "floor_dn2": self.floor_dn2}
+
+
+@dataclass(frozen=True)
+class RingTable:
+    """Union of ring offsets over all phases plus, per offset, which phases use it."""
+
+    offsets: np.ndarray  # (K, 2) int (dy, dx)
+    use: np.ndarray  # (K, rows, cols) bool: offset k belongs to the ring of phase (py, px)
+    uniform: bool  # every phase uses every offset (Bayer): no masks needed
+
+
+@lru_cache(maxsize=16)
+def _ring_table(pattern: tuple, origin: tuple) -> RingTable:
+    cfa = CfaPattern(pattern, origin)
+    rows, cols = cfa.repeat
+    rings = {}
+    for phase in cfa.phases():
+        offs = cfa.same_color_offsets(phase, RING_RADIUS)
+        rings[phase] = {tuple(d) for d in offs.tolist() if max(abs(d[0]), abs(d[1])) == RING_RADIUS}
+    union = sorted(set().union(*rings.values()))
+    use = np.zeros((len(union), rows, cols), dtype=bool)
+    for k, d in enumerate(union):
+        for (py, px), ring in rings.items():
+            use[k, py, px] = d in ring
+    return RingTable(np.array(union, dtype=np.int64).reshape(-1, 2), use, bool(use.all()))
+
+
+def ring_table(cfa: CfaPattern) -> RingTable:
+    """The ring offsets of ``cfa`` (cached per pattern and origin)."""
+    return _ring_table(cfa.pattern, cfa.origin_yx)
+
+
+def ring_offsets(cfa: CfaPattern, phase) -> np.ndarray:
+    """(K, 2) ring offsets of one phase (used by the per-site reference code and patches)."""
+    table = ring_table(cfa)
+    return table.offsets[table.use[:, int(phase[0]), int(phase[1])]]
+
+
+def _chunk_masks(table: RingTable, cfa: CfaPattern, y0: int, x0: int, shape: tuple[int, int]) -> list[torch.Tensor]:
+    """Per offset, a (h, w) bool tensor: does the ring of the site at full-frame (y0+i, x0+j) use it."""
+    ph = cfa.phase_index_map((y0 + shape[0], x0 + shape[1]))[y0:, x0:].astype(np.int64)
+    rows, cols = cfa.repeat
+    return [torch.from_numpy(table.use[k].ravel()[ph]) for k in range(len(table.offsets))]
+
+
+def ring_stats(cfa_dn: np.ndarray, cfa: CfaPattern, box: tuple[int, int, int, int],
+               chunk_rows: int = CHUNK_ROWS):
+    """Yield ``(y0, centre, ring_mean, ring_max)`` torch float32 chunks over ``box`` shrunk by 2 px.
+
+    ``box`` = (top, left, bottom, right) full-frame (normally the ActiveArea); ring neighbours are
+    read inside ``box`` only. ``centre`` etc. are (rows, w - 4) tensors whose first row is full-frame
+    row ``y0`` and first column ``box.left + 2``.
+    """
+    t, l, b, r = box
+    x = torch.from_numpy(np.ascontiguousarray(cfa_dn[t:b, l:r], dtype=np.float32))
+    h, w = x.shape
+    table = ring_table(cfa)
+    rr = RING_RADIUS
+    chunk_rows = max(6, chunk_rows - chunk_rows % 6)
+    masks = None
+    for r0 in range(rr, h - rr, chunk_rows):
+        r1 = min(r0 + chunk_rows, h - rr)
+        centre = x[r0:r1, rr:w - rr]
+        total = torch.zeros_like(centre)
+        peak = torch.full_like(centre, -np.inf)
+        if not table.uniform:
+            if masks is None or masks[0].shape[0] < r1 - r0:
+                masks = _chunk_masks(table, cfa, t + r0, l + rr, (chunk_rows, w - 2 * rr))
+            count = torch.zeros_like(centre)
+        for k, (dy, dx) in enumerate(table.offsets.tolist()):
+            nb = x[r0 + dy:r1 + dy, rr + dx:w - rr + dx]
+            if table.uniform:
+                total.add_(nb)
+                torch.maximum(peak, nb, out=peak)
+            else:
+                m = masks[k][: r1 - r0]
+                total.add_(nb * m)
+                count.add_(m)
+                torch.maximum(peak, torch.where(m, nb, torch.tensor(-np.inf)), out=peak)
+        mean = total / (len(table.offsets) if table.uniform else count)
+        yield t + r0, centre, mean, peak
+
+
+def _black_at(black_level_dn, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    b = np.asarray(black_level_dn, dtype=np.float64)
+    if b.ndim == 2 and b.shape[0] > ys.max(initial=0) and b.shape[1] > xs.max(initial=0) and b.size > 64:
+        return b[ys, xs]
+    return np.full(ys.shape, float(b.mean()) if b.size else 0.0)
+
+
+def estimate_noise(cfa_dn: np.ndarray, cfa: CfaPattern, active_area, black_level_dn=0.0,
+                   max_sites: int = NOISE_SAMPLE_SITES) -> NoiseModel:
+    """Fit σ² = a + b·L on the frame itself (see the module docstring); robust to stars and texture."""
+    t, l, b, r = (int(v) for v in active_area)
+    h = b - t
+    rows_needed = max(12, int(max_sites / max(r - l, 1)))
+    if rows_needed < h:  # evenly spaced bands of 48 rows, so big frames cost a fixed time
+        n_bands = max(1, rows_needed // 48)
+        starts = np.linspace(t, b - 48, n_bands).astype(int)
+        starts -= (starts - t) % 6
+        bands = [(s, min(s + 48, b)) for s in starts]
+    else:
+        bands = [(t, b)]
+    levels, resid = [], []
+    table = ring_table(cfa)
+    for y0, y1 in bands:
+        for ry, centre, mean, _ in ring_stats(cfa_dn, cfa, (y0, l, y1, r), chunk_rows=96):
+            ys = np.arange(ry, ry + centre.shape[0])[:, None]
+            xs = np.arange(l + RING_RADIUS, l + RING_RADIUS + centre.shape[1])[None, :]
+            ys, xs = np.broadcast_arrays(ys, xs)
+            k = _ring_count(cfa, table, ys, xs)
+            lv = mean.numpy().astype(np.float64) - _black_at(black_level_dn, ys, xs)
+            levels.append(lv.ravel())
+            resid.append(((centre - mean).numpy() / np.sqrt(1.0 + 1.0 / k)).ravel())
+    level = np.concatenate(levels)
+    res = np.concatenate(resid)
+    return fit_noise_model(level, res)
+
+
+def _ring_count(cfa: CfaPattern, table: RingTable, ys, xs) -> np.ndarray:
+    if table.uniform:
+        return np.full(ys.shape, float(len(table.offsets)))
+    py, px = cfa.phase_of(ys, xs)
+    return table.use[:, py, px].sum(axis=0).astype(np.float64)
+
+
+def fit_noise_model(level_dn: np.ndarray, residual_dn: np.ndarray, bins: int = NOISE_BINS) -> NoiseModel:
+    """Theil–Sen fit of σ² = a + b·L over equal-count level bins, σ per bin from the MAD."""
+    order = np.argsort(level_dn, kind="stable")
+    groups = np.array_split(order, bins)
+    lv, var = [], []
+    for g in groups:
+        if len(g) < 50:
+            continue
+        rr = residual_dn[g]
+        s = np.quantile(np.abs(rr - np.median(rr)), LOW_QUANTILE) / LOW_QUANTILE_Z
+        lv.append(float(np.median(level_dn[g])))
+        var.append(float(s * s))
+    lv_a, var_a = np.array(lv), np.array(var)
+    if len(lv_a) < 2:
+        v = float(var_a[0]) if len(var_a) else 1.0
+        return NoiseModel(v, 0.0, max(v, 0.25))
+    i, j = np.triu_indices(len(lv_a), 1)
+    dl = lv_a[j] - lv_a[i]
+    ok = dl > 1e-6
+    slope = float(np.median((var_a[j] - var_a[i])[ok] / dl[ok])) if ok.any() else 0.0
+    slope = max(slope, 0.0)
+    a = float(np.median(var_a - slope * np.maximum(lv_a, 0.0)))
+    floor = max(0.5 * float(var_a.min()), 0.25)
+    a = max(a, floor - slope * max(float(lv_a.min()), 0.0))
+    return NoiseModel(a, slope, floor)
+
+
+@dataclass
+class Candidates:
+    """Candidate sites (full-frame (y, x)) with what the detector measured there."""
+
+    yx: np.ndarray  # (N, 2) int64
+    excess_sigma: np.ndarray  # (N,) (v - ring mean) / σ
+    sigma_dn: np.ndarray  # (N,) σ at the ring level
+    ring_mean_dn: np.ndarray  # (N,)
+
+    def __len__(self) -> int:
+        return len(self.yx)
+
+
+def find_candidates(cfa_dn: np.ndarray, cfa: CfaPattern, active_area, noise: NoiseModel,
+                    black_level_dn=0.0, *, k_mean: float = K_MEAN, k_max: float = K_MAX,
+                    exclude_mask: np.ndarray | None = None) -> Candidates:
+    """Sites exceeding their ring mean by ``k_mean`` σ and their ring maximum by ``k_max`` σ."""
+    t, l, b, r = (int(v) for v in active_area)
+    black_scalar = np.asarray(black_level_dn, dtype=np.float64)
+    black_map = black_scalar.ndim == 2 and black_scalar.shape == cfa_dn.shape
+    bl = 0.0 if black_map else float(black_scalar.mean()) if black_scalar.size else 0.0
+    out_y, out_x, out_ex, out_sd, out_mean = [], [], [], [], []
+    km2 = k_mean * k_mean
+    for y0, centre, mean, peak in ring_stats(cfa_dn, cfa, (t, l, b, r)):
+        d = centre - mean
+        if black_map:
+            lvl = mean - torch.from_numpy(black_scalar[y0:y0 + centre.shape[0], l + 2:r - 2].astype(np.float32))
+        else:
+            lvl = mean - bl
+        var = noise.variance_dn2(lvl)
+        hit = (d > 0) & (d * d > km2 * var)
+        iy, ix = torch.nonzero(hit, as_tuple=True)
+        if len(iy) == 0:
+            continue
+        sd = torch.sqrt(var[iy, ix])
+        ok = (centre[iy, ix] - peak[iy, ix]) > k_max * sd
+        iy, ix, sd = iy[ok], ix[ok], sd[ok]
+        out_y.append(iy.numpy() + y0)
+        out_x.append(ix.numpy() + l + 2)
+        out_ex.append((d[iy, ix] / sd).numpy())
+        out_sd.append(sd.numpy())
+        out_mean.append(mean[iy, ix].numpy())
+    if not out_y:
+        z = np.zeros(0)
+        return Candidates(np.zeros((0, 2), np.int64), z, z, z)
+    yx = np.stack([np.concatenate(out_y), np.concatenate(out_x)], axis=1).astype(np.int64)
+    cand = Candidates(yx, np.concatenate(out_ex).astype(np.float64), np.concatenate(out_sd).astype(np.float64),
+                      np.concatenate(out_mean).astype(np.float64))
+    if exclude_mask is not None and len(cand):
+        keep = ~exclude_mask[yx[:, 0], yx[:, 1]]
+        cand = Candidates(yx[keep], cand.excess_sigma[keep], cand.sigma_dn[keep], cand.ring_mean_dn[keep])
+    return cand

@@ -1,0 +1,346 @@
+"""The ``correct`` job: read a DNG, run the stages, write the corrected copy, its report and previews.
+
+One image (:func:`correct_file`)
+    read (``hotpixels.dng.reader.read_dng``) → refuse a file HotPixels already corrected unless
+    ``force`` → pick the profile (``"auto"``: the best match of
+    ``hotpixels.profiles.match.match_profiles``; a name: that profile, refused with
+    :class:`ProfileIncompatible` when it was made on another body or sensor layout; ``None`` /
+    ``"none"``: no profile) → stage 1 (:mod:`.darkframe`) → stage 2 (:mod:`.knownhot`) → stage 3
+    (:mod:`.residual`, when that module is installed) → write ``<name><suffix>.dng``
+    (``hotpixels.dng.writer.write_corrected_dng``: a new file, temp file + rename) → the JSON
+    report and sites file (:mod:`.report`) → before/after PNG crops (:mod:`.previews`).
+
+Output names
+    ``<stem><suffix>.dng`` in ``output_dir`` or next to the source. Nothing is ever overwritten:
+    when that name is taken (on disk, or earlier in the same batch) the output is numbered
+    ``<stem><suffix>_2.dng``, ``_3`` …; the report and previews take the output's stem.
+
+Without a profile (none requested, or no match in the library) stages 1 and 2 are skipped and the
+report says why; stage 3 still runs.
+
+Batches (:func:`correct_files`)
+    A small three-step pipeline: a reader thread decodes image i+1 and a writer thread encodes
+    image i-1 while the calling thread computes image i (numpy and the codecs release the GIL),
+    so at most three images are in memory. A failing image becomes
+    ``{"path", "ok": False, "error": {...}}`` and the batch goes on; cancel stops between images
+    (finished outputs stay, nothing partial is left) and raises :class:`Cancelled`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..dng.rawimage import RawImage
+from ..errors import (
+    AlreadyCorrected, HotPixelsError, InvalidOption, ModelCorrupt, ModelMissing, OutputExists, ProfileIncompatible,
+    as_hotpixels_error,
+)
+from ..progress import ProgressFn, check_cancel, report
+from .darkframe import DarkOptions, check_geometry, estimate_scale, model_site_stats, subtract_dark
+from .knownhot import REASONS, interpolate_known
+from .report import SiteChanges, write_report
+
+STAGES = ("dark", "hot", "residual")
+MAX_NUMBERED = 10000
+
+
+@dataclass
+class CorrectOptions:
+    profile: str | None = "auto"  # "auto" | a profile name | None / "none"
+    stages: tuple[str, ...] = STAGES
+    sensitivity: float = 0.5  # stage 3 cut, 0 (few detections) … 1 (many)
+    output_dir: str | None = None
+    suffix: str = "_hotpixels"
+    force: bool = False  # correct a file HotPixels already corrected
+    library_dir: str | None = None
+    temp_doubling_c: float = 6.0
+    previews: bool = True
+
+    def validated(self) -> "CorrectOptions":
+        stages = tuple(s.strip().lower() for s in (self.stages.split(",") if isinstance(self.stages, str) else self.stages)
+                       if s.strip())
+        unknown = [s for s in stages if s not in STAGES]
+        if unknown or not stages:
+            raise InvalidOption(f"unknown stage(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(STAGES)}",
+                                data={"param": "stages"})
+        if not (0.0 <= float(self.sensitivity) <= 1.0):
+            raise InvalidOption(f"sensitivity must be between 0 and 1, got {self.sensitivity}", data={"param": "sensitivity"})
+        if not self.suffix or any(c in self.suffix for c in "/\\\0"):
+            raise InvalidOption(f"suffix {self.suffix!r} must be non-empty and contain no path separator",
+                                data={"param": "suffix"})
+        if not (float(self.temp_doubling_c) > 0):
+            raise InvalidOption("temp_doubling_c must be a positive number of °C", data={"param": "temp_doubling_c"})
+        profile = self.profile
+        if isinstance(profile, str) and profile.strip().lower() in ("", "none"):
+            profile = None
+        return replace(self, stages=stages, profile=profile, sensitivity=float(self.sensitivity))
+
+
+# --- one image -----------------------------------------------------------------------------------
+def correct_file(path, options: CorrectOptions | None = None, *, library=None, progress: ProgressFn | None = None,
+                 cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Correct one DNG; returns the result dict (the report plus output paths). Raises on failure."""
+    options = (options or CorrectOptions()).validated()
+    library = library if library is not None else _library(options)
+    report(progress, 0, 3, f"reading {Path(path).name}")
+    raw = _read(path)
+    check_cancel(cancel)
+    report(progress, 1, 3, f"correcting {Path(path).name}")
+    job = _compute(raw, options, library, {}, set())
+    check_cancel(cancel)
+    report(progress, 2, 3, f"writing {job.output.name}")
+    result = _finish(job, options, cancel)
+    report(progress, 3, 3, "done")
+    return result
+
+
+def correct_files(paths: Sequence, options: CorrectOptions | None = None, *, library=None,
+                  progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> list[dict[str, Any]]:
+    """Correct many DNGs; one result dict per path, in order (``ok: False`` with ``error`` on failure)."""
+    options = (options or CorrectOptions()).validated()
+    library = library if library is not None else _library(options)
+    paths = [os.fspath(p) for p in paths]
+    n = len(paths)
+    results: list[dict[str, Any] | None] = [None] * n
+    profiles: dict[str, Any] = {}
+    reserved: set[Path] = set()
+    writes: list[tuple[int, Future]] = []
+    if n == 0:
+        return []
+    with ThreadPoolExecutor(1, thread_name_prefix="hp-read") as reader, \
+            ThreadPoolExecutor(1, thread_name_prefix="hp-write") as writer:
+        reading = reader.submit(_read, paths[0])
+        try:
+            for i, path in enumerate(paths):
+                check_cancel(cancel)
+                report(progress, i, n, Path(path).name)
+                current, reading = reading, (reader.submit(_read, paths[i + 1]) if i + 1 < n else None)
+                try:
+                    job = _compute(current.result(), options, library, profiles, reserved)
+                except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+                    results[i] = _failure(path, exc)
+                    continue
+                writes.append((i, writer.submit(_finish, job, options, cancel)))
+        finally:
+            if reading is not None:
+                reading.cancel()
+            for i, fut in writes:
+                try:
+                    results[i] = fut.result()
+                except Exception as exc:  # noqa: BLE001
+                    results[i] = _failure(paths[i], exc)
+    check_cancel(cancel)
+    report(progress, n, n, "done")
+    return [r for r in results if r is not None]
+
+
+def _failure(path: str, exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, HotPixelsError) and exc.CODE == -32800:
+        raise exc
+    return {"path": path, "ok": False, "error": as_hotpixels_error(exc).to_dict()}
+
+
+def _library(options: CorrectOptions):
+    if options.profile is None:
+        return None
+    from ..profiles.library import ProfileLibrary
+
+    return ProfileLibrary(options.library_dir)
+
+
+def _read(path) -> RawImage:
+    from ..dng.reader import read_dng
+
+    return read_dng(path)
+
+
+# --- the computation -----------------------------------------------------------------------------
+@dataclass
+class _Job:
+    raw: RawImage
+    new_cfa_dn: np.ndarray
+    output: Path
+    report: dict[str, Any]
+    changes: SiteChanges
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def correct_raw(raw: RawImage, options: CorrectOptions, profile=None, profile_info: dict | None = None
+                ) -> tuple[np.ndarray, dict[str, Any], SiteChanges]:
+    """The stages on an in-memory frame: ``(new_cfa_dn, stage report, site changes)``.
+
+    ``profile`` is a :class:`hotpixels.profiles.profile_file.Profile`, a bare
+    :class:`~hotpixels.profiles.darkmodel.DarkModel` or ``None``. ``raw.cfa_dn`` is never modified.
+    """
+    options = options.validated()
+    changes = SiteChanges()
+    stages: dict[str, Any] = {}
+    info = dict(profile_info or {})
+    model = getattr(profile, "model", profile)
+    cfa_dn = raw.cfa_dn
+    t0 = time.perf_counter()
+    if model is None:
+        why = info.get("reason") or "no profile"
+        for name in ("dark", "hot"):
+            stages[name] = {"ran": False, "reason": f"skipped: {why}"} if name in options.stages else {"ran": False, "reason": "not selected"}
+    else:
+        check_geometry(raw, model)
+        stats = model_site_stats(raw, model)
+        fit = estimate_scale(raw, model, stats, DarkOptions(temp_doubling_c=options.temp_doubling_c))
+        subtracted = False
+        if "dark" in options.stages:
+            cfa_dn, r1 = subtract_dark(raw, model, DarkOptions(temp_doubling_c=options.temp_doubling_c), fit=fit, stats=stats)
+            subtracted = r1.applied
+            stages["dark"] = {"ran": r1.applied, **r1.to_json()}
+            changes.add("dark", r1.moved_yx, r1.moved_old_dn, r1.moved_new_dn, "moved_over_1_sigma")
+        else:
+            stages["dark"] = {"ran": False, "reason": "not selected", **fit.to_json()}
+        if "hot" in options.stages:
+            cfa_dn, r2 = interpolate_known(cfa_dn, raw, model, fit, stats, subtracted=subtracted)
+            stages["hot"] = {"ran": True, **r2.to_json()}
+            changes.add("hot", r2.yx, r2.old_dn, r2.new_dn, [REASONS[k] for k in r2.reason])
+        else:
+            stages["hot"] = {"ran": False, "reason": "not selected"}
+    t1 = time.perf_counter()
+    if "residual" in options.stages:
+        cfa_dn, stages["residual"] = _run_residual(cfa_dn, raw, model, options, changes)
+    else:
+        stages["residual"] = {"ran": False, "reason": "not selected"}
+    t2 = time.perf_counter()
+    out = {
+        "profile": info, "stages": stages,
+        "counts": {"dark": int(stages["dark"].get("n_sites_subtracted", 0)) if stages["dark"].get("ran") else 0,
+                   "dark_field_pixels": int(stages["dark"].get("n_field_pixels", 0)) if stages["dark"].get("ran") else 0,
+                   "hot": int(stages["hot"].get("n_interpolated", 0)),
+                   "residual": int(stages["residual"].get("n_corrected", 0))},
+        "seconds": {"stages_1_2": round(t1 - t0, 3), "stage_3": round(t2 - t1, 3)},
+    }
+    return cfa_dn, out, changes
+
+
+def _run_residual(cfa_dn, raw, model, options, changes) -> tuple[np.ndarray, dict[str, Any]]:
+    """Stage 3 through :func:`hotpixels.correct.residual.correct_residual`, when installed.
+
+    The profile's sites are excluded (stages 1–2 own them); a missing or broken detector model
+    skips the stage with its message instead of failing the image.
+    """
+    try:
+        from .residual import correct_residual
+    except ImportError:
+        return cfa_dn, {"ran": False, "reason": "residual stage not available"}
+    exclude = None
+    if model is not None and model.n_hot:
+        exclude = np.zeros(raw.shape, dtype=bool)
+        exclude[model.hot_yx[:, 0], model.hot_yx[:, 1]] = True
+    try:
+        new, rep = correct_residual(cfa_dn, raw.cfa, active_area=raw.active_area, white_level_dn=raw.white_level_dn,
+                                    black_level_dn=raw.black_repeat_dn, sensitivity=options.sensitivity,
+                                    exclude_mask=exclude)
+    except (ModelMissing, ModelCorrupt) as exc:
+        return cfa_dn, {"ran": False, "reason": f"skipped: {exc.message}"}
+    yx = np.asarray(rep.get("sites", np.zeros((0, 2))), dtype=np.int64).reshape(-1, 2)
+    changes.add("residual", yx, rep.get("old", np.zeros(0)), rep.get("new", np.zeros(0)), "residual")
+    summary = {"ran": True, "n_corrected": int(len(yx)), "candidates": int(rep.get("candidates", 0)),
+               "sensitivity": options.sensitivity, "noise": rep.get("noise"),
+               "seconds": {k: round(float(v), 3) for k, v in (rep.get("seconds") or {}).items()}}
+    return new, summary
+
+
+def resolve_profile(raw: RawImage, options: CorrectOptions, library, cache: dict | None = None):
+    """``(profile or None, info)``: which profile corrects this image and why."""
+    cache = cache if cache is not None else {}
+    if options.profile is None:
+        return None, {"name": None, "how": "none", "reason": "no profile requested (--profile none)"}
+    if options.profile == "auto":
+        from ..profiles.match import match_profiles
+
+        m = match_profiles(raw, library)
+        if not m.get("best"):
+            return None, {"name": None, "how": "auto", "reason": m.get("reason") or "no matching profile"}
+        name, why = m["best"], m["candidates"][0].get("explanation", "")
+        how = "auto"
+    else:
+        name, why, how = options.profile, "chosen by the user", "named"
+    if name not in cache:
+        cache[name] = library.get(name)
+    profile = cache[name]
+    check_profile_compatible(raw, profile)
+    return profile, {"name": name, "how": how, "reason": why}
+
+
+def check_profile_compatible(raw: RawImage, profile) -> None:
+    """Refuse a profile from another body (make, model, serial) or sensor layout."""
+    camera = (getattr(profile, "meta", None) or {}).get("camera") or {}
+    model = getattr(profile, "model", profile)
+    extra = getattr(model, "extra", {}) or {}
+    meta = raw.metadata
+    problems = []
+    for key in ("make", "model", "serial"):
+        mine = (getattr(meta, key) or "").strip()
+        theirs = (camera.get(key) or extra.get(key) or "").strip()
+        if mine and theirs and mine.casefold() != theirs.casefold():
+            problems.append(f"{key} {mine!r} vs profile {theirs!r}")
+    if problems:
+        name = getattr(profile, "name", "this profile")
+        raise ProfileIncompatible(
+            f"profile {name!r} was made on another camera body and cannot correct this image: " + "; ".join(problems),
+            path=raw.path, data={"problems": problems})
+    try:
+        check_geometry(raw, model)
+    except ProfileIncompatible as exc:
+        name = getattr(profile, "name", "this profile")
+        raise ProfileIncompatible(f"profile {name!r}: {exc.message}", path=raw.path, data=exc.data) from None
+
+
+def _compute(raw: RawImage, options: CorrectOptions, library, profiles: dict, reserved: set) -> _Job:
+    t0 = time.perf_counter()
+    if raw.metadata.corrected_by_hotpixels and not options.force:
+        raise AlreadyCorrected(f"{Path(raw.path or '?').name} was already corrected by HotPixels; "
+                               "correct the original instead (or use --force)", path=raw.path)
+    profile, info = resolve_profile(raw, options, library, profiles)
+    new, rep, changes = correct_raw(raw, options, profile, info)
+    output = output_path(raw.path, options, reserved)
+    rep = {"source": raw.path, "output": str(output), "camera": raw.metadata.to_json(), **rep}
+    rep["seconds"]["compute"] = round(time.perf_counter() - t0, 3)
+    return _Job(raw=raw, new_cfa_dn=new, output=output, report=rep, changes=changes)
+
+
+def output_path(src, options: CorrectOptions, reserved: set | None = None) -> Path:
+    """``<stem><suffix>.dng`` (numbered ``_2``, ``_3`` … when taken); never an existing file."""
+    src = Path(src)
+    folder = Path(options.output_dir) if options.output_dir else src.parent
+    reserved = reserved if reserved is not None else set()
+    for k in range(1, MAX_NUMBERED):
+        cand = folder / f"{src.stem}{options.suffix}{'' if k == 1 else f'_{k}'}.dng"
+        if not cand.exists() and cand not in reserved:
+            reserved.add(cand)
+            return cand
+    raise OutputExists(f"no free output name for {src.name} in {folder}", path=str(src))
+
+
+def _finish(job: _Job, options: CorrectOptions, cancel) -> dict[str, Any]:
+    """Write the DNG, the report, the sites file and the previews; returns the result dict."""
+    from ..dng.writer import write_corrected_dng
+
+    t0 = time.perf_counter()
+    stages_ran = ",".join(k for k, v in job.report["stages"].items() if v.get("ran"))
+    note = {"Profile": job.report["profile"].get("name") or "", "Stages": stages_ran,
+            "Scale": job.report["stages"].get("dark", {}).get("scale")}
+    written = write_corrected_dng(job.raw, job.new_cfa_dn, job.output, note=note, cancel=cancel)
+    result = dict(job.report)
+    result["write"] = written
+    result["seconds"]["write"] = round(time.perf_counter() - t0, 3)
+    if options.previews:
+        from .previews import write_previews
+
+        result["previews"] = write_previews(job.raw, job.new_cfa_dn, job.changes.all_yx(), job.output)
+    result.update(write_report(job.output, result, job.changes))
+    return {"path": job.raw.path, "ok": True, **result}

@@ -1,0 +1,95 @@
+"""The per-image report: ``<output stem>.hotpixels.json`` and ``<output stem>.sites.csv``.
+
+The JSON holds the profile used and why, the dark scale and how it was found, counts and
+timings per stage, and the paths of the corrected DNG, the sites file and the previews. The
+sites file lists every site a stage changed, one per line::
+
+    stage,y,x,old_dn,new_dn,reason
+
+with full-frame (y, x) coordinates of the raw IFD, DN as stored (black level included, after
+any LinearizationTable). Stage 2 and stage 3 list every site they changed; stage 1 lists its
+sparse sites that moved by more than 1 σ (the smooth field's pixel-by-pixel changes are only
+counted: in an amp-glow corner they are millions of tiny moves). Both files are written
+atomically next to the output DNG.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+REPORT_SUFFIX = ".hotpixels.json"
+SITES_SUFFIX = ".sites.csv"
+
+
+class SiteChanges:
+    """Sites changed per stage, collected while the stages run."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, Sequence[str]]] = []
+
+    def add(self, stage: str, yx, old_dn, new_dn, reason: str | Sequence[str]) -> None:
+        yx = np.asarray(yx, dtype=np.int64).reshape(-1, 2)
+        reasons = [reason] * len(yx) if isinstance(reason, str) else list(reason)
+        self._parts.append((stage, yx, np.asarray(old_dn, dtype=np.float64), np.asarray(new_dn, dtype=np.float64), reasons))
+
+    def count(self, stage: str | None = None) -> int:
+        return sum(len(p[1]) for p in self._parts if stage is None or p[0] == stage)
+
+    def all_yx(self) -> np.ndarray:
+        if not self._parts:
+            return np.zeros((0, 2), np.int64)
+        return np.concatenate([p[1] for p in self._parts])
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        buf.write("stage,y,x,old_dn,new_dn,reason\n")
+        for stage, yx, old, new, reasons in self._parts:
+            for (y, x), o, n, r in zip(yx.tolist(), old.tolist(), new.tolist(), reasons):
+                buf.write(f"{stage},{y},{x},{o:g},{n:g},{r}\n")
+        return buf.getvalue()
+
+
+def report_paths(output_dng) -> tuple[Path, Path]:
+    out = Path(output_dng)
+    return out.with_name(out.stem + REPORT_SUFFIX), out.with_name(out.stem + SITES_SUFFIX)
+
+
+def write_report(output_dng, result: dict[str, Any], changes: SiteChanges) -> dict[str, str]:
+    """Write the JSON report and the sites file; returns ``{"report": path, "sites_file": path}``."""
+    json_path, csv_path = report_paths(output_dng)
+    _atomic_text(csv_path, changes.to_csv())
+    paths = {"report": str(json_path), "sites_file": str(csv_path)}
+    body = dict(result)
+    body.update(paths)
+    body["sites_listed"] = {s: changes.count(s) for s in ("dark", "hot", "residual")}
+    _atomic_text(json_path, json.dumps(body, indent=2, ensure_ascii=False, default=_default))
+    return paths
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,102 @@
+"""Stage 3: residual hot pixels in a single frame — candidates, CNN scores, repair.
+
+Profiles miss random hot pixels (new defects, RTS pixels, cosmic-ray hits, temperatures the
+profile did not cover). This stage finds them in the frame itself:
+
+1. fit the frame's noise model and propose candidate sites that stand out from their same-colour
+   ring by a margin in σ (:mod:`hotpixels.correct.candidates`; about 1e-4–1e-3 of the sites,
+   every star core among them);
+2. score each candidate with a small CNN over the full-resolution CFA patch around it
+   (:mod:`hotpixels.model`): a star spreads light over neighbouring sites of other colours (or,
+   narrowband, over the same colour further out), a hot pixel does not;
+3. repair the sites scored above the cut with the stage-2 edge-aware interpolation
+   (:func:`hotpixels.correct.interpolate.interpolate_sites`), all detected sites marked bad so
+   touching pairs do not feed each other.
+
+``sensitivity`` in [0, 1] sets the cut: 0.5 is the calibrated operating point (about 0.5 false
+detections per megapixel on the validation frames), each +0.1 lowers the logit cut by
+``sensitivity_span / 10`` (more detections, monotonically: a higher sensitivity detects a superset).
+Coordinates are full-frame (y, x); values DN as stored (black not subtracted).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..dng.cfa import CfaPattern
+from ..errors import InvalidOption
+from .candidates import estimate_noise, find_candidates
+
+DEFAULT_SENSITIVITY = 0.5
+
+
+def threshold_for(sensitivity: float, meta: dict) -> float:
+    """The logit cut for ``sensitivity`` (monotonically decreasing in it)."""
+    if not 0.0 <= float(sensitivity) <= 1.0:
+        raise InvalidOption(f"sensitivity must be between 0 and 1, got {sensitivity}", data={"param": "sensitivity"})
+    return float(meta["threshold_logit"]) - (float(sensitivity) - 0.5) * float(meta["sensitivity_span"])
+
+
+def detect_residual(cfa_dn: np.ndarray, cfa: CfaPattern, *, active_area, white_level_dn: float,
+                    black_level_dn=0.0, sensitivity: float = DEFAULT_SENSITIVITY,
+                    exclude_mask: np.ndarray | None = None, detector=None) -> dict:
+    """Residual hot pixels of one frame, without repair.
+
+    Returns ``{"sites": (N, 2) int64, "scores": (N,) logits, "excess_sigma": (N,), "sigma_dn": (N,),
+    "candidates": int, "noise": {...}, "threshold_logit": float, "seconds": {...}}``.
+    ``exclude_mask`` (H, W) bool: sites never reported (e.g. already handled by stage 2).
+    ``detector``: a :class:`hotpixels.model.load.Detector` (default: the process-wide one).
+    """
+    from ..model.features import patch_features
+    from ..model.load import get_detector
+
+    det = detector if detector is not None else get_detector()
+    thr = threshold_for(sensitivity, det.meta)
+    t0 = time.perf_counter()
+    noise = estimate_noise(cfa_dn, cfa, active_area, black_level_dn)
+    t1 = time.perf_counter()
+    cand = find_candidates(cfa_dn, cfa, active_area, noise, black_level_dn, exclude_mask=exclude_mask)
+    t2 = time.perf_counter()
+    x = patch_features(cfa_dn, cfa, cand.yx, noise, active_area=active_area, black_level_dn=black_level_dn,
+                       white_level_dn=white_level_dn)
+    t3 = time.perf_counter()
+    logits = det.logits(x).numpy().astype(np.float64)
+    t4 = time.perf_counter()
+    hit = logits > thr
+    return {
+        "sites": cand.yx[hit], "scores": logits[hit], "excess_sigma": cand.excess_sigma[hit],
+        "sigma_dn": cand.sigma_dn[hit], "candidates": int(len(cand)), "noise": noise.to_json(),
+        "threshold_logit": thr, "all_candidates": cand.yx, "all_scores": logits,
+        "seconds": {"noise": t1 - t0, "candidates": t2 - t1, "features": t3 - t2, "cnn": t4 - t3},
+    }
+
+
+def correct_residual(cfa_dn: np.ndarray, cfa: CfaPattern, *, active_area, white_level_dn: float,
+                     black_level_dn=0.0, sensitivity: float = DEFAULT_SENSITIVITY,
+                     exclude_mask: np.ndarray | None = None, detector=None) -> tuple[np.ndarray, dict]:
+    """Detect and repair; returns ``(new_cfa_dn, report)``; the input array is not modified.
+
+    ``report``: ``{"sites": (N, 2), "old": (N,) DN, "new": (N,) DN, "scores": (N,), "count": N,
+    "candidates": int, "noise": {...}, "seconds": {...}}``.
+    """
+    from .interpolate import interpolate_sites
+
+    found = detect_residual(cfa_dn, cfa, active_area=active_area, white_level_dn=white_level_dn,
+                            black_level_dn=black_level_dn, sensitivity=sensitivity,
+                            exclude_mask=exclude_mask, detector=detector)
+    sites = found["sites"]
+    out = cfa_dn.copy()
+    t0 = time.perf_counter()
+    old = cfa_dn[sites[:, 0], sites[:, 1]].astype(np.float64) if len(sites) else np.zeros(0)
+    new = old
+    if len(sites):
+        bad = exclude_mask.copy() if exclude_mask is not None else None
+        new = interpolate_sites(cfa_dn, cfa, sites, bad_mask=bad, white_level_dn=white_level_dn,
+                                bounds=tuple(int(v) for v in active_area))
+        out[sites[:, 0], sites[:, 1]] = np.clip(np.rint(new), 0, np.iinfo(out.dtype).max if out.dtype.kind == "u" else None).astype(out.dtype)
+    found["seconds"]["repair"] = time.perf_counter() - t0
+    report = {k: v for k, v in found.items() if k not in ("all_candidates", "all_scores")}
+    report.update(old=old, new=np.asarray(new, dtype=np.float64), count=int(len(sites)))
+    return out, report

@@ -1,0 +1,49 @@
+"""Encode stored sample values back into the source's segment format.
+
+* Uncompressed: 16-bit in the file's byte order, 8-bit, or 9..15-bit packed MSB-first with each
+  row starting on a byte boundary (exactly what :mod:`decode` reads).
+* Lossless JPEG: the tile is reshaped row-major into the *source's* JPEG frame (height, width,
+  components — Adobe's 2-component Bayer frames stay 2-component) and encoded with the source's
+  predictor and precision by libjpeg-turbo (``imagecodecs.jpeg8_encode(lossless=True)``). Every
+  new stream is decoded again and compared with the intended tile before it is used, so a codec
+  problem can never write wrong pixels silently.
+"""
+
+from __future__ import annotations
+
+import imagecodecs
+import numpy as np
+
+from ..errors import CorruptData, UnsupportedLayout
+from .layout import JpegGeometry, RawLayout, Segment
+
+
+def encode_uncompressed(tile: np.ndarray, layout: RawLayout, seg: Segment) -> bytes | memoryview:
+    """Bytes of one uncompressed (seg_h, seg_w) segment, ready to overwrite the source's bytes."""
+    tile = np.ascontiguousarray(tile, dtype=np.uint16)
+    if layout.bits == 16:
+        return memoryview(np.ascontiguousarray(tile.astype(layout.byteorder + "u2", copy=False))).cast("B")
+    if layout.bits == 8:
+        return tile.astype(np.uint8).tobytes()
+    return imagecodecs.packints_encode(tile, layout.bits, runlen=seg.seg_w)
+
+
+def encode_ljpeg(tile: np.ndarray, geom: JpegGeometry, seg: Segment) -> bytes:
+    """One lossless JPEG stream with the source tile's frame geometry, predictor and precision."""
+    if geom.point_transform:
+        raise UnsupportedLayout("re-encoding lossless JPEG tiles with a point transform is not supported")
+    frame_size = geom.height * geom.width * geom.components
+    flat = np.ascontiguousarray(tile, dtype=np.uint16).reshape(-1)
+    if flat.size > frame_size:
+        raise UnsupportedLayout(f"tile {seg.index} is larger than its lossless JPEG frame")
+    if flat.size < frame_size:  # a frame taller than the segment (last strip): repeat the last row
+        flat = np.concatenate([flat, np.resize(flat[-seg.seg_w:], frame_size - flat.size)])
+    shape = (geom.height, geom.width) if geom.components == 1 else (geom.height, geom.width, geom.components)
+    frame = flat.reshape(shape)
+    if geom.precision < 16 and int(frame.max(initial=0)) >> geom.precision:
+        raise UnsupportedLayout(f"a corrected value does not fit the tile's {geom.precision}-bit lossless JPEG")
+    stream = imagecodecs.jpeg8_encode(frame, lossless=True, predictor=geom.predictor, bitspersample=geom.precision)
+    check = np.asarray(imagecodecs.jpeg8_decode(stream))
+    if check.shape != frame.shape or not np.array_equal(check, frame):
+        raise CorruptData(f"re-encoding tile {seg.index} as lossless JPEG did not round-trip; nothing was written")
+    return bytes(stream)

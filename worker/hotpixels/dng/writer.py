@@ -1,0 +1,411 @@
+"""Write a corrected DNG: a byte copy of the source with only the raw pixels (and what must follow
+them) changed.
+
+What changes, and nothing else:
+
+1. raw pixel bytes. Uncompressed strips/tiles are re-packed in place (same bit depth, same
+   packing, same byte order). Lossless JPEG tiles are re-encoded only when at least one of their
+   pixels changed, with the source's JPEG frame geometry, predictor and precision; a new stream
+   is written over the old one when it fits (the rest zero-filled) and appended at the end of the
+   file (4-byte aligned) otherwise; StripOffsets/TileOffsets and byte counts are rewritten in
+   place. Unchanged tiles keep their bytes. MakerNotes and DNGPrivateData never move.
+2. NewRawImageDigest and RawImageDigest (when present, DNG spec 1.7; see :mod:`digest`) and
+   RawDataUniqueID = MD5(old ID + new digest) (deterministic; tells Adobe's caches the raw changed).
+3. the HotPixels marker (:mod:`marker`): Software and the XMP packet, in place when they fit,
+   else appended and re-pointed; a tag the source lacks is added by writing a new IFD0 at the end
+   (the old entries and all their out-of-line values stay where they are).
+
+Embedded previews (IFD0 thumbnail, preview SubIFDs) are left as they were: they still show the
+uncorrected image until a raw converter regenerates them.
+
+Safety: the source is opened read-only; the output is written to a temporary file in the
+destination folder and renamed over ``dst_path`` with ``os.replace`` only when complete; any
+failure or cancel removes the temporary file. The destination must differ from the source and not
+exist (``overwrite=True`` replaces an existing output). JPEG XL sources are refused (their CFA data
+would have to be rewritten as lossless JPEG with changed Compression tags; not done yet), as are
+deflate/lossy sources, which the reader already refuses.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import (
+    DestinationUnwritable, FileNotReadable, InvalidOption, OutputExists, UnsupportedCompression,
+    UnsupportedLinearization,
+)
+from ..progress import check_cancel, report
+from .decode import N_THREADS, decode_segment, interleave
+from .digest import new_raw_data_unique_id, new_raw_image_digest, raw_image_digest
+from .encode import encode_ljpeg, encode_uncompressed
+from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, RawLayout, Segment, compression_name
+from .marker import mark_xmp, software_value
+from .reader import open_tiff, read_layout
+from .tiff import ASCII, BYTE, TAG_SOFTWARE, TAG_XMP, TYPES, Entry, TiffFile
+
+ALIGN = 4
+
+
+def default_output_path(src) -> Path:
+    """``<stem>-hotpixels.dng`` next to the source (``-2``, ``-3`` … when taken)."""
+    src = Path(src)
+    for k in range(1, 10000):
+        cand = src.with_name(f"{src.stem}-hotpixels{'' if k == 1 else f'-{k}'}{src.suffix or '.dng'}")
+        if not cand.exists():
+            return cand
+    raise OutputExists(f"no free output name next to {src}", path=str(src))
+
+
+# -- stored values ----------------------------------------------------------------------------------
+def inverse_linearization(table: np.ndarray) -> np.ndarray:
+    """(65536,) stored value for every linear DN: exact where the DN is in the table's image
+    (the lowest stored value that maps to it), else the stored value of the nearest table entry."""
+    table = np.asarray(table, dtype=np.int64)
+    order = np.argsort(table, kind="stable")
+    sorted_vals = table[order]
+    dn = np.arange(65536)
+    pos = np.clip(np.searchsorted(sorted_vals, dn), 0, len(table) - 1)
+    below = np.clip(pos - 1, 0, len(table) - 1)
+    use_below = np.abs(sorted_vals[below] - dn) < np.abs(sorted_vals[pos] - dn)
+    idx = np.where(use_below, below, pos)
+    # among equal table values searchsorted gives the first in sorted order = lowest stored index
+    return order[idx].astype(np.uint16)
+
+
+def stored_frame(raw, new_cfa_dn: np.ndarray, layout: RawLayout) -> np.ndarray:
+    """The stored (pre-LinearizationTable) values to write, in sensor order, uint16."""
+    maxval = (1 << layout.bits) - 1
+    new = np.asarray(new_cfa_dn)
+    if layout.linearization is None:
+        if new.dtype == np.uint16 and (layout.bits == 16 or int(new.max(initial=0)) <= maxval):
+            return new
+        return np.clip(new, 0, maxval).astype(np.uint16)
+    table = layout.linearization
+    if int(table.max()) > 65535:
+        raise UnsupportedLinearization("the LinearizationTable maps outside 16 bits", path=layout.path)
+    old_stored = _decode_source(layout)
+    old_linear = table[np.minimum(old_stored, len(table) - 1)]
+    changed = np.asarray(new_cfa_dn) != old_linear
+    out = old_stored.copy()
+    inv = inverse_linearization(table)
+    out[changed] = inv[np.clip(new[changed], 0, 65535).astype(np.int64)]
+    return np.minimum(out, maxval).astype(np.uint16)
+
+
+def _decode_source(layout: RawLayout) -> np.ndarray:
+    from .decode import decode_all
+
+    with open_tiff(layout.path) as tf:
+        return decode_all(tf.data, layout)
+
+
+# -- the file being written ------------------------------------------------------------------------
+class _Output:
+    """Random-access writes into the temporary copy, plus appends at its (aligned) end."""
+
+    def __init__(self, f, byteorder: str):
+        self.f = f
+        self.bo = byteorder
+        f.seek(0, os.SEEK_END)
+        self.end = f.tell()
+
+    def write_at(self, pos: int, data) -> None:
+        self.f.seek(pos)
+        self.f.write(data)
+
+    def read_at(self, pos: int, n: int) -> bytes:
+        self.f.seek(pos)
+        return self.f.read(n)
+
+    def append(self, data) -> int:
+        pad = (-self.end) % ALIGN
+        if pad:
+            self.write_at(self.end, b"\0" * pad)
+            self.end += pad
+        pos = self.end
+        self.write_at(pos, data)
+        self.end += len(data)
+        if self.end >= 1 << 32:
+            raise DestinationUnwritable("the corrected file would exceed the 4 GB TIFF limit")
+        return pos
+
+    def write_entry_values(self, e: Entry, values: list[int]) -> None:
+        char = TYPES[e.type][0]
+        if e.type not in (3, 4) or len(values) != e.count:
+            raise InvalidOption(f"tag {e.tag} cannot hold {len(values)} offsets")
+        limit = 0xFFFF if e.type == 3 else 0xFFFFFFFF
+        if max(values, default=0) > limit:
+            raise DestinationUnwritable(f"tag {e.tag} (16-bit offsets) cannot point past 64 kB")
+        self.write_at(e.value_pos, struct.pack(f"{self.bo}{len(values)}{char}", *values))
+
+
+def _check_destination(src: Path, dst: Path, overwrite: bool) -> None:
+    same = dst.resolve() == src.resolve() or (dst.exists() and src.exists() and os.path.samefile(dst, src))
+    if same:
+        raise OutputExists(f"the output would replace the source file {src}; choose another name", path=str(dst))
+    if dst.exists() and not overwrite:
+        raise OutputExists(f"the output file already exists: {dst}", path=str(dst))
+    if dst.is_dir():
+        raise DestinationUnwritable(f"the output path is a folder: {dst}", path=str(dst))
+    if not dst.parent.is_dir():
+        raise DestinationUnwritable(f"the destination folder does not exist: {dst.parent}", path=str(dst))
+
+
+def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | None = None,
+                        overwrite: bool = False, progress: Callable[[int, int, str], None] | None = None,
+                        cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Write ``new_cfa_dn`` (full frame, linearised DN like ``raw.cfa_dn``) as a new DNG.
+
+    ``raw`` is the :class:`RawImage` the reader returned for the source (with or without
+    pixels). Returns ``{"path", "bytes", "digest", "raw_data_unique_id", "segments",
+    "segments_rewritten", "segments_appended", "compression", "seconds"}``.
+    """
+    t0 = time.perf_counter()
+    layout: RawLayout = raw.layout
+    if not isinstance(layout, RawLayout):
+        raise InvalidOption("write_corrected_dng needs a RawImage from hotpixels.dng.reader.read_dng",
+                            data={"param": "raw"})
+    new = np.asarray(new_cfa_dn)
+    if new.shape != (layout.height, layout.width):
+        raise InvalidOption(f"new_cfa_dn has shape {new.shape}, the raw frame is {(layout.height, layout.width)}",
+                            data={"param": "new_cfa_dn"})
+    if layout.compression == JPEG_XL:
+        raise UnsupportedCompression(
+            "writing a corrected copy of a JPEG XL (52546) raw DNG is not supported yet; "
+            "convert it to lossless JPEG (e.g. with Adobe DNG Converter) first", path=layout.path)
+    if layout.compression not in (UNCOMPRESSED, LJPEG):
+        raise UnsupportedCompression(f"cannot write raw data with compression {compression_name(layout.compression)}",
+                                     path=layout.path)
+    src, dst = Path(layout.path), Path(os.fspath(dst_path))
+    _check_destination(src, dst, overwrite)
+    try:
+        st = os.stat(src)
+    except OSError as exc:
+        raise FileNotReadable(f"cannot read the source {src}: {exc.strerror or exc}", path=str(src)) from None
+    if st.st_size != layout.file_size:
+        raise FileNotReadable(f"the source {src} changed since it was read; read it again", path=str(src))
+
+    stored = stored_frame(raw, new, layout)
+    file_order = interleave(stored, layout.row_interleave, layout.column_interleave)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=".tmp", dir=dst.parent)
+    except OSError as exc:
+        raise DestinationUnwritable(f"cannot write into {dst.parent}: {exc.strerror or exc}", path=str(dst)) from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "r+b") as f:
+            with open(src, "rb") as fsrc:
+                shutil.copyfileobj(fsrc, f, 1 << 22)
+            out = _Output(f, layout.byteorder)
+            with open_tiff(src) as tf:
+                fresh, _ = read_layout(tf, str(src))  # exact positions in this very file
+                stats = _write_pixels(tf, fresh, raw, file_order, out, progress, cancel)
+                check_cancel(cancel)
+                digest = _write_digests(tf, fresh, stored, out)
+                _write_marker(tf, out, note)
+            f.flush()
+            os.fsync(f.fileno())
+            size = out.end
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DestinationUnwritable(f"cannot write {dst}: {exc.strerror or exc}", path=str(dst)) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return {
+        "path": str(dst), "bytes": size, "digest": digest["new"], "raw_data_unique_id": digest["unique_id"],
+        "segments": len(fresh.segments), **stats, "compression": fresh.compression_name,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# -- pixels -----------------------------------------------------------------------------------------
+def _segment_values(file_order: np.ndarray, seg: Segment, old_tile: np.ndarray | None) -> np.ndarray:
+    """(seg_h, seg_w) values of one segment; padding outside the frame keeps the old values."""
+    h, w = file_order.shape
+    ys, xs = seg.frame_slices(h, w)
+    vh, vw = ys.stop - ys.start, xs.stop - xs.start
+    if (vh, vw) == (seg.seg_h, seg.seg_w):
+        return file_order[ys, xs]
+    tile = old_tile.copy() if old_tile is not None else np.zeros((seg.seg_h, seg.seg_w), np.uint16)
+    tile[:vh, :vw] = file_order[ys, xs]
+    return tile
+
+
+def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output, progress, cancel) -> dict:
+    segs = layout.segments
+    h, w = layout.height, layout.width
+    if layout.compression == UNCOMPRESSED:
+        for k, seg in enumerate(segs):
+            check_cancel(cancel)
+            partial = seg.visible_shape(h, w) != (seg.seg_h, seg.seg_w)
+            old = decode_segment(tf.data, layout, seg) if partial else None
+            out.write_at(layout.offsets[seg.index], encode_uncompressed(_segment_values(file_order, seg, old), layout, seg))
+            report(progress, k + 1, len(segs), "writing raw data")
+        return {"segments_rewritten": len(segs), "segments_appended": 0}
+
+    # lossless JPEG: only tiles with a changed pixel are re-encoded
+    have_pixels = raw.cfa_dn.strides != (0, 0) and raw.cfa_dn.shape == file_order.shape
+    old_order = (interleave(_stored_of(raw, layout), layout.row_interleave, layout.column_interleave)
+                 if have_pixels else None)
+    cancelled = threading.Event()
+
+    def encode_one(seg: Segment):
+        if cancelled.is_set() or (cancel is not None and cancel.is_set()):
+            cancelled.set()
+            return None
+        ys, xs = seg.frame_slices(h, w)
+        if old_order is not None and np.array_equal(old_order[ys, xs], file_order[ys, xs]):
+            return None
+        old_tile = decode_segment(tf.data, layout, seg)
+        vh, vw = ys.stop - ys.start, xs.stop - xs.start
+        if old_order is None and np.array_equal(old_tile[:vh, :vw], file_order[ys, xs]):
+            return None
+        return encode_ljpeg(_segment_values(file_order, seg, old_tile), layout.jpeg[seg.index], seg)
+
+    with ThreadPoolExecutor(N_THREADS) as pool:
+        streams = list(pool.map(encode_one, segs))
+    check_cancel(cancel)
+    offsets, counts = list(layout.offsets), list(layout.byte_counts)
+    contents = {seg.index: s for seg, s in zip(segs, streams) if s is not None}
+    appended = 0
+    for arena_start, arena_end, members in _arenas(tf, layout):
+        if not any(i in contents for i in members):
+            continue
+        cursor = arena_start
+        for i in members:
+            data = contents.get(i)
+            if data is None:
+                data = bytes(tf.data[layout.offsets[i]:layout.offsets[i] + layout.byte_counts[i]])
+            if cursor + len(data) <= arena_end:
+                out.write_at(cursor, data)
+                offsets[i] = cursor
+                cursor += len(data)
+            else:
+                offsets[i] = out.append(data)
+                appended += 1
+            counts[i] = len(data)
+        out.write_at(cursor, b"\0" * (arena_end - cursor))
+    report(progress, len(segs), len(segs), "writing raw data")
+    out.write_entry_values(layout.offsets_entry, offsets)
+    out.write_entry_values(layout.byte_counts_entry, counts)
+    return {"segments_rewritten": len(contents), "segments_appended": appended}
+
+
+def _arenas(tf: TiffFile, layout: RawLayout) -> list[tuple[int, int, list[int]]]:
+    """Runs of strip/tile slots that lie back to back in the file (gaps of < 4 zero bytes).
+
+    Such a run holds nothing but raw data, so its tiles can be laid out again inside it: a
+    re-encoded tile that grew a little pushes the following ones along instead of each being
+    appended, and only what overflows the run goes to the end of the file.
+    """
+    order = sorted(range(len(layout.offsets)), key=lambda i: layout.offsets[i])
+    runs: list[tuple[int, int, list[int]]] = []
+    for i in order:
+        start, end = layout.offsets[i], layout.offsets[i] + layout.byte_counts[i]
+        if runs:
+            r_start, r_end, members = runs[-1]
+            gap = start - r_end
+            if 0 <= gap < ALIGN and not any(tf.data[r_end:start]):
+                runs[-1] = (r_start, end, members + [i])
+                continue
+        runs.append((start, end, [i]))
+    return runs
+
+
+def _stored_of(raw, layout: RawLayout) -> np.ndarray:
+    """The source's stored values as the reader saw them (linearised files: decode again)."""
+    if layout.linearization is None:
+        return raw.cfa_dn
+    return _decode_source(layout)
+
+
+# -- digests, unique ID, marker ---------------------------------------------------------------------
+def _write_digests(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out: _Output) -> dict:
+    new = new_raw_image_digest(stored)
+    if layout.new_digest_entry is not None and layout.new_digest_entry.nbytes == 16:
+        out.write_at(layout.new_digest_entry.value_pos, new)
+    if layout.old_digest_entry is not None and layout.old_digest_entry.nbytes == 16:
+        out.write_at(layout.old_digest_entry.value_pos, raw_image_digest(stored))
+    unique = None
+    e = layout.unique_id_entry
+    if e is not None and e.nbytes == 16:
+        unique = new_raw_data_unique_id(tf.raw_bytes(e), new)
+        out.write_at(e.value_pos, unique)
+    return {"new": new.hex(), "unique_id": unique.hex() if unique else None}
+
+
+def _write_marker(tf: TiffFile, out: _Output, note: dict | None) -> None:
+    ifd0 = tf.ifd0
+    old_sw = tf.text(ifd0.entries[TAG_SOFTWARE]) if TAG_SOFTWARE in ifd0.entries else None
+    software = software_value(old_sw).encode("utf-8") + b"\0"
+    xmp_entry = ifd0.entries.get(TAG_XMP)
+    old_xmp = tf.raw_bytes(xmp_entry) if xmp_entry is not None else None
+    xmp = mark_xmp(old_xmp, note)
+    missing: dict[int, tuple[int, bytes]] = {}
+    for tag, typ, value in ((TAG_SOFTWARE, ASCII, software), (TAG_XMP, BYTE, xmp)):
+        e = ifd0.entries.get(tag)
+        if e is None:
+            missing[tag] = (typ, value)
+        else:
+            _set_value(out, e, value)
+    if missing:
+        _rewrite_ifd0(tf, out, missing)
+
+
+def _set_value(out: _Output, e: Entry, value: bytes) -> None:
+    """Store ``value`` (bytes of an ASCII/BYTE/UNDEFINED tag) in place if it fits, else append."""
+    count = len(value)
+    if count <= 4:
+        out.write_at(e.entry_pos + 4, struct.pack(out.bo + "I", count))
+        out.write_at(e.entry_pos + 8, value.ljust(4, b"\0"))
+    elif not e.inline and count <= e.nbytes:
+        out.write_at(e.value_pos, value + b"\0" * (e.nbytes - count))
+        out.write_at(e.entry_pos + 4, struct.pack(out.bo + "I", count))
+    else:
+        pos = out.append(value)
+        out.write_at(e.entry_pos + 4, struct.pack(out.bo + "II", count, pos))
+
+
+def _rewrite_ifd0(tf: TiffFile, out: _Output, new_tags: dict[int, tuple[int, bytes]]) -> None:
+    """Append a copy of IFD0 with extra entries and point the header at it.
+
+    The copied entries are taken from the output (with the patches already made); their
+    out-of-line values stay where they are, so nothing else moves.
+    """
+    ifd0 = tf.ifd0
+    raw_entries = {}
+    (n_file,) = struct.unpack(out.bo + "H", out.read_at(ifd0.offset, 2))
+    for i in range(n_file):
+        blob = out.read_at(ifd0.offset + 2 + 12 * i, 12)
+        (tag,) = struct.unpack(out.bo + "H", blob[:2])
+        raw_entries[tag] = blob
+    next_ptr = out.read_at(ifd0.next_pos, 4)
+    for tag, (typ, value) in new_tags.items():
+        count = len(value) // TYPES[typ][1]
+        if len(value) <= 4:
+            raw_entries[tag] = struct.pack(out.bo + "HHI", tag, typ, count) + value.ljust(4, b"\0")
+        else:
+            pos = out.append(value)
+            raw_entries[tag] = struct.pack(out.bo + "HHII", tag, typ, count, pos)
+    body = struct.pack(out.bo + "H", len(raw_entries)) + b"".join(raw_entries[t] for t in sorted(raw_entries)) + next_ptr
+    new_pos = out.append(body)
+    out.write_at(4, struct.pack(out.bo + "I", new_pos))

@@ -1,0 +1,83 @@
+"""Load the residual classifier once per process.
+
+Lookup: ``HOTPIXELS_MODEL`` (a file path) if set, else ``models/residual-v1.pt`` in the source
+tree (``Path(__file__).parents[3] / "models"``), else, in a frozen worker (PyInstaller), the
+``models/`` folder bundled next to the executable's data (``sys._MEIPASS``). The file is read with
+``torch.load(..., weights_only=True)`` (no pickle code runs). CPU by default; ``device="cuda"`` or
+``"mps"`` (or ``"auto"``) moves it where torch has that backend.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import ModelCorrupt, ModelMissing
+from .net import ARCH, PatchNet
+from .train import pick_device
+
+MODEL_NAME = "residual-v1.pt"
+_LOCK = threading.Lock()
+_CACHE: dict[tuple[str, str], "Detector"] = {}
+
+
+@dataclass
+class Detector:
+    """A loaded network, its metadata (threshold calibration, validation figures) and device."""
+
+    net: PatchNet
+    meta: dict
+    device: torch.device
+    path: str
+
+    @torch.inference_mode()
+    def logits(self, x: torch.Tensor, batch: int = 16384) -> torch.Tensor:
+        if len(x) == 0:
+            return torch.zeros(0)
+        out = [self.net(x[i:i + batch].to(self.device)).float().cpu() for i in range(0, len(x), batch)]
+        return torch.cat(out)
+
+
+def model_path() -> Path:
+    env = os.environ.get("HOTPIXELS_MODEL")
+    if env:
+        return Path(env)
+    src = Path(__file__).resolve().parents[3] / "models" / MODEL_NAME
+    frozen = Path(getattr(sys, "_MEIPASS", "")) / "models" / MODEL_NAME if getattr(sys, "frozen", False) else None
+    return frozen if frozen is not None and frozen.is_file() else src
+
+
+def load_detector(path: str | Path, device: str | None = None) -> Detector:
+    """Read a weights file (no cache); ModelMissing / ModelCorrupt on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelMissing(f"the residual hot-pixel model is missing: {path} (run 'hotpixels train' or reinstall)",
+                           path=str(path))
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        meta = blob["meta"]
+        if meta.get("arch") != ARCH:
+            raise ValueError(f"architecture {meta.get('arch')!r}, expected {ARCH!r}")
+        net = PatchNet()
+        net.load_state_dict(blob["state_dict"])
+    except (ModelMissing,):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to read the file means a bad file
+        raise ModelCorrupt(f"the residual hot-pixel model cannot be read: {path} ({exc})", path=str(path)) from exc
+    dev = pick_device(device) if device not in (None, "cpu") else torch.device("cpu")
+    return Detector(net.to(dev).eval(), meta, dev, str(path))
+
+
+def get_detector(device: str | None = None) -> Detector:
+    """The process-wide detector (loaded on first use, then cached per path and device)."""
+    path = model_path()
+    key = (str(path), str(device or "cpu"))
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = load_detector(path, device)
+        return _CACHE[key]

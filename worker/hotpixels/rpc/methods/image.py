@@ -1,0 +1,110 @@
+"""``image.*`` methods: inspect a DNG, correct one or many.
+
+``image.correct`` is a job (one at a time, progress, cancel). Each image is corrected on its own:
+a bad file becomes ``{path, ok: false, error}`` in ``results`` and the others go on. Cancelling
+stops at the next unit of work; the engine removes the image's partial output, and the call ends
+with -32800 (``data.results`` lists the images finished before the cancel, whose files stay).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import Cancelled
+from ..errors import bad_param, error_result
+from ..params import check_input_file
+from . import rpc_method
+
+STAGES = ("dark", "hot", "residual")
+
+
+@rpc_method("image.inspect", lane="quick")
+def inspect(call: Any, p: Any) -> dict[str, Any]:
+    """What the reader sees in one DNG (tags only, no pixel decoding): geometry, CFA, levels, metadata."""
+    path = p.input_file("path")
+    p.done()
+    from ...dng.reader import read_dng
+
+    raw = read_dng(path, metadata=True, pixels=False)
+    out = raw.summary()
+    layout = raw.layout.describe()
+    out["compression"] = layout.get("compression")
+    out["layout"] = layout
+    return out
+
+
+@rpc_method("image.correct", lane="job")
+def correct(call: Any, p: Any) -> dict[str, Any]:
+    """Correct one image (``path``) or several (``paths``); per-image failures are results."""
+    paths, param = _paths(p)
+    profile = p.any("profile", "auto")
+    if profile is not None and (not isinstance(profile, str) or not profile.strip()):
+        raise bad_param("profile", "'profile' must be \"auto\", a profile name, or null (no profile)")
+    stages = p.str_list("stages", list(STAGES), choices=STAGES)
+    sensitivity = p.number("sensitivity", 0.5, lo=0.0, hi=1.0)
+    output_dir = p.output_dir("output_dir", None)
+    suffix = p.str("suffix", "_hotpixels")
+    force = p.bool("force", False)
+    library_dir = p.str("library", None)
+    p.done()
+    from ...correct.pipeline import CorrectOptions
+
+    options = CorrectOptions(profile=profile, stages=tuple(stages), sensitivity=sensitivity, output_dir=output_dir,
+                             suffix=suffix, force=force, library_dir=library_dir).validated()
+    library = call.state.library(library_dir) if options.profile is not None else None
+    if options.profile not in (None, "auto"):
+        library.path_of(options.profile)  # a missing named profile fails the call before any work
+    results: list[dict[str, Any]] = []
+    try:
+        for i, path in enumerate(paths):
+            results.append(_correct_one(call, path, param, options, library, i, len(paths)))
+    except Cancelled as exc:
+        exc.data["results"] = results
+        raise
+    call.progress(1000 * len(paths), 1000 * len(paths), "done")
+    return {"results": results}
+
+
+def _paths(p: Any) -> tuple[list[str], str]:
+    if p.has("paths") and p.has("path"):
+        raise bad_param("path", "give either 'path' or 'paths', not both")
+    if p.has("path"):
+        return [p.str("path")], "path"
+    if not p.has("paths"):
+        raise bad_param("paths", "image.correct needs 'path' (one image) or 'paths' (a list)")
+    return p.str_list("paths"), "paths"
+
+
+def _correct_one(call: Any, path: str, param: str, options: Any, library: Any, index: int, count: int) -> dict[str, Any]:
+    """One image: its result dict, or ``{path, ok: false, error}``; only a cancel escapes."""
+    from ...correct.pipeline import correct_file
+
+    def progress(done: int, total: int, message: str = "") -> None:
+        frac = done / total if total else 0.0
+        prefix = f"image {index + 1}/{count}: " if count > 1 else ""
+        call.progress(1000 * index + int(1000 * frac), 1000 * count, prefix + message)
+
+    try:
+        check_input_file(path, param)
+        result = correct_file(path, options, library=library, progress=progress, cancel=call.cancel)
+    except Cancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad image must not fail the others
+        return {"path": path, "ok": False, "error": error_result(exc)}
+    return shape_result(result)
+
+
+def shape_result(result: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's result in the documented shape (its own fields are kept as they are)."""
+    out = dict(result)
+    profile = dict(out.get("profile") or {})
+    profile.setdefault("why", profile.get("reason"))
+    out["profile"] = profile
+    out.setdefault("report_path", out.get("report"))
+    dark = (out.get("stages") or {}).get("dark") or {}
+    out.setdefault("scale", {k: v for k, v in dark.items() if "scale" in k or k in ("source", "prior", "fit")})
+    previews = out.get("previews")
+    if isinstance(previews, list):
+        first = previews[0] if previews else {}
+        out["previews"] = {"before": first.get("before"), "after": first.get("after"), "regions": previews}
+    return out
