@@ -344,7 +344,8 @@ function WorkerClient:_call(s, method, params, opts)
         if p.done then
             break
         end
-        local canceled = (opts.scope and opts.scope:isCanceled()) or (opts.cancelScope and opts.cancelScope:isCanceled())
+        local canceled = (opts.scope and opts.scope:isCanceled())
+            or (opts.cancelScope and opts.cancelScope:isCanceled())
         if canceled and not p.cancelSent then
             p.cancelSent = true
             p.lastActivity = wallClock()
@@ -549,7 +550,8 @@ end
 function WorkerClient.call(method, params, opts)
     params = params or Json.object()
     local library = Settings.get("libraryFolder")
-    if library and library ~= "" and params.library == nil and method ~= "worker.hello" then
+    local takesLibrary = method:match("^profiles%.") or method == "image.correct"
+    if library and library ~= "" and params.library == nil and takesLibrary then
         params.library = library
     end
     return WorkerClient.shared():request(method, params, opts)

@@ -25,7 +25,8 @@ describe("WorkerClient", function()
 
         it("wraps a Windows command line in an extra pair of quotes, each path quoted", function()
             local WorkerClient = require "WorkerClient"
-            local line = WorkerClient.commandLine({ [[C:\Program Files\Adobe\hotpixel.lrplugin\bin\hotpixels-worker.exe]],
+            local exe = [[C:\Program Files\Adobe\hotpixel.lrplugin\bin\hotpixels-worker.exe]]
+            local line = WorkerClient.commandLine({ exe,
                 "--connect", "5001", "5002", "--log", [[C:\Users\Zoë\Documents\LrClassicLogs\]] }, true)
             assert.are.equal([[""C:\Program Files\Adobe\hotpixel.lrplugin\bin\hotpixels-worker.exe" --connect 5001 ]] ..
                 [[5002 --log "C:\Users\Zoë\Documents\LrClassicLogs\\""]], line)

@@ -57,10 +57,9 @@ def metadata_differences(src, dst) -> dict:
 
 def validate_warnings(path) -> set[str]:
     exe = require_tool("exiftool")
-    out = subprocess.run([exe, "-j", "-validate", "-warning", "-a", str(path)], capture_output=True, text=True)
-    d = json.loads(out.stdout)[0]
-    w = d.get("Warning", [])
-    return set(w if isinstance(w, list) else [w])
+    out = subprocess.run([exe, "-validate", "-warning", "-a", str(path)], capture_output=True, text=True)
+    lines = [ln.split(":", 1) for ln in out.stdout.splitlines() if ":" in ln]
+    return {v.strip() for k, v in lines if k.strip() == "Warning"}
 
 
 _DNGPY_SCRIPT = """

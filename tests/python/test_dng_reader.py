@@ -232,3 +232,27 @@ def test_inspect_json_error_only_json_on_stdout(capsys):
     rc = _inspect(["--json", str(sample("exiftool_DNG.dng"))])
     out = json.loads(capsys.readouterr().out)
     assert rc == 2 and out["error"]["code"] == 1006
+
+
+def test_inspect_checks_the_stored_digest(capsys, tmp_path):
+    rc = _inspect(["--json", str(sample("sdk_colorchart_jxl.dng"))])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["digest_check"] == "matches"
+    raw = read_dng(sample("sdk_xtrans_ljpeg.dng"), metadata=False, pixels=False)
+    data = bytearray(sample("sdk_xtrans_ljpeg.dng").read_bytes())
+    data[raw.layout.new_digest_entry.value_pos] ^= 1
+    stale = tmp_path / "stale.dng"
+    stale.write_bytes(bytes(data))
+    _inspect([str(stale)])
+    assert "(DOES NOT MATCH)" in capsys.readouterr().out
+
+
+def test_hotpixels_inspect_runs_as_a_real_command():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "hotpixels", "inspect", "--json",
+                           str(sample("minhtcai_camera_test.dng")), str(sample("exiv2_IMG_1361.dng"))],
+                          capture_output=True, text=True, timeout=120)
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert out[0]["cfa"]["name"] == "GBRG" and out[1]["error"]["code"] == 1005

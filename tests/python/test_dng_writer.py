@@ -19,7 +19,7 @@ from dng_testing import (
 from hotpixels.dng.digest import new_raw_image_digest
 from hotpixels.dng.reader import read_dng
 from hotpixels.dng.writer import default_output_path, inverse_linearization, write_corrected_dng
-from hotpixels.errors import Cancelled, DestinationUnwritable, OutputExists, UnsupportedCompression
+from hotpixels.errors import Cancelled, DestinationUnwritable, OutputExists
 
 CFA_SAMPLES = ["tinydng_colorchart.dng", "sdk_colorchart_ljpeg.dng", "sdk_xtrans_ljpeg.dng",
                "minhtcai_camera_test.dng"]
@@ -212,12 +212,27 @@ def test_unwritable_destination_gets_error_1011_and_no_file(small_raw, where):
     assert not dst.exists() and leftovers(src.parent) == []
 
 
-def test_jpeg_xl_source_is_refused_on_write_with_a_clear_error(tmp_path):
-    raw = read_dng(sample("sdk_colorchart_jxl.dng"), metadata=False)
-    with pytest.raises(UnsupportedCompression) as info:
-        write_corrected_dng(raw, raw.cfa_dn, tmp_path / "out.dng")
-    assert "JPEG XL" in info.value.message
-    assert list(tmp_path.iterdir()) == []
+def test_jpeg_xl_source_is_rewritten_as_lossless_jpeg_that_every_reader_opens(tmp_path):
+    src = sample("sdk_colorchart_jxl.dng")
+    raw = read_dng(src, metadata=False)
+    new = fake_correction(raw, 8)
+    dst = tmp_path / "out.dng"
+    result = write_corrected_dng(raw, new, dst)
+    assert result["compression"] == "7 (lossless JPEG)"
+    out = read_dng(dst, metadata=False)
+    assert out.layout.compression == 7 and (out.layout.row_interleave, out.layout.column_interleave) == (1, 1)
+    assert out.layout.jpeg[0].components == 2  # Adobe's Bayer geometry
+    np.testing.assert_array_equal(out.cfa_dn, new)
+    np.testing.assert_array_equal(tifffile_raw(dst), new)
+    np.testing.assert_array_equal(rawpy_raw(dst), new)  # LibRaw cannot read the JPEG XL source
+    assert out.layout.digest_stored_hex == new_raw_image_digest(new).hex()
+    src_pixels, src_msgs = dngpy_read(src, tmp_path / "src.npy")
+    out_pixels, out_msgs = dngpy_read(dst, tmp_path / "out.npy")
+    np.testing.assert_array_equal(out_pixels, new)
+    assert out_msgs - src_msgs == set()
+    assert metadata_differences(src, dst) == {"SubIFD:Compression": ("52546", "7"),
+                                              "SubIFD:RowInterleaveFactor": ("2", "1")}
+    assert validate_warnings(dst) - validate_warnings(src) == set()
 
 
 def test_cancel_leaves_no_partial_file(tmp_path):
@@ -237,3 +252,24 @@ def test_digest_tag_is_patched_in_place_not_moved(written):
     assert a.unique_id_entry.value_pos == b.unique_id_entry.value_pos
     # the header still points at the same IFD0 when the marker fitted into the existing tags
     assert struct.unpack("<I", dst.read_bytes()[4:8])[0] in (a.ifd0_offset, b.ifd0_offset)
+
+
+# -- big-endian files written by another TIFF library -----------------------------------------------
+@pytest.mark.parametrize("storage", [{"rowsperstrip": 7}, {"tile": (16, 32)}], ids=["7-row-strips", "16x32-tiles"])
+def test_big_endian_strips_and_tiles_round_trip(storage, tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    truth = np.random.default_rng(2).integers(0, 4096, (45, 67)).astype(np.uint16)
+    ext = [(33421, "H", 2, (2, 2), False), (33422, "B", 4, (1, 0, 2, 1), False), (50706, "B", 4, (1, 4, 0, 0), False),
+           (50717, "H", 1, (4095,), False), (50714, "H", 1, (100,), False), (50829, "H", 4, (1, 2, 44, 66), False),
+           (271, "s", 0, "Sim", False), (50708, "s", 0, "Sim BE", False)]
+    src = tmp_path / "be.dng"
+    tifffile.imwrite(src, truth, byteorder=">", photometric=32803, extratags=ext, subfiletype=0, **storage)
+    raw = read_dng(src, metadata=False)
+    assert raw.layout.byteorder == ">" and raw.cfa.name == "GRBG" and raw.cfa.origin_yx == (1, 2)
+    np.testing.assert_array_equal(raw.cfa_dn, truth)
+    new = fake_correction(raw, 5, n=60)
+    write_corrected_dng(raw, new, tmp_path / "out.dng")
+    np.testing.assert_array_equal(read_dng(tmp_path / "out.dng", metadata=False).cfa_dn, new)
+    np.testing.assert_array_equal(tifffile_raw(tmp_path / "out.dng"), new)
+    np.testing.assert_array_equal(rawpy_raw(tmp_path / "out.dng"), new)
+    assert metadata_differences(src, tmp_path / "out.dng") == {}

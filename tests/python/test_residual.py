@@ -124,7 +124,8 @@ def test_batch_detector_finds_a_defect_present_in_every_frame_of_a_drifting_star
         f = fr.clean_dn.copy()
         f[defect] += 60  # about 8 σ at this sky level
         frames.append(f)
-    res = detect_batch(frames, sensor.cfa, active_area=sensor.active_area, black_level_dn=sensor.black_map())
+    res = detect_batch(frames, sensor.cfa, active_area=sensor.active_area, black_level_dn=sensor.black_map(),
+                       white_level_dn=sensor.white_level_dn)
     sites = {tuple(p) for p in res["sites"].tolist()}
     assert defect in sites
     assert len(sites) <= 2

@@ -225,7 +225,7 @@ def test_real_scene_content_comes_from_a_sample_dng_with_or_without_rawpy(monkey
     with_rawpy = make_scene(sensor, "real", seed=1, scene_from=src).real_e_s
     monkeypatch.setitem(__import__("sys").modules, "rawpy", None)  # import rawpy -> ImportError
     with_tifffile = make_scene(sensor, "real", seed=1, scene_from=src).real_e_s
-    assert with_rawpy.shape == sensor.active_shape
+    assert with_rawpy.shape == sensor.active_shape + (3,)  # (h, w, R/G/B), mosaicked when rendered
     assert np.corrcoef(with_rawpy.ravel(), with_tifffile.ravel())[0, 1] > 0.98
     assert with_rawpy.std() > 0.1 * with_rawpy.mean()  # real texture, not a flat field
 
@@ -340,3 +340,17 @@ def test_simulate_session_can_write_as_it_goes(tmp_path):
     s = simulate_session("small", seed=35, n_darks=1, n_lights=1, outdir=tmp_path, layout="packed")
     assert s.written["lights"] == [str(tmp_path / "lights" / "light_0001.dng")]
     assert (tmp_path / "truth.npz").is_file()
+
+
+def test_hot_pixels_seen_in_a_dark_frame_match_the_rate_distribution():
+    """End to end: count sites whose dark signal exceeds a DN threshold in a real dark frame."""
+    sensor = make_sensor("small", seed=36, hot_fraction=0.01, amp_glow_e_s=0.0, rts_fraction=0.0)
+    exposure_s, temp_c, iso = 120.0, 26.0, 1600
+    f = render_dark(sensor, rng_for(36, "count"), exposure_s=exposure_s, temp_c=temp_c, iso=iso)
+    excess_dn = f.cfa_dn.astype(float) - sensor.black_map()
+    gain = sensor.gain_e_per_dn(iso)
+    for threshold_dn in (100.0, 1000.0):
+        rate_threshold = threshold_dn * gain / (sensor.temperature_factor(temp_c) * exposure_s)
+        expect = expected_hot_count(sensor, rate_threshold)
+        got = int(np.sum(excess_dn > threshold_dn))
+        assert abs(got - expect) <= 0.1 * expect + 2 * np.sqrt(expect), (threshold_dn, got, expect)

@@ -173,3 +173,51 @@ def test_connect_without_token_is_a_usage_error(worker_exe, tmp_path):
     proc = subprocess.run([str(worker_exe), "--connect", "1", "2"], env=worker_env(tmp_path),
                           capture_output=True, timeout=60)
     assert proc.returncode == 2 and b"--token" in proc.stderr
+
+
+def test_client_dying_mid_message_gets_a_parse_error_and_a_clean_exit(stdio_worker):
+    stdio_worker.send_raw(b'{"jsonrpc":"2.0","method":"image.correct","params":{"path":"/x.d')
+    stdio_worker.close_input()
+    assert stdio_worker.wait_exit(30) == 0
+    assert stdio_worker.wait_orphan(1)[0]["error"]["code"] == -32700
+
+
+def test_socket_client_dying_mid_message_ends_the_worker(worker_exe, tmp_path):
+    plugin = FakePlugin()
+    proc = launch_socket_worker(worker_exe, plugin, "tok", tmp_path)
+    try:
+        plugin.accept()
+        assert plugin.read_message()["method"] == "$/token"
+        plugin.send_conn.sendall(b'{"jsonrpc":"2.0","method":"worker.he')
+        plugin.send_conn.shutdown(socket.SHUT_RDWR)
+        plugin.send_conn.close()
+        assert plugin.read_message()["error"]["code"] == -32700  # the fragment, at end of input
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()
+        plugin.close()
+
+
+def test_log_file_receives_the_log_and_stdout_stays_protocol_only(worker_exe, tmp_path):
+    log = tmp_path / "worker.log"
+    proc = subprocess.run([str(worker_exe), "--stdio", "--log", str(log)], input=b'{"jsonrpc":"2.0","method":"worker.hello","id":1}\n',
+                          env=worker_env(tmp_path), capture_output=True, timeout=60)
+    assert proc.returncode == 0
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["result"]["protocol"] == 1
+    assert "serving on stdio" in log.read_text()
+
+
+def test_self_test_prints_one_verdict_line(worker_exe, tmp_path):
+    proc = subprocess.run([str(worker_exe), "--self-test"], env=worker_env(tmp_path), capture_output=True, timeout=300)
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("self-test OK: " if proc.returncode == 0 else "self-test FAILED: ")
+    assert "codecs ljpeg/packints/png/jpegxl" in lines[0]
+
+
+def test_self_test_fails_without_exiftool(worker_exe, tmp_path):
+    env = worker_env(tmp_path, HOTPIXELS_EXIFTOOL=str(tmp_path / "no-exiftool-here"))
+    proc = subprocess.run([str(worker_exe), "--self-test"], env=env, capture_output=True, timeout=300)
+    assert proc.returncode == 1
+    assert "exiftool FAILED" in proc.stdout.decode()

@@ -178,8 +178,8 @@ function sdk.pump(cond, timeoutS, what)
             return true
         end
         if now() > deadline then
-            error("sdk.pump: timed out after " .. tostring(timeoutS or 60) .. " s waiting for " .. (what or "a condition"),
-                2)
+            error(string.format("sdk.pump: timed out after %s s waiting for %s", tostring(timeoutS or 60),
+                what or "a condition"), 2)
         end
         if not ran then
             socket.sleep(0.005)
@@ -343,7 +343,7 @@ function SocketController:send(message)
     end
 end
 
-function SocketController:reconnect()
+function SocketController.reconnect()
     -- M2L saw reconnect() on a send socket hang Lightroom (LIGHTROOM.md §2): the plug-in must rebind
     error("LrSocket: reconnect() is not used by this plug-in; close and bind again", 2)
 end

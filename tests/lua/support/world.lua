@@ -99,7 +99,7 @@ function world.simulate(seed, extra)
     local key = seed .. (extra or "")
     if not simCache[key] then
         local dir = sdk.makeTempDir("sim" .. seed)
-        local cmd = string.format("timeout 300 %s simulate %s --preset small --darks 6 --seed %d %s >%s/sim.log 2>&1",
+        local cmd = string.format("timeout 300 %s simulate %s --preset small --darks 6 --lights 3 --seed %d %s >%s/sim.log 2>&1",
             shq(world.pythonBin .. "/hotpixels"), shq(dir), seed, extra or "", shq(dir))
         assert(run(cmd), "the simulator failed: see " .. dir .. "/sim.log")
         simCache[key] = dir
@@ -134,6 +134,57 @@ end
 --- Runs `fn` in a task with the stand-in, returning its results (raises its error).
 function world.task(fn, timeoutS)
     return sdk.runTask(fn, timeoutS)
+end
+
+--- Runs a menu command's module (`Module.run(context)`) in a task, as its menu item does; returns
+-- what run returns.
+function world.runCommand(module, timeoutS)
+    return sdk.runTask(function()
+        return import("LrFunctionContext").callWithContext("test command", function(context)
+            return module.run(context)
+        end)
+    end, timeoutS or 150)
+end
+
+--- Calls the worker through the plug-in's client, in a task; returns result, err.
+function world.call(method, params, timeoutS)
+    local WorkerClient = require "WorkerClient"
+    return sdk.runTask(function() return WorkerClient.call(method, params) end, timeoutS or 120)
+end
+
+--- The bytes of a file.
+function world.read(path)
+    local f = assert(io.open(path, "rb"))
+    local data = f:read("*a")
+    f:close()
+    return data
+end
+
+--- Answers dialogs from a table keyed by kind ("modal", "confirm", "message", "openPanel", ...) or
+-- by a dialog's title; each value is an answer or a function(call) returning one. Every call is
+-- also recorded in sdk.dialogs().
+function world.answers(map)
+    sdk.answerDialogs(function(call)
+        local answer = map[call.title or ""] or map[call.message or ""] or map[call.kind]
+        if type(answer) == "function" then
+            return answer(call)
+        end
+        if answer == nil and (call.kind == "modal" or call.kind == "confirm") then
+            return "ok"
+        end
+        return answer
+    end)
+end
+
+--- The dialogs of `kind` shown so far.
+function world.shown(kind)
+    local out = {}
+    for _, call in ipairs(sdk.dialogs()) do
+        if call.kind == kind then
+            out[#out + 1] = call
+        end
+    end
+    return out
 end
 
 --- Stops the shared worker client (if one was loaded) so no process outlives a spec.

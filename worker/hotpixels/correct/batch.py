@@ -7,11 +7,15 @@ gets ``z = (v - ring mean) / σ`` (same ring and noise model as the single-frame
 does so with ``z >= z_frame`` in at least ``min_frames`` frames is a defect. A 5 σ defect passes a
 3 σ per-frame test in about 96 % of the frames, pure noise in about 1e-3, a moving star in one.
 
-On *tracked* frames the stars stay on their sites too, so recurrence alone would flag star
-cores: there the stacked (mean) frame must also show a *single-site* anomaly — the 8 touching
-sites (all colours) hold less than ``SPILL_MAX`` of the centre's excess over its ring (a star of
-sigma 0.5 px puts about 20 % on each touching site; a hot pixel nothing). A red-only star of
-sigma <= 0.5 px is a single-site spike too and cannot be told apart this way.
+Static scene texture recurs too (a tripod does not move the landscape), and on *tracked* frames
+the stars stay on their sites as well. So a recurring site must also look like a hot pixel on the
+*mean stack* of the frames: the stage-3 classifier (the same CNN as for single frames, with the
+stack's own noise model) scores its patch, where the noise is sqrt(N) lower and a 5 σ defect
+stands at about 16 σ, while star cores spread light over neighbouring sites and texture peaks sit in
+texture. On tracked frames, additionally, the 8 touching sites (all colours) of the stack must
+hold less than ``SPILL_MAX`` of the centre's excess over its ring (a star of sigma 0.5 px puts
+about 20 % on each touching site). A red-only star of sigma <= 0.5 px is a single-site spike too
+and cannot be told apart from a defect by either test.
 """
 
 from __future__ import annotations
@@ -26,13 +30,16 @@ from .candidates import K_MAX, estimate_noise, ring_stats
 
 Z_FRAME = 3.0
 SPILL_MAX = 0.08
+BATCH_SENSITIVITY = 0.8  # recurrence is strong evidence already: a lower cut on the stack
 
 
 def detect_batch(frames: list[np.ndarray], cfa: CfaPattern, *, active_area, tracked: bool = False,
-                 min_frames: int | None = None, black_level_dn=0.0, z_frame: float = Z_FRAME) -> dict:
+                 min_frames: int | None = None, black_level_dn=0.0, z_frame: float = Z_FRAME,
+                 white_level_dn: float = 65535.0, sensitivity: float = BATCH_SENSITIVITY, detector=None) -> dict:
     """Recurring single-site anomalies across ``frames`` (list of (H, W) full-frame CFA arrays, DN).
 
-    ``min_frames`` defaults to ``max(2, ceil(0.5 * len(frames)))``. Returns ``{"sites": (N, 2),
+    ``min_frames`` defaults to ``max(2, ceil(0.5 * len(frames)))``; ``sensitivity`` sets the cut of
+    the classifier on the stack (see :func:`hotpixels.correct.residual.threshold_for`). Returns ``{"sites": (N, 2),
     "frames_hit": (N,), "mean_sigma": (N,) mean z over the frames, "excess_dn": (N,) median
     excess over the ring mean in DN, "n_frames": int, "tracked": bool}``.
     """
@@ -43,7 +50,6 @@ def detect_batch(frames: list[np.ndarray], cfa: CfaPattern, *, active_area, trac
     shape = (b - t - 4, r - l - 4)
     hits = torch.zeros(shape, dtype=torch.int16)
     zsum = torch.zeros(shape, dtype=torch.float32)
-    excess = []
     bl = float(np.mean(black_level_dn))
     for f in frames:
         noise = estimate_noise(f, cfa, active_area, black_level_dn)
@@ -60,11 +66,37 @@ def detect_batch(frames: list[np.ndarray], cfa: CfaPattern, *, active_area, trac
     frames_hit = hits[iy, ix].numpy().astype(np.int64)
     mean_z = (zsum[iy, ix] / n).numpy().astype(np.float64)
     excess = _median_excess(frames, cfa, yx)
-    keep = np.ones(len(yx), dtype=bool)
+    stack = np.mean([f.astype(np.float32) for f in frames], axis=0)
+    score = _stack_scores(stack, cfa, yx, active_area, black_level_dn, white_level_dn, detector)
+    keep = score > _threshold(sensitivity, detector)
     if tracked and len(yx):
-        keep = _single_site(frames, cfa, yx)
+        keep &= _single_site(stack, cfa, yx)
     return {"sites": yx[keep], "frames_hit": frames_hit[keep], "mean_sigma": mean_z[keep],
-            "excess_dn": excess[keep], "n_frames": n, "tracked": bool(tracked), "min_frames": int(min_frames)}
+            "excess_dn": excess[keep], "stack_score": score[keep], "n_frames": n, "tracked": bool(tracked),
+            "min_frames": int(min_frames), "recurring": int(len(yx))}
+
+
+def _detector(detector):
+    from ..model.load import get_detector
+
+    return detector if detector is not None else get_detector()
+
+
+def _threshold(sensitivity: float, detector) -> float:
+    from .residual import threshold_for
+
+    return threshold_for(sensitivity, _detector(detector).meta)
+
+
+def _stack_scores(stack, cfa, yx, active_area, black_level_dn, white_level_dn, detector) -> np.ndarray:
+    from ..model.features import patch_features
+
+    if not len(yx):
+        return np.zeros(0)
+    noise = estimate_noise(stack, cfa, active_area, black_level_dn)
+    x = patch_features(stack, cfa, yx, noise, active_area=active_area, black_level_dn=black_level_dn,
+                       white_level_dn=white_level_dn)
+    return _detector(detector).logits(x).numpy().astype(np.float64)
 
 
 def _ring_mean_at(frame: np.ndarray, cfa: CfaPattern, yx: np.ndarray) -> np.ndarray:
@@ -86,9 +118,8 @@ def _median_excess(frames, cfa, yx) -> np.ndarray:
     return np.median(np.stack(ex), axis=0)
 
 
-def _single_site(frames, cfa, yx) -> np.ndarray:
+def _single_site(stack, cfa, yx) -> np.ndarray:
     """On the mean stack: the 8 touching sites hold < SPILL_MAX of the centre excess (per colour ring)."""
-    stack = np.mean([f.astype(np.float64) for f in frames], axis=0)
     centre_ex = stack[yx[:, 0], yx[:, 1]] - _ring_mean_at(stack, cfa, yx)
     spill = np.zeros(len(yx))
     for dy in (-1, 0, 1):

@@ -22,8 +22,9 @@ above the black level at the profile's exposure/temperature, multiplied here by 
 All other pixels, everything outside the ActiveArea, and any pixel at or above
 ``saturation_fraction`` (0.98) x WhiteLevel are untouched; so is a sparse site whose same-colour
 neighbourhood reaches that level (a hot pixel inside a saturated star core: its true value is
-unknown and subtracting would dig a hole). Values are rounded to integers and clipped to
-``[0, WhiteLevel]`` only at pixels this stage changed.
+unknown and subtracting would dig a hole). The field is subtracted as whole DN,
+``new = old - rint(w x f)``, so a pixel whose share rounds to 0 is untouched; values are clipped
+to ``[0, WhiteLevel]`` only at pixels this stage changed.
 
 The scale
 ---------
@@ -306,20 +307,87 @@ def _field_weight(model: DarkModel, scale: float, field_dn: np.ndarray, options:
 
 
 def _subtract_field(out: np.ndarray, raw: RawImage, model: DarkModel, scale: float, limit: float, options: DarkOptions) -> int:
-    """Subtract ``w x scale x field`` inside the ActiveArea, in place; returns pixels changed."""
+    """Subtract ``rint(w x scale x field)`` inside the ActiveArea, in place; returns pixels changed.
+
+    Work is confined to the bounding box of the grid cells where the scaled field is significant
+    (often just an amp-glow corner) and done phase by phase on strided float32 views; when every
+    cell of the box is above ``field_high_sigma`` the ramp weight is 1 and is not computed.
+    """
     sigma = float(np.median(model.read_noise_dn))
-    if scale * float(np.max(model.field_dn, initial=0.0)) <= options.field_low_sigma * sigma:
-        return 0  # nothing significant anywhere: the common case, no full-frame work
-    ys, xs = raw.active_slices
-    field_dn = model.field_full(np.float32)[ys, xs]
-    weight = _field_weight(model, scale, field_dn, options)
-    sub = (weight * np.float32(scale)) * field_dn
-    region = out[ys, xs]
-    new = np.rint(region.astype(np.float32) - sub)
-    changed = (new != region) & (region < limit)
-    np.clip(new, 0, raw.white_level_dn, out=new)
-    region[changed] = new[changed].astype(out.dtype)
-    return int(np.count_nonzero(changed))
+    lo, hi = options.field_low_sigma * sigma, options.field_high_sigma * sigma
+    scaled = scale * model.field_dn.astype(np.float64)
+    cells = np.any(scaled > lo, axis=0)
+    if not cells.any():
+        return 0  # nothing significant anywhere: no full-frame work
+    box = _pixel_box(cells, model.field_block_px, raw.active_area)
+    if box is None:
+        return 0
+    rows_of = np.nonzero(cells.any(axis=1))[0]
+    cols_of = np.nonzero(cells.any(axis=0))[0]
+    sub_grid = scaled[:, max(rows_of[0] - 1, 0):rows_of[-1] + 2, max(cols_of[0] - 1, 0):cols_of[-1] + 2]
+    full_weight = bool(np.all(sub_grid >= hi))
+    y0, x0, y1, x1 = box
+    rows, cols = raw.cfa.repeat
+    oy, ox = raw.cfa.origin_yx
+    changed = 0
+    for py in range(rows):
+        for px in range(cols):
+            ys = np.arange(y0 + (oy + py - y0) % rows, y1, rows)
+            xs = np.arange(x0 + (ox + px - x0) % cols, x1, cols)
+            if len(ys) == 0 or len(xs) == 0:
+                continue
+            plane = int(raw.cfa.plane_of_phase[py, px])
+            g = field_separable_f32(model, plane, ys, xs)
+            g *= np.float32(scale)
+            if not full_weight:
+                w = (g - np.float32(lo)) * np.float32(1.0 / max(hi - lo, 1e-9))
+                np.clip(w, 0.0, 1.0, out=w)
+                g *= w
+            np.rint(g, out=g)
+            view = out[ys[0]:ys[-1] + 1:rows, xs[0]:xs[-1] + 1:cols]
+            new = view.astype(np.float32)
+            mask = (g != 0) & (new < limit)
+            new -= g
+            np.clip(new, 0, raw.white_level_dn, out=new)
+            np.copyto(view, new.astype(out.dtype), where=mask)
+            changed += int(np.count_nonzero(mask))
+    return changed
+
+
+def _pixel_box(cells: np.ndarray, block: int, active_area) -> tuple[int, int, int, int] | None:
+    """Pixel box (y0, x0, y1, x1) covering the significant cells plus one cell around (bilinear
+    interpolation reaches half a cell into the neighbours), clipped to the ActiveArea."""
+    t, l, b, r = active_area
+    rows = np.nonzero(cells.any(axis=1))[0]
+    cols = np.nonzero(cells.any(axis=0))[0]
+    y0, y1 = max(t, (rows[0] - 1) * block), min(b, (rows[-1] + 2) * block)
+    x0, x1 = max(l, (cols[0] - 1) * block), min(r, (cols[-1] + 2) * block)
+    if y0 >= y1 or x0 >= x1:
+        return None
+    return int(y0), int(x0), int(y1), int(x1)
+
+
+def field_separable_f32(model: DarkModel, plane: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """(len(ys), len(xs)) float32 smooth field of one plane at full-frame rows ``ys`` and columns
+    ``xs``: the model's bilinear interpolation between cell centres (``DarkModel.field_at``),
+    computed separably in float32 for speed."""
+    _, gh, gw = model.field_dn.shape
+
+    def coords(v, n):
+        g = np.clip(v / model.field_block_px - 0.5, 0, n - 1)
+        i0 = np.floor(g).astype(np.int64)
+        return i0, np.minimum(i0 + 1, n - 1), (g - i0).astype(np.float32)
+
+    y0, y1, fy = coords(ys.astype(np.float64), gh)
+    x0, x1, fx = coords(xs.astype(np.float64), gw)
+    grid = model.field_dn[plane].astype(np.float32)
+    rows = grid[y0] * (1 - fy)[:, None] + grid[y1] * fy[:, None]  # (ny, gw), small
+    out = np.take(rows, x0, axis=1)
+    right = np.take(rows, x1, axis=1)
+    right -= out
+    right *= fx[None, :]
+    out += right
+    return out
 
 
 def _inside(raw: RawImage, yx: np.ndarray) -> np.ndarray:

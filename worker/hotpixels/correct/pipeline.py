@@ -11,7 +11,7 @@ One image (:func:`correct_file`)
     report and sites file (:mod:`.report`) → before/after PNG crops (:mod:`.previews`).
 
 Output names
-    ``<stem><suffix>.dng`` in ``output_dir`` or next to the source. Nothing is ever overwritten:
+    ``<stem><suffix>.dng`` in ``output_dir`` (created when missing) or next to the source. Nothing is ever overwritten:
     when that name is taken (on disk, or earlier in the same batch) the output is numbered
     ``<stem><suffix>_2.dng``, ``_3`` …; the report and previews take the output's stem.
 
@@ -40,7 +40,7 @@ import numpy as np
 
 from ..dng.rawimage import RawImage
 from ..errors import (
-    AlreadyCorrected, HotPixelsError, InvalidOption, ModelCorrupt, ModelMissing, OutputExists, ProfileIncompatible,
+    AlreadyCorrected, DestinationUnwritable, HotPixelsError, InvalidOption, ModelCorrupt, ModelMissing, OutputExists, ProfileIncompatible,
     as_hotpixels_error,
 )
 from ..progress import ProgressFn, check_cancel, report
@@ -317,6 +317,12 @@ def output_path(src, options: CorrectOptions, reserved: set | None = None) -> Pa
     """``<stem><suffix>.dng`` (numbered ``_2``, ``_3`` … when taken); never an existing file."""
     src = Path(src)
     folder = Path(options.output_dir) if options.output_dir else src.parent
+    if options.output_dir:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DestinationUnwritable(f"cannot create the output folder {folder}: {exc.strerror or exc}",
+                                        path=str(folder)) from None
     reserved = reserved if reserved is not None else set()
     for k in range(1, MAX_NUMBERED):
         cand = folder / f"{src.stem}{options.suffix}{'' if k == 1 else f'_{k}'}.dng"

@@ -2,7 +2,8 @@
 
 Prints the raw IFD's layout (compression, strips/tiles, bit depth, packing, LJPEG geometry),
 CFA pattern and its origin, ActiveArea, black/white levels, metadata (incl. exiftool's sensor
-temperature) and, unless ``--no-pixels``, per-plane statistics of the active area in DN. A bad
+temperature) and, unless ``--no-pixels``, whether the stored NewRawImageDigest matches the data
+and per-plane statistics of the active area in DN. A bad
 file prints its error code and message and the command goes on with the next file; the exit
 status is 2 when any file failed.
 """
@@ -14,7 +15,9 @@ import argparse
 import numpy as np
 
 from ..errors import as_hotpixels_error
-from .reader import read_dng
+from .digest import compressed_tiles_digest, new_raw_image_digest
+from .layout import JPEG_XL
+from .reader import read_dng, read_stored
 
 
 def register(subparsers) -> None:
@@ -34,6 +37,7 @@ def inspect_file(path: str, *, pixels: bool = True) -> dict:
     out["black_delta_h"] = raw.black_delta_h_dn is not None
     out["black_delta_v"] = raw.black_delta_v_dn is not None
     if pixels:
+        out["digest_check"] = check_digest(raw)
         active = raw.cfa_dn[raw.active_slices]
         sub = raw.cfa.with_origin((0, 0))
         planes = []
@@ -43,6 +47,22 @@ def inspect_file(path: str, *, pixels: bool = True) -> dict:
                            "max_dn": int(vals.max())})
         out["planes"] = planes
     return out
+
+
+def check_digest(raw) -> str:
+    """"matches", "DOES NOT MATCH" or "none stored": the file's NewRawImageDigest vs its data."""
+    layout = raw.layout
+    if layout.digest_stored_hex is None:
+        return "none stored"
+    if layout.compression == JPEG_XL:  # the SDK digests JPEG XL tiles as compressed bytes
+        with open(raw.path, "rb") as f:
+            data = f.read()
+        tiles = [data[o:o + n] for o, n in zip(layout.offsets, layout.byte_counts)]
+        found = compressed_tiles_digest(tiles)
+    else:
+        stored = raw.cfa_dn if layout.linearization is None else read_stored(layout)
+        found = new_raw_image_digest(stored)
+    return "matches" if found.hex() == layout.digest_stored_hex else "DOES NOT MATCH"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +108,8 @@ def _text(r: dict) -> str:
                      f"precision {j['precision']}, predictor {j['predictor']}")
     if lay["linearization_table"]:
         lines.append(f"  linearization table of {lay['linearization_table']} entries")
-    lines.append(f"  digest        {lay['new_raw_image_digest'] or 'none'}"
+    check = f" ({r['digest_check']})" if r.get("digest_check") and lay["new_raw_image_digest"] else ""
+    lines.append(f"  digest        {lay['new_raw_image_digest'] or 'none'}{check}"
                  f"  corrected by HotPixels: {'yes' if m['corrected_by_hotpixels'] else 'no'}")
     for p in r.get("planes", []):
         lines.append(f"  plane {p['plane']}       median {p['median_dn']:g} DN  min {p['min_dn']}  max {p['max_dn']}")

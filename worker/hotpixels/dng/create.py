@@ -17,13 +17,14 @@ Make, Model, Orientation, strips or tiles, CFARepeatPatternDim, CFAPattern (anch
 ActiveArea's top-left, see :mod:`hotpixels.dng.cfa`), CFAPlaneColor 0,1,2, CFALayout 1,
 BlackLevelRepeatDim/BlackLevel (the repeat also anchored at the ActiveArea), WhiteLevel,
 ActiveArea, DefaultCropOrigin/Size, ColorMatrix1 + CalibrationIlluminant1, AsShotNeutral,
-BaselineExposure, UniqueCameraModel, CameraSerialNumber (50735), DNGVersion 1.4, and an EXIF IFD
+BaselineExposure, UniqueCameraModel, CameraSerialNumber (50735), DNGVersion 1.4, NewRawImageDigest
+and RawDataUniqueID (optional), and an EXIF IFD
 with ExposureTime, ISOSpeedRatings, DateTimeOriginal, BodySerialNumber (42033) and a MakerNote.
 
 Sensor temperature: the MakerNote is a Pentax-style note (``"AOC\\0"`` + ``"II"`` + an IFD, no
 out-of-line values so it survives being moved) with tag 0x0047 CameraTemperature (int8s, °C).
 exiftool picks the Pentax decoder from the ``AOC\\0`` header alone (any Make), so it reports
-``-G1`` ``[Pentax] CameraTemperature`` / ``MakerNotes:CameraTemperature`` (e.g. "19 C"; ``-n``: 19).
+``-G1``: ``[Pentax] CameraTemperature`` (``-G``: ``MakerNotes``), e.g. "19 C"; with ``-n``: 19.
 The metadata reader finds it under the tag name ``CameraTemperature``.
 """
 
@@ -244,14 +245,15 @@ def _main_entries(meta: CameraMetadata, color_matrix, as_shot_neutral) -> list[_
 def write_dng(path: str | os.PathLike, cfa_dn: np.ndarray, *, cfa: CfaPattern, active_area, black_level_dn,
               white_level_dn: float, bits: int = 16, layout: str = "strip", metadata: CameraMetadata | None = None,
               as_shot_neutral=(0.5, 1.0, 0.6), color_matrix=DEFAULT_COLOR_MATRIX, tile_px: int = 256,
-              ljpeg_components: int | None = None) -> dict[str, Any]:
+              ljpeg_components: int | None = None, digest: bool = True) -> dict[str, Any]:
     """Write ``cfa_dn`` (full raw frame (H, W) uint16, masked border included) as a new DNG.
 
     ``active_area`` (top, left, bottom, right) full frame; ``cfa`` anchored at its top-left;
     ``black_level_dn`` a scalar or the BlackLevel repeat (ry, rx), also anchored there;
     ``bits`` the sample bit depth (``packed`` stores exactly that many bits, other layouts use it for
     the JPEG precision or write 16-bit samples); ``ljpeg_components`` defaults to 2 for Bayer
-    (Adobe's layout) and 1 otherwise. Written atomically (temp file + rename).
+    (Adobe's layout) and 1 otherwise. ``digest`` adds NewRawImageDigest and a RawDataUniqueID
+    derived from it, as Adobe's converter does. Written atomically (temp file + rename).
     Returns ``{"path", "bytes", "layout"}``.
     """
     if layout not in LAYOUTS:
@@ -303,6 +305,11 @@ def write_dng(path: str | os.PathLike, cfa_dn: np.ndarray, *, cfa: CfaPattern, a
 
     exif_off = append_ifd(_exif_entries(meta))
     main = _main_entries(meta, color_matrix, as_shot_neutral) + [_Entry(34665, LONG, [exif_off])]
+    if digest:
+        from .digest import new_raw_image_digest
+
+        md5 = new_raw_image_digest(cfa_dn)
+        main += [_Entry(51111, BYTE, md5), _Entry(50781, BYTE, md5)]  # NewRawImageDigest, RawDataUniqueID
     if layout.endswith("subifd"):
         black_mean = float(np.mean(black_level_dn))
         rgb = _preview_rgb(cfa_dn, cfa, black_mean, float(white_level_dn))

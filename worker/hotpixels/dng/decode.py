@@ -182,6 +182,12 @@ def decode_all(buf, layout: RawLayout) -> np.ndarray:
 
     Tiles decode on a thread pool (imagecodecs releases the GIL).
     """
+    segs = layout.segments
+    if len(segs) == 1 and (segs[0].seg_h, segs[0].seg_w) == (layout.height, layout.width):
+        out = decode_segment(buf, layout, segs[0])  # one strip/tile = the frame: no second copy
+        if layout.row_interleave > 1 or layout.column_interleave > 1:
+            out = deinterleave(out, layout.row_interleave, layout.column_interleave)
+        return out
     out = np.empty((layout.height, layout.width), dtype=np.uint16)
 
     def one(seg: Segment) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape
 
 from .. import __version__
 from .metadata import HOTPIXELS_SOFTWARE, HOTPIXELS_XMP_NS
@@ -53,7 +53,7 @@ def _attributes(note: dict | None) -> bytes:
             continue
         text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
         attrs.append((f"hotpixels:{key}", text))
-    return b"".join(f" {k}={quoteattr(str(v))}".encode("utf-8") for k, v in attrs)
+    return b"".join(f' {k}="{escape(str(v), {chr(34): "&quot;"})}"'.encode("utf-8") for k, v in attrs)
 
 
 def mark_xmp(packet: bytes | None, note: dict | None = None) -> bytes:

@@ -21,9 +21,9 @@ uncorrected image until a raw converter regenerates them.
 Safety: the source is opened read-only; the output is written to a temporary file in the
 destination folder and renamed over ``dst_path`` with ``os.replace`` only when complete; any
 failure or cancel removes the temporary file. The destination must differ from the source and not
-exist (``overwrite=True`` replaces an existing output). JPEG XL sources are refused (their CFA data
-would have to be rewritten as lossless JPEG with changed Compression tags; not done yet), as are
-deflate/lossy sources, which the reader already refuses.
+exist (``overwrite=True`` replaces an existing output). JPEG XL sources are rewritten as lossless
+JPEG tiles (Compression 7, interleave factors 1): this project never writes deflate or JPEG XL CFA
+data.
 """
 
 from __future__ import annotations
@@ -45,15 +45,19 @@ from ..errors import (
     UnsupportedLinearization,
 )
 from ..progress import check_cancel, report
-from .decode import N_THREADS, decode_segment, interleave
+from .decode import N_THREADS, decode_segment, interleave, parse_jpeg_geometry, segment_bytes
 from .digest import new_raw_data_unique_id, new_raw_image_digest, raw_image_digest
 from .encode import encode_ljpeg, encode_uncompressed
-from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, RawLayout, Segment, compression_name
+from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, JpegGeometry, RawLayout, Segment, compression_name
 from .marker import mark_xmp, software_value
 from .reader import open_tiff, read_layout
-from .tiff import ASCII, BYTE, TAG_SOFTWARE, TAG_XMP, TYPES, Entry, TiffFile
+from .tiff import (
+    ASCII, BYTE, TAG_CFA_REPEAT_DIM, TAG_COLUMN_INTERLEAVE, TAG_COMPRESSION, TAG_ROW_INTERLEAVE, TAG_SOFTWARE,
+    TAG_XMP, TYPES, Entry, TiffFile,
+)
 
 ALIGN = 4
+JXL_SETTING_TAGS = (52553, 52554, 52555)  # JXLDistance, JXLEffort, JXLDecodeSpeed (DNG 1.7)
 
 
 def default_output_path(src) -> Path:
@@ -168,7 +172,8 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
 
     ``raw`` is the :class:`RawImage` the reader returned for the source (with or without
     pixels). Returns ``{"path", "bytes", "digest", "raw_data_unique_id", "segments",
-    "segments_rewritten", "segments_appended", "compression", "seconds"}``.
+    "segments_rewritten", "segments_appended", "compression", "seconds"}`` (``compression`` is the
+    output's: a JPEG XL source comes out as lossless JPEG).
     """
     t0 = time.perf_counter()
     layout: RawLayout = raw.layout
@@ -179,11 +184,7 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
     if new.shape != (layout.height, layout.width):
         raise InvalidOption(f"new_cfa_dn has shape {new.shape}, the raw frame is {(layout.height, layout.width)}",
                             data={"param": "new_cfa_dn"})
-    if layout.compression == JPEG_XL:
-        raise UnsupportedCompression(
-            "writing a corrected copy of a JPEG XL (52546) raw DNG is not supported yet; "
-            "convert it to lossless JPEG (e.g. with Adobe DNG Converter) first", path=layout.path)
-    if layout.compression not in (UNCOMPRESSED, LJPEG):
+    if layout.compression not in (UNCOMPRESSED, LJPEG, JPEG_XL):
         raise UnsupportedCompression(f"cannot write raw data with compression {compression_name(layout.compression)}",
                                      path=layout.path)
     src, dst = Path(layout.path), Path(os.fspath(dst_path))
@@ -203,13 +204,16 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
         raise DestinationUnwritable(f"cannot write into {dst.parent}: {exc.strerror or exc}", path=str(dst)) from None
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "r+b") as f:
-            with open(src, "rb") as fsrc:
-                shutil.copyfileobj(fsrc, f, 1 << 22)
+        os.close(fd)
+        shutil.copyfile(src, tmp)  # sendfile/copy_file_range on Linux: no copy through Python
+        with open(tmp, "r+b") as f:
             out = _Output(f, layout.byteorder)
             with open_tiff(src) as tf:
                 fresh, _ = read_layout(tf, str(src))  # exact positions in this very file
-                stats = _write_pixels(tf, fresh, raw, file_order, out, progress, cancel)
+                if fresh.compression == JPEG_XL:
+                    stats = _write_jxl_as_ljpeg(tf, fresh, stored, out, progress, cancel)
+                else:
+                    stats = _write_pixels(tf, fresh, raw, file_order, out, progress, cancel)
                 check_cancel(cancel)
                 digest = _write_digests(tf, fresh, stored, out)
                 _write_marker(tf, out, note)
@@ -226,7 +230,8 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
         raise
     return {
         "path": str(dst), "bytes": size, "digest": digest["new"], "raw_data_unique_id": digest["unique_id"],
-        "segments": len(fresh.segments), **stats, "compression": fresh.compression_name,
+        "segments": len(fresh.segments), **stats,
+        "compression": compression_name(LJPEG if fresh.compression == JPEG_XL else fresh.compression),
         "seconds": round(time.perf_counter() - t0, 3),
     }
 
@@ -273,19 +278,36 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
             cancelled.set()
             return None
         ys, xs = seg.frame_slices(h, w)
-        if old_order is not None and np.array_equal(old_order[ys, xs], file_order[ys, xs]):
-            return None
-        old_tile = decode_segment(tf.data, layout, seg)
         vh, vw = ys.stop - ys.start, xs.stop - xs.start
-        if old_order is None and np.array_equal(old_tile[:vh, :vw], file_order[ys, xs]):
-            return None
-        return encode_ljpeg(_segment_values(file_order, seg, old_tile), layout.jpeg[seg.index], seg)
+        partial = (vh, vw) != (seg.seg_h, seg.seg_w)
+        if old_order is not None:
+            if np.array_equal(old_order[ys, xs], file_order[ys, xs]):
+                return None
+            old_tile = decode_segment(tf.data, layout, seg) if partial else None  # padding only
+        else:
+            old_tile = decode_segment(tf.data, layout, seg)
+            if np.array_equal(old_tile[:vh, :vw], file_order[ys, xs]):
+                return None
+        geom = layout.jpeg.get(seg.index) or parse_jpeg_geometry(segment_bytes(tf.data, layout, seg))
+        return encode_ljpeg(_segment_values(file_order, seg, old_tile), geom, seg)
 
     with ThreadPoolExecutor(N_THREADS) as pool:
         streams = list(pool.map(encode_one, segs))
     check_cancel(cancel)
-    offsets, counts = list(layout.offsets), list(layout.byte_counts)
     contents = {seg.index: s for seg, s in zip(segs, streams) if s is not None}
+    appended = _place_streams(tf, layout, out, contents)
+    report(progress, len(segs), len(segs), "writing raw data")
+    return {"segments_rewritten": len(contents), "segments_appended": appended}
+
+
+def _place_streams(tf: TiffFile, layout: RawLayout, out: _Output, contents: dict[int, bytes]) -> int:
+    """Put new segment streams into the file and rewrite the offset/byte-count arrays.
+
+    Inside each run of back-to-back slots (:func:`_arenas`) the segments are laid out again in
+    file order (unchanged ones copied byte for byte); what no longer fits is appended at the end.
+    Returns how many segments were appended.
+    """
+    offsets, counts = list(layout.offsets), list(layout.byte_counts)
     appended = 0
     for arena_start, arena_end, members in _arenas(tf, layout):
         if not any(i in contents for i in members):
@@ -304,10 +326,46 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
                 appended += 1
             counts[i] = len(data)
         out.write_at(cursor, b"\0" * (arena_end - cursor))
-    report(progress, len(segs), len(segs), "writing raw data")
     out.write_entry_values(layout.offsets_entry, offsets)
     out.write_entry_values(layout.byte_counts_entry, counts)
-    return {"segments_rewritten": len(contents), "segments_appended": appended}
+    return appended
+
+
+def _write_jxl_as_ljpeg(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out: _Output, progress, cancel) -> dict:
+    """Rewrite a JPEG XL raw as lossless JPEG tiles on the same tile grid.
+
+    The tiles are encoded in sensor order (Row/ColumnInterleaveFactor set to 1 in place), with
+    Adobe's 2-component frame for a Bayer CFA (1 component otherwise), predictor 1, precision =
+    BitsPerSample; edge tiles are padded by repeating the last row/column. Compression becomes 7.
+    The JXL encoder-setting tags (JXLDistance/Effort/DecodeSpeed) are removed from the IFD in place
+    (the Adobe DNG SDK warns "JXL compression expected" when they stay).
+    """
+    ifd = next(i for i in tf.walk() if i.name == layout.ifd_name)
+    comps = 2 if (tf.get(ifd, TAG_CFA_REPEAT_DIM, (2, 2))[:2] == (2, 2) and all(s.seg_w % 2 == 0 for s in layout.segments)) else 1
+    h, w = layout.height, layout.width
+    cancelled = threading.Event()
+
+    def encode_one(seg: Segment):
+        if cancelled.is_set() or (cancel is not None and cancel.is_set()):
+            cancelled.set()
+            return None
+        ys, xs = seg.frame_slices(h, w)
+        vh, vw = ys.stop - ys.start, xs.stop - xs.start
+        tile = np.pad(stored[ys, xs], ((0, seg.seg_h - vh), (0, seg.seg_w - vw)), mode="edge")
+        geom = JpegGeometry(layout.bits, seg.seg_h, seg.seg_w // comps, comps, 1, 0)
+        return encode_ljpeg(tile, geom, seg)
+
+    with ThreadPoolExecutor(N_THREADS) as pool:
+        streams = list(pool.map(encode_one, layout.segments))
+    check_cancel(cancel)
+    appended = _place_streams(tf, layout, out, dict(enumerate(streams)))
+    for tag, value in ((TAG_COMPRESSION, LJPEG), (TAG_ROW_INTERLEAVE, 1), (TAG_COLUMN_INTERLEAVE, 1)):
+        e = ifd.entries.get(tag)
+        if e is not None:
+            out.write_entry_values(e, [value])
+    _drop_entries(out, ifd, JXL_SETTING_TAGS)
+    report(progress, len(layout.segments), len(layout.segments), "writing raw data")
+    return {"segments_rewritten": len(streams), "segments_appended": appended}
 
 
 def _arenas(tf: TiffFile, layout: RawLayout) -> list[tuple[int, int, list[int]]]:
@@ -383,6 +441,20 @@ def _set_value(out: _Output, e: Entry, value: bytes) -> None:
     else:
         pos = out.append(value)
         out.write_at(e.entry_pos + 4, struct.pack(out.bo + "II", count, pos))
+
+
+def _drop_entries(out: _Output, ifd, tags) -> None:
+    """Remove entries from an IFD in place: the IFD shrinks at the same offset (the freed bytes
+    at its end are zeroed); the remaining entries, as already patched in the output, keep their
+    values and order."""
+    (n,) = struct.unpack(out.bo + "H", out.read_at(ifd.offset, 2))
+    blobs = [out.read_at(ifd.offset + 2 + 12 * i, 12) for i in range(n)]
+    keep = [b for b in blobs if struct.unpack(out.bo + "H", b[:2])[0] not in tags]
+    if len(keep) == n:
+        return
+    next_ptr = out.read_at(ifd.offset + 2 + 12 * n, 4)
+    body = struct.pack(out.bo + "H", len(keep)) + b"".join(keep) + next_ptr
+    out.write_at(ifd.offset, body + b"\0" * (12 * (n - len(keep))))
 
 
 def _rewrite_ifd0(tf: TiffFile, out: _Output, new_tags: dict[int, tuple[int, bytes]]) -> None:

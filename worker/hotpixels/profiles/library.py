@@ -76,6 +76,7 @@ class ProfileLibrary:
 
     def __init__(self, dir: str | os.PathLike | None = None):
         self.dir = Path(dir).expanduser() if dir is not None else default_library_dir()
+        self._index_cache: tuple[tuple[int, int], dict[str, Any]] | None = None  # ((size, mtime_ns), entries)
 
     # -- listing ------------------------------------------------------------------------------------
     def list(self) -> dict[str, Any]:
@@ -95,7 +96,9 @@ class ProfileLibrary:
         profiles, errors = [], []
         changed = False
         with os.scandir(self.dir) as it:
-            files = [e for e in it if e.name.endswith(SUFFIX) and not e.name.startswith(".") and e.is_file()]
+            listing = list(it)
+        files = [e for e in listing if e.name.endswith(SUFFIX) and not e.name.startswith(".") and e.is_file()]
+        picture_dirs = {e.name for e in listing if e.name.endswith(PICTURES_SUFFIX)}
         for e in files:
             st = e.stat()
             old = index.get(e.name)
@@ -112,26 +115,40 @@ class ProfileLibrary:
             if "error" in entry:
                 errors.append({"file": e.name, "path": e.path, **entry["error"]})
             else:
-                profiles.append(self._decorate(dict(entry["summary"]), e.name, st.st_size))
+                stem = e.name[: -len(SUFFIX)]
+                pictures = self._pictures_of(Path(e.path)) if stem + PICTURES_SUFFIX in picture_dirs else {}
+                profiles.append(self._decorate(dict(entry["summary"]), e.name, st.st_size, pictures))
         if changed or set(entries) != set(index):
             self._write_index(entries)
         return profiles, errors
 
-    def _decorate(self, summary: dict, file_name: str, size: int) -> dict:
-        path = self.dir / file_name
-        summary.update(file=file_name, path=str(path), bytes=size, pictures=self._pictures_of(path))
+    def _decorate(self, summary: dict, file_name: str, size: int, pictures: dict | None = None) -> dict:
+        path = os.path.join(self.dir, file_name)
+        summary.update(file=file_name, path=path, bytes=size,
+                       pictures=self._pictures_of(Path(path)) if pictures is None else pictures)
         return summary
 
     def _pictures_of(self, path: Path) -> dict[str, str]:
+        """The pictures folder's PNGs by name (absolute paths; no per-file checks beyond listing)."""
         folder = path.with_name(path.stem + PICTURES_SUFFIX)
-        if not folder.is_dir():
+        try:
+            names = sorted(n for n in os.listdir(folder) if n.endswith(".png") and not n.startswith("."))
+        except OSError:
             return {}
-        return {p.stem: str(p.resolve()) for p in sorted(folder.glob("*.png"))}
+        base = os.path.abspath(folder)
+        return {n[:-4]: os.path.join(base, n) for n in names}
 
     def _read_index(self) -> dict[str, Any]:
+        """The index entries; parsed once per change of ``index.json`` (a long-lived worker lists often)."""
+        path = self.dir / INDEX_NAME
         try:
-            data = json.loads((self.dir / INDEX_NAME).read_text("utf-8"))
+            st = path.stat()
+            key = (st.st_size, st.st_mtime_ns)
+            if self._index_cache is not None and self._index_cache[0] == key:
+                return self._index_cache[1]
+            data = json.loads(path.read_text("utf-8"))
             if data.get("version") == INDEX_VERSION and isinstance(data.get("entries"), dict):
+                self._index_cache = (key, data["entries"])
                 return data["entries"]
         except (OSError, ValueError, AttributeError):
             pass

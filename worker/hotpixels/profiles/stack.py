@@ -20,8 +20,8 @@ subtracted). Output, per full-frame site:
   ``(mean_high - mean_low) / sqrt(max(pooled within-group variance, σ_t²))``; a score >= ``rts_sigma``
   means two separate levels. A stable hot site with large shot noise scores about 2-4 (one
   Gaussian cloud), an RTS site scores its step over its noise. A single jump in one dark (a
-  cosmic-ray hit) cannot be told from an RTS site that toggled once, so it is flagged too: the
-  cost is one site interpolated instead of subtracted.
+  cosmic-ray hit) cannot be told from an RTS site that toggled once: it is flagged when it stands
+  8σ out (``SINGLE_VALUE_FACTOR``), at the cost of one site interpolated instead of subtracted.
 * ``saturated``: some dark reached the white level (minus a small margin): the site's dark value
   is unknown above that, so it can only be interpolated.
 
@@ -45,6 +45,9 @@ MIN_FRAMES_FOR_RTS = 3
 # The RTS score is the best of N-1 splits of N values: a look-elsewhere effect that makes a 5σ
 # score far likelier than a single 5σ value; 6σ keeps false "unstable" flags near 1e-6 per site.
 RTS_SIGMA = 6.0
+# A split that leaves one value alone is the maximum (or minimum) of N draws and meets the skewed
+# shot-noise tail of glowing sites: it must stand SINGLE_VALUE_FACTOR x farther out (8σ).
+SINGLE_VALUE_FACTOR = 4.0 / 3.0
 BLOCK_BYTES = 16 * 2**20  # float32 bytes of one (rows, W, N) block
 
 
@@ -169,7 +172,8 @@ def two_level_score(sorted_vals: np.ndarray, sig: np.ndarray) -> np.ndarray:
     """(K,) best two-group separation of each row of sorted values (K, N), in units of noise.
 
     For every split point s the low group is the s smallest values; the score is the gap between
-    the group means over the pooled within-group standard deviation (floored at ``sig``).
+    the group means over the pooled within-group standard deviation (floored at ``sig``); a group
+    of one value counts ``1 / SINGLE_VALUE_FACTOR`` of that.
     """
     k, n = sorted_vals.shape
     v = sorted_vals - sorted_vals[:, :1]
@@ -181,4 +185,7 @@ def two_level_score(sorted_vals: np.ndarray, sig: np.ndarray) -> np.ndarray:
     lo_mean, hi_mean = lo_sum / s, hi_sum / (n - s)
     within = (lo_sq - s * lo_mean**2 + hi_sq - (n - s) * hi_mean**2) / max(n - 2, 1)
     noise = np.sqrt(np.maximum(within, (sig**2)[:, None]))
-    return ((hi_mean - lo_mean) / noise).max(axis=1)
+    score = (hi_mean - lo_mean) / noise
+    if n > 2:
+        score[:, [0, -1]] /= SINGLE_VALUE_FACTOR
+    return score.max(axis=1)

@@ -25,15 +25,18 @@ def model_dirs() -> list[Path]:
     return dirs
 
 
+MODEL_NAME = "residual-v1.pt"  # the name hotpixels.model.load looks for
+
+
 def find_weights() -> Path | None:
+    """Where :func:`hotpixels.model.load.model_path` will look (the file may not exist)."""
     env = os.environ.get(MODEL_ENV)
     if env:
         return Path(env)
     for d in model_dirs():
-        found = sorted(d.glob("*.pt")) if d.is_dir() else []
-        if found:
-            return found[0]
-    return None
+        if (d / MODEL_NAME).is_file():
+            return d / MODEL_NAME
+    return model_dirs()[-1] / MODEL_NAME
 
 
 @lru_cache(maxsize=8)
@@ -49,17 +52,18 @@ def describe(detector: Any = None, *, loading: bool = False, error: BaseExceptio
     """``{name, loaded, loading, path, sha256, params, error?}`` for hello."""
     info: dict[str, Any] = {"name": None, "loaded": detector is not None, "loading": loading,
                             "path": None, "sha256": None, "params": None}
-    if detector is not None and hasattr(detector, "info"):
-        try:
-            info.update({k: v for k, v in dict(detector.info()).items() if v is not None})
-        except Exception:  # noqa: BLE001
-            pass
-    if info["path"] is None:
-        path = find_weights()
-        if path is not None and path.is_file():
+    path = Path(detector.path) if detector is not None and getattr(detector, "path", None) else find_weights()
+    if path is not None:
+        info.update(name=path.stem, path=str(path))
+        if path.is_file():
             st = path.stat()
-            info.update(name=info["name"] or path.stem, path=str(path),
-                        sha256=_sha256(str(path), st.st_size, st.st_mtime_ns))
+            info["sha256"] = _sha256(str(path), st.st_size, st.st_mtime_ns)
+    if detector is not None:
+        net = getattr(detector, "net", None)
+        if net is not None and hasattr(net, "parameters"):
+            info["params"] = int(sum(p.numel() for p in net.parameters()))
+        meta = getattr(detector, "meta", None) or {}
+        info["meta"] = {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool)) or v is None}
     if error is not None:
         info["error"] = {"code": getattr(error, "CODE", 1000), "message": str(error)}
     return info

@@ -39,6 +39,7 @@ from .transports import Transport
 log = logging.getLogger(__name__)
 
 NO_ID = object()
+MIN_PROGRESS_GAP_S = 0.1
 
 
 class Call:
@@ -56,6 +57,7 @@ class Call:
         self._lock = threading.Lock()
         self._state: tuple[int, int, str] = (0, 0, "")
         self._last_sent = 0.0
+        self._dirty = False
 
     @property
     def has_id(self) -> bool:
@@ -67,12 +69,15 @@ class Call:
         return self.server.state
 
     def progress(self, done: int, total: int, message: str = "") -> None:
-        """Engine progress callback: send at once when it changed, at most every 0.1 s."""
+        """Engine progress callback: sent at once when it changed, at most every 0.1 s; a change
+        that arrives sooner is sent by the ticker within the next 0.1 s."""
         new = (int(done), int(total), str(message))
         with self._lock:
-            changed = new != self._state
+            if new == self._state:
+                return
             self._state = new
-            due = changed and (time.monotonic() - self._last_sent >= 0.1 or new[0] >= new[1] > 0)
+            self._dirty = True
+            due = time.monotonic() - self._last_sent >= MIN_PROGRESS_GAP_S or new[0] >= new[1] > 0
         if due:
             self.send_progress()
 
@@ -82,7 +87,14 @@ class Call:
         with self._lock:
             done, total, message = self._state
             self._last_sent = time.monotonic()
+            self._dirty = False
         self.server.notify("$/progress", {"id": self.id, "done": done, "total": total, "message": message})
+
+    def progress_due(self, interval_s: float) -> bool:
+        """A change is waiting, or nothing was sent for ``interval_s``."""
+        with self._lock:
+            quiet = time.monotonic() - self._last_sent
+            return quiet >= interval_s or (self._dirty and quiet >= MIN_PROGRESS_GAP_S)
 
     def seconds_since_progress(self) -> float:
         with self._lock:
@@ -311,7 +323,7 @@ class Server:
             for lane in self.lanes.values():
                 running, queued = lane.snapshot()
                 for call in ([running] if running is not None else []) + queued:
-                    if call.has_id and call.seconds_since_progress() >= self.progress_interval_s:
+                    if call.has_id and call.progress_due(self.progress_interval_s):
                         call.send_progress()
 
 

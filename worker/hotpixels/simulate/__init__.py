@@ -45,7 +45,7 @@ Truth (``session.truth``; arrays go to ``truth.npz``, the rest to ``truth.json``
 
 The full per-pixel dark-current field is ``session.field.rate_e_s`` (e-/s at ``ref_temp_c``).
 The recorded sensor temperature is written as a Pentax maker-note CameraTemperature (see
-:mod:`hotpixels.dng.create`); exiftool reads it as ``MakerNotes:CameraTemperature``.
+:mod:`hotpixels.dng.create`); exiftool reads it as ``Pentax:CameraTemperature`` (group 1; group 0 ``MakerNotes``).
 """
 
 from .defects import DarkField, expected_hot_count, hot_count, make_dark_field

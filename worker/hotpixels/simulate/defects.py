@@ -82,7 +82,7 @@ def make_dark_field(sensor: SensorModel) -> DarkField:
     return _dark_field_cached(sensor)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=2)  # a 24 MP field is ~100 MB
 def _dark_field_cached(sensor: SensorModel) -> DarkField:
     rng = rng_for(sensor.seed, "dark-field", sensor.preset, sensor.height, sensor.width)
     h, w = sensor.shape
@@ -115,8 +115,11 @@ def _dark_field_cached(sensor: SensorModel) -> DarkField:
     def yx(f):
         return np.stack([f // w, f % w], axis=1).astype(np.int32)
 
-    return DarkField(rate_e_s=rate, hot_yx=yx(flat), hot_rate_e_s=hot_rate, rts_index=rts_index,
-                     rts_extra_e_s=rts_extra, rts_p_high=rts_p, stuck_yx=yx(stuck), stuck_dn=stuck_dn)
+    arrays = dict(rate_e_s=rate, hot_yx=yx(flat), hot_rate_e_s=hot_rate, rts_index=rts_index,
+                  rts_extra_e_s=rts_extra, rts_p_high=rts_p, stuck_yx=yx(stuck), stuck_dn=stuck_dn)
+    for arr in arrays.values():  # shared through the cache: nobody may change a body's field
+        arr.flags.writeable = False
+    return DarkField(**arrays)
 
 
 def rts_states(field: DarkField, rng: np.random.Generator) -> np.ndarray:

@@ -46,7 +46,7 @@ class Scene:
     star_sigma_px: np.ndarray  # (S,)
     foreground_e_s: np.ndarray | None = None  # (h, w) float32 rate per site (colour response applied)
     foreground_mask: np.ndarray | None = None  # (h, w) bool: sky hidden (stars too)
-    real_e_s: np.ndarray | None = None  # (h, w) float32 real content per site (mosaicked)
+    real_e_s: np.ndarray | None = None  # (h, w, 3) float32 real content per colour (R, G, B), e-/s
     extra: dict = field(default_factory=dict)
 
 
@@ -89,8 +89,7 @@ def make_scene(sensor: SensorModel, kind: str = "stars", seed: int = 1, *, scene
         level *= rgb[colours]
         scene.foreground_e_s = level
     if kind == "real":
-        rgb_image = _real_content(scene_from, h, w)
-        scene.real_e_s = np.take_along_axis(rgb_image, colours[:, :, None].astype(np.int64), axis=2)[:, :, 0]
+        scene.real_e_s = _real_content(scene_from, h, w)
     return scene
 
 
@@ -224,8 +223,8 @@ def render_scene_e_s(sensor: SensorModel, scene: Scene, shift_yx: tuple[float, f
     if len(scene.star_flux_e_s):
         yx = scene.star_yx_active + np.asarray(shift_yx, dtype=np.float64)[None, :]
         act += render_stamps((h, w), yx, scene.star_sigma_px, scene.star_flux_e_s[:, None] * scene.star_rgb, colors)
-    if scene.real_e_s is not None:
-        act += scene.real_e_s
+    if scene.real_e_s is not None:  # per-colour content, mosaicked through this body's CFA
+        act += np.take_along_axis(scene.real_e_s, colors[:, :, None].astype(np.int64), axis=2)[:, :, 0]
     if scene.foreground_mask is not None:
         np.copyto(act, scene.foreground_e_s, where=scene.foreground_mask)
     return out

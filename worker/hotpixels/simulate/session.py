@@ -32,7 +32,7 @@ from .scene import SCENE_KINDS, Scene, make_scene
 from .sensor import SensorModel, make_sensor, rng_for
 
 BATCHES = ("single", "tripod", "tracked")
-TEMPERATURE_TAG = "MakerNotes:CameraTemperature"  # where exiftool finds the recorded temperature
+TEMPERATURE_TAG = "Pentax:CameraTemperature"  # exiftool group-1 name of the recorded temperature
 
 
 @dataclass(eq=False)
@@ -121,10 +121,11 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
-def recorded_temperatures(sensor: SensorModel, true_c: list[float], kind: str) -> tuple[list[float], list[float]]:
+def recorded_temperatures(sensor: SensorModel, true_c: list[float], kind: str,
+                          session_seed: int = 0) -> tuple[list[float], list[float]]:
     """(offsets, recorded °C): a per-body bias plus per-frame jitter, within ±3 °C, rounded as cameras do."""
     bias = float(rng_for(sensor.seed, "temp-bias").uniform(-2.5, 2.5))
-    rng = rng_for(sensor.seed, "temp-jitter", kind)
+    rng = rng_for(sensor.seed, "temp-jitter", session_seed, kind)
     offsets = np.clip(bias + rng.normal(0.0, 0.5, len(true_c)), -3.0, 3.0)
     recorded = [float(np.round(t + o)) for t, o in zip(true_c, offsets)]
     return [float(o) for o in offsets], recorded
@@ -190,8 +191,8 @@ def simulate_session(preset: str = "small", seed: int = 1, *, n_darks: int = 8, 
                                          field=fld, clean=clean))
     report(progress, total, total, "simulated")
 
-    d_off, d_rec = recorded_temperatures(sensor, dark_temps, "dark")
-    l_off, l_rec = recorded_temperatures(sensor, light_temps, "light")
+    d_off, d_rec = recorded_temperatures(sensor, dark_temps, "dark", seed)
+    l_off, l_rec = recorded_temperatures(sensor, light_temps, "light", seed)
     step = _dt.timedelta(seconds=exposure_s + 2)
     # lights first, then the darks right after (a common field routine)
     l_times = [(start + i * step).isoformat() for i in range(n_lights)]

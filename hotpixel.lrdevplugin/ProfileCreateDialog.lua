@@ -1,0 +1,226 @@
+--[[----------------------------------------------------------------------------
+ProfileCreateDialog.lua: "Create Profile from Dark Frames…".
+
+The selected photos are the dark frames (non-DNG raws are exported as DNG
+first). The name is pre-filled from the first frame's camera, ISO, exposure and
+temperature (`image.inspect`); the threshold (σ) sets which pixels count as hot.
+`profiles.create` runs with a progress bar and cancel. The summary shows the
+profile, its pictures and any mismatch warnings; with mismatches the user keeps
+the profile (continue) or deletes it (cancel). A worker that refuses mixed frames
+is asked again with allow_mismatch after the user agrees.
+------------------------------------------------------------------------------]]
+
+local LrApplication = import "LrApplication"
+local LrBinding = import "LrBinding"
+local LrDialogs = import "LrDialogs"
+local LrFileUtils = import "LrFileUtils"
+local LrProgressScope = import "LrProgressScope"
+local LrView = import "LrView"
+
+local Exporter = require "Exporter"
+local Log = require "Log"
+local Ui = require "Ui"
+local WorkerClient = require "WorkerClient"
+
+local bind = LrView.bind
+
+local ProfileCreateDialog = {}
+
+ProfileCreateDialog.DEFAULT_THRESHOLD = 5
+
+--- "SimCam Mk1 ISO1600 30s 21C" from `image.inspect` metadata (unknown parts left out).
+function ProfileCreateDialog.defaultName(meta)
+    meta = meta or {}
+    local parts = {}
+    local model = Ui.value(meta.model)
+    parts[#parts + 1] = model or "Camera"
+    local iso = Ui.value(meta.iso)
+    if type(iso) == "number" then
+        parts[#parts + 1] = string.format("ISO%d", iso)
+    end
+    local exposure = Ui.value(meta.exposure_s)
+    if type(exposure) == "number" then
+        parts[#parts + 1] = exposure >= 1 and string.format("%gs", exposure) or string.format("1-%ds", 1 / exposure)
+    end
+    local temp = Ui.value(meta.temperature_c)
+    if type(temp) == "number" then
+        parts[#parts + 1] = string.format("%dC", math.floor(temp + 0.5))
+    end
+    return table.concat(parts, " ")
+end
+
+--- The dialog's view tree (bound to props: name, threshold).
+function ProfileCreateDialog.buildView(f, props, frameCount)
+    return f:column {
+        bind_to_object = props,
+        spacing = f:dialog_spacing(),
+        f:static_text { title = string.format("Build a profile from %s of one camera body.",
+            Ui.count(frameCount, "dark frame")) },
+        f:row {
+            f:static_text { title = "Name:", width = LrView.share("label") },
+            f:edit_field { value = bind("name"), width_in_chars = 36 },
+        },
+        f:row {
+            f:static_text { title = "Hot pixel threshold (σ):", width = LrView.share("label") },
+            f:slider { value = bind("threshold"), min = 3, max = 12, integral = false, width = 200 },
+            f:static_text { title = bind { key = "threshold", transform = function(v)
+                return string.format("%.1f σ", tonumber(v) or 0)
+            end }, width_in_chars = 6 },
+        },
+        f:static_text { title = "Take dark frames with the lens cap on, at the ISO, exposure and temperature of " ..
+            "your night shots.", width_in_chars = 60, height_in_lines = 2 },
+    }
+end
+
+local function mismatchLines(mismatches)
+    local lines = {}
+    for _, m in ipairs(mismatches or {}) do
+        lines[#lines + 1] = Ui.value(m.message) or string.format("%s: %s is %s, expected %s", tostring(Ui.value(m.path) or "?"),
+            tostring(Ui.value(m.field)), tostring(Ui.value(m.value)), tostring(Ui.value(m.expected)))
+    end
+    return lines
+end
+
+--- The summary's view tree for a `profiles.create` result.
+function ProfileCreateDialog.summaryView(f, result)
+    local profile = Ui.value(result.profile) or {}
+    local camera = Ui.value(profile.camera) or profile
+    local stats = Ui.value(profile.stats) or {}
+    local hot = Ui.value(profile.hot_count) or Ui.value(stats.n_hot)
+    local rows = {
+        f:static_text { title = string.format("Profile “%s”: %s %s (serial %s), %s, %s, %s, %s, %s hot pixels.",
+            tostring(profile.name), tostring(Ui.value(camera.make) or ""), tostring(Ui.value(camera.model) or ""),
+            tostring(Ui.value(camera.serial) or "unknown"), Ui.iso(profile.iso), Ui.exposure(profile.exposure_s),
+            Ui.temperature(profile.temperature_c), Ui.count(Ui.value(profile.n_frames) or 0, "frame"),
+            tostring(hot or "?")), width_in_chars = 80, height_in_lines = 2 },
+    }
+    local pictures = Ui.value(result.pictures) or Ui.value(profile.pictures) or {}
+    local pictureRow = {}
+    for _, key in ipairs({ "hot_map", "hot_per_frame", "temperature_per_frame", "excess_histogram" }) do
+        local path = Ui.picturePath(pictures[key])
+        if path then
+            pictureRow[#pictureRow + 1] = f:column { f:static_text { title = key:gsub("_", " ") },
+                f:picture { value = path } }
+        end
+    end
+    if #pictureRow > 0 then
+        rows[#rows + 1] = f:row(pictureRow)
+    end
+    local lines = mismatchLines(Ui.value(result.mismatches))
+    if #lines > 0 then
+        rows[#rows + 1] = f:group_box { title = "Mismatched frames (used anyway)",
+            f:static_text { title = table.concat(lines, "\n"), width_in_chars = 80 } }
+    end
+    return f:column(rows)
+end
+
+-- DNG paths for the selected photos (exports non-DNG raws); returns paths, tempFolders, problems.
+local function darkPaths(photos)
+    local paths, temps, problems, seen = {}, {}, {}, {}
+    for _, photo in ipairs(photos) do
+        local path = photo:getRawMetadata("path")
+        if not seen[path] then
+            seen[path] = true
+            if not photo:checkPhotoAvailability() then
+                problems[#problems + 1] = path .. ": offline or missing"
+            elseif photo:getRawMetadata("fileFormat") == "DNG" then
+                paths[#paths + 1] = path
+            elseif photo:getRawMetadata("fileFormat") == "RAW" then
+                local dng, folderOrMessage = Exporter.toDng(photo)
+                if dng then
+                    paths[#paths + 1] = dng
+                    temps[#temps + 1] = folderOrMessage
+                else
+                    problems[#problems + 1] = path .. ": " .. folderOrMessage
+                end
+            else
+                problems[#problems + 1] = path .. ": not a raw photo"
+            end
+        end
+    end
+    return paths, temps, problems
+end
+
+local function create(context, paths, props, allowMismatch)
+    local scope = LrProgressScope { title = "Building the hot pixel profile", functionContext = context }
+    local result, err = WorkerClient.call("profiles.create", {
+        paths = paths, name = props.name, threshold = props.threshold, allow_mismatch = allowMismatch,
+    }, { scope = scope })
+    scope:done()
+    return result, err
+end
+
+--- The whole command, in the calling task. Returns the created profile's summary (nil if none).
+function ProfileCreateDialog.run(context)
+    return Ui.guard(context, "Create Profile from Dark Frames", function()
+        local photos = LrApplication.activeCatalog():getTargetPhotos()
+        if #photos == 0 then
+            LrDialogs.message("No dark frames selected", "Select the dark frames (lens cap on, same ISO and " ..
+                "exposure as your night shots) first.", "info")
+            return nil
+        end
+        local paths, temps, problems = darkPaths(photos)
+        local function cleanup()
+            for _, folder in ipairs(temps) do
+                LrFileUtils.delete(folder)
+            end
+        end
+        context:addCleanupHandler(cleanup)
+        if #paths < 2 then
+            LrDialogs.message("Not enough dark frames", "A profile needs at least two readable dark frames.\n" ..
+                table.concat(problems, "\n"), "warning")
+            return nil
+        end
+        local info, err = WorkerClient.call("image.inspect", { path = paths[1] })
+        if not info and err.name and err.name:match("^worker_") then
+            Ui.showWorkerError("The HotPixels worker is not available", err)
+            return nil
+        end
+        local props = LrBinding.makePropertyTable(context)
+        props.name = ProfileCreateDialog.defaultName(info and Ui.value(info.metadata))
+        props.threshold = ProfileCreateDialog.DEFAULT_THRESHOLD
+        local f = LrView.osFactory()
+        local answer = LrDialogs.presentModalDialog { title = "Create Profile from Dark Frames",
+            contents = ProfileCreateDialog.buildView(f, props, #paths), actionVerb = "Create Profile" }
+        if answer ~= "ok" then
+            return nil
+        end
+        local result
+        result, err = create(context, paths, props, false)
+        if not result and err and not err.cancelled and type(err.data) == "table"
+            and Ui.value(err.data.mismatches) then
+            local lines = mismatchLines(Ui.value(err.data.mismatches))
+            local again = LrDialogs.confirm("These dark frames do not all match", table.concat(lines, "\n") ..
+                "\nBuild the profile anyway?", "Continue", "Cancel")
+            if again ~= "ok" then
+                return nil
+            end
+            result, err = create(context, paths, props, true)
+        end
+        if not result then
+            if not err.cancelled then
+                Ui.showWorkerError("The profile could not be built", err)
+            end
+            return nil
+        end
+        local mismatches = Ui.value(result.mismatches) or {}
+        local summaryAnswer = LrDialogs.presentModalDialog { title = "Profile created",
+            contents = ProfileCreateDialog.summaryView(f, result),
+            actionVerb = #mismatches > 0 and "Keep Profile" or "OK",
+            cancelVerb = #mismatches > 0 and "Delete Profile" or "< exclude >" }
+        local profile = Ui.value(result.profile) or {}
+        if #mismatches > 0 and summaryAnswer ~= "ok" then
+            local _, delErr = WorkerClient.call("profiles.delete", { name = profile.name })
+            if delErr then
+                Ui.showWorkerError("The profile could not be deleted", delErr)
+            end
+            Log.info("profile", profile.name, "deleted after the mismatch warning")
+            return nil
+        end
+        Log.info("profile created:", profile.name)
+        return profile
+    end)
+end
+
+
+return ProfileCreateDialog

@@ -1,0 +1,240 @@
+--[[----------------------------------------------------------------------------
+ProfileLibraryDialog.lua: "Profile Library…".
+
+Lists the library's profiles (camera, serial, ISO, exposure, temperature, date,
+hot count) and acts on the one chosen in the popup: rename, delete (after a
+confirm), export, show its pictures; import adds a profile file. Each button
+runs its worker call in its own task and refreshes the bound list, since a
+modal dialog's views cannot be rebuilt while it is open.
+------------------------------------------------------------------------------]]
+
+local LrBinding = import "LrBinding"
+local LrDialogs = import "LrDialogs"
+local LrTasks = import "LrTasks"
+local LrView = import "LrView"
+
+local Log = require "Log"
+local Ui = require "Ui"
+local WorkerClient = require "WorkerClient"
+
+local bind = LrView.bind
+
+local ProfileLibraryDialog = {}
+
+--- One line describing a profile summary.
+function ProfileLibraryDialog.describe(p)
+    local camera = Ui.value(p.camera) or p
+    local stats = Ui.value(p.stats) or {}
+    local hot = Ui.value(p.hot_count) or Ui.value(stats.n_hot)
+    local created = tostring(Ui.value(p.created) or "?"):sub(1, 10)
+    return string.format("%s — %s %s, serial %s, %s, %s, %s, %s, %s hot pixels", tostring(p.name),
+        tostring(Ui.value(camera.make) or ""), tostring(Ui.value(camera.model) or "?"),
+        tostring(Ui.value(camera.serial) or "unknown"), Ui.iso(p.iso), Ui.exposure(p.exposure_s),
+        Ui.temperature(p.temperature_c), created, tostring(hot or "?"))
+end
+
+--- Reloads the list into props (profiles, profileItems, listing, selected, details). Call from a task.
+function ProfileLibraryDialog.refresh(props, select)
+    local result, err = WorkerClient.call("profiles.list", {})
+    if not result then
+        props.listing = "The profile list could not be read: " .. err.message
+        props.profiles, props.profileItems = {}, {}
+        return false, err
+    end
+    local profiles = Ui.value(result.profiles) or {}
+    local items, lines, byName = {}, {}, {}
+    for i, p in ipairs(profiles) do
+        items[i] = { title = p.name, value = p.name }
+        lines[i] = ProfileLibraryDialog.describe(p)
+        byName[p.name] = p
+    end
+    for _, e in ipairs(Ui.value(result.errors) or {}) do
+        lines[#lines + 1] = string.format("(unreadable) %s: %s", tostring(e.file), tostring(e.message))
+    end
+    props.profiles = byName
+    props.profileItems = items
+    props.listing = #lines > 0 and table.concat(lines, "\n") or "No profiles yet: use “Create Profile from Dark " ..
+        "Frames…” on a set of dark frames."
+    local wanted = select or props.selected
+    if not byName[wanted] then
+        wanted = profiles[1] and profiles[1].name or nil
+    end
+    props.selected = wanted
+    props.newName = wanted
+    props.details = wanted and ProfileLibraryDialog.describe(byName[wanted]) or ""
+    return true
+end
+
+-- Runs `fn` in its own task, one action at a time, reporting errors.
+local function action(props, title, fn)
+    return function()
+        if props.busy then
+            return
+        end
+        props.busy = true
+        LrTasks.startAsyncTask(function()
+            local ok, err = LrTasks.pcall(fn)
+            if not ok then
+                Log.error(title, "failed:", err)
+                LrDialogs.message(title, tostring(err), "critical")
+            end
+            props.busy = false
+        end, "HotPixels " .. title)
+    end
+end
+
+local function report(title, err)
+    Ui.showWorkerError(title, err)
+end
+
+function ProfileLibraryDialog.rename(props)
+    local old, new = props.selected, props.newName
+    if not old or not new or new == "" or new == old then
+        return
+    end
+    local _, err = WorkerClient.call("profiles.rename", { name = old, new_name = new })
+    if err then
+        return report("The profile could not be renamed", err)
+    end
+    ProfileLibraryDialog.refresh(props, new)
+end
+
+function ProfileLibraryDialog.delete(props)
+    local name = props.selected
+    if not name then
+        return
+    end
+    local answer = LrDialogs.confirm("Delete the profile “" .. name .. "”?",
+        "Its file and pictures are removed from the library. Corrected photos are not affected.", "Delete", "Cancel")
+    if answer ~= "ok" then
+        return
+    end
+    local _, err = WorkerClient.call("profiles.delete", { name = name })
+    if err then
+        return report("The profile could not be deleted", err)
+    end
+    ProfileLibraryDialog.refresh(props)
+end
+
+function ProfileLibraryDialog.import(props)
+    local picked = LrDialogs.runOpenPanel { title = "Import a HotPixels profile", canChooseFiles = true,
+        canChooseDirectories = false, allowsMultipleSelection = false, fileTypes = { "hpprofile" } }
+    if not picked or not picked[1] then
+        return
+    end
+    local result, err = WorkerClient.call("profiles.import", { path = picked[1] })
+    if err then
+        return report("The profile could not be imported", err)
+    end
+    ProfileLibraryDialog.refresh(props, result.profile and result.profile.name)
+end
+
+function ProfileLibraryDialog.export(props)
+    local name = props.selected
+    if not name then
+        return
+    end
+    local path = LrDialogs.runSavePanel { title = "Export the profile “" .. name .. "”",
+        requiredFileType = "hpprofile", canCreateDirectories = true }
+    if not path then
+        return
+    end
+    local result, err = WorkerClient.call("profiles.export", { name = name, path = path })
+    if err then
+        return report("The profile could not be exported", err)
+    end
+    LrDialogs.message("Profile exported", tostring(result.path), "info")
+end
+
+--- The view of one profile's pictures (from `profiles.get`).
+function ProfileLibraryDialog.picturesView(f, profile)
+    local pictures = Ui.value(profile.pictures) or {}
+    local items = { f:static_text { title = ProfileLibraryDialog.describe(profile), width_in_chars = 80 } }
+    local row = {}
+    for _, key in ipairs({ "hot_map", "hot_per_frame", "temperature_per_frame", "excess_histogram" }) do
+        local path = Ui.picturePath(pictures[key])
+        if path then
+            row[#row + 1] = f:column { f:static_text { title = (key:gsub("_", " ")) }, f:picture { value = path } }
+        end
+    end
+    if #row == 0 then
+        items[#items + 1] = f:static_text { title = "This profile has no pictures." }
+    else
+        items[#items + 1] = f:row(row)
+    end
+    return f:column(items)
+end
+
+function ProfileLibraryDialog.pictures(props)
+    local name = props.selected
+    if not name then
+        return
+    end
+    local result, err = WorkerClient.call("profiles.get", { name = name })
+    if err then
+        return report("The profile could not be read", err)
+    end
+    local f = LrView.osFactory()
+    LrDialogs.presentModalDialog { title = "Profile “" .. name .. "”",
+        contents = ProfileLibraryDialog.picturesView(f, Ui.value(result.profile) or {}),
+        cancelVerb = "< exclude >" }
+end
+
+--- The dialog's view tree (bound to props).
+function ProfileLibraryDialog.buildView(f, props)
+    return f:column {
+        bind_to_object = props,
+        spacing = f:dialog_spacing(),
+        f:scrolled_view { width = 720, height = 220,
+            f:static_text { title = bind("listing"), width_in_chars = 110, height_in_lines = 12 } },
+        f:row {
+            f:static_text { title = "Profile:" },
+            f:popup_menu { value = bind("selected"), items = bind("profileItems"), width_in_chars = 36 },
+        },
+        f:static_text { title = bind("details"), width_in_chars = 110 },
+        f:row {
+            f:static_text { title = "New name:" },
+            f:edit_field { value = bind("newName"), width_in_chars = 30 },
+            f:push_button { title = "Rename", action = action(props, "Rename", function()
+                ProfileLibraryDialog.rename(props)
+            end) },
+        },
+        f:row {
+            f:push_button { title = "Delete…", action = action(props, "Delete", function()
+                ProfileLibraryDialog.delete(props)
+            end) },
+            f:push_button { title = "Import…", action = action(props, "Import", function()
+                ProfileLibraryDialog.import(props)
+            end) },
+            f:push_button { title = "Export…", action = action(props, "Export", function()
+                ProfileLibraryDialog.export(props)
+            end) },
+            f:push_button { title = "Pictures…", action = action(props, "Pictures", function()
+                ProfileLibraryDialog.pictures(props)
+            end) },
+        },
+    }
+end
+
+--- The whole command, in the calling task.
+function ProfileLibraryDialog.run(context)
+    return Ui.guard(context, "Profile Library", function()
+        local props = LrBinding.makePropertyTable(context)
+        local ok, err = ProfileLibraryDialog.refresh(props)
+        if not ok and err.name and err.name:match("^worker_") then
+            Ui.showWorkerError("The HotPixels worker is not available", err)
+            return nil
+        end
+        props:addObserver("selected", function(_, _, value)
+            props.newName = value
+            local p = props.profiles and props.profiles[value]
+            props.details = p and ProfileLibraryDialog.describe(p) or ""
+        end)
+        local f = LrView.osFactory()
+        LrDialogs.presentModalDialog { title = "HotPixels Profile Library",
+            contents = ProfileLibraryDialog.buildView(f, props), actionVerb = "Close", cancelVerb = "< exclude >" }
+        return props
+    end)
+end
+
+return ProfileLibraryDialog

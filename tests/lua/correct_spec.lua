@@ -1,0 +1,198 @@
+-- "Correct Hot Pixels…" end to end: the plug-in's dialog code, the SDK stand-in, the real worker.
+package.path = "tests/lua/support/?.lua;" .. package.path
+local world = require "world"
+local sdk = world.sdk
+local lfs = require "lfs"
+local itWithWorker = world.withWorker(it, pending)
+
+-- A profile named `name` built from the simulated darks, straight through the worker.
+local function makeProfile(sim, name)
+    local result, err = world.call("profiles.create", { paths = sim.darks, name = name })
+    assert(result, err and err.message)
+    return result
+end
+
+-- Answers the correct dialog with `settings` (props to set) and records it.
+local function correctDialogAnswers(settings, extra)
+    local seen = {}
+    local map = {
+        ["Correct Hot Pixels"] = function(call)
+            seen.dialog = call
+            for k, v in pairs(settings or {}) do
+                call.props[k] = v
+            end
+            return "ok"
+        end,
+        ["Hot pixels corrected"] = function(call)
+            seen.summary = call
+            return "ok"
+        end,
+    }
+    for k, v in pairs(extra or {}) do
+        map[k] = v
+    end
+    world.answers(map)
+    return seen
+end
+
+local function noTempLeftovers(dir)
+    for _, name in ipairs(world.listDir(dir)) do
+        assert.is_nil(name:find("%.tmp") or name:find("%.partial"), "leftover " .. name)
+    end
+end
+
+describe("Correct Hot Pixels…", function()
+    local CorrectDialog
+
+    before_each(function()
+        world.fresh()
+        CorrectDialog = require "CorrectDialog"
+    end)
+
+    after_each(function()
+        world.stopWorker()
+        assert.are.same({}, sdk.state.taskErrors)
+        assert.are.same({}, sdk.state.callbackErrors)
+    end)
+
+    itWithWorker("writes a corrected DNG beside a simulated night DNG and stacks it above, metadata copied",
+        function()
+            local sim = world.simulate(11)
+            makeProfile(sim, "SimCam night")
+            local light = sim.lights[1]
+            local before = world.read(light)
+            local photo = sdk.catalog:addExistingPhoto(light, { rating = 4, colorNameForLabel = "red",
+                pickStatus = 1, keywords = { "night", "Milky Way" },
+                develop = { Exposure2012 = 0.35, Temperature = 4200, EnableLensCorrections = true } })
+            sdk.catalog:select({ photo })
+            local seen = correctDialogAnswers({ stageResidual = false })
+
+            local summary = world.runCommand(CorrectDialog)
+
+            assert.are.equal(1, #summary.corrected, summary.failed[1] and summary.failed[1].failure)
+            local group = seen.dialog.props.profile_1
+            assert.are.equal("SimCam night", group, "the profile was auto-matched and pre-selected")
+            assert.truthy(seen.dialog.props.profile_1_why:find("ISO 1600", 1, true), seen.dialog.props.profile_1_why)
+            local output = sim.dir .. "/lights/light_0001_hotpixels.dng"
+            assert.are.equal("file", lfs.attributes(output, "mode"))
+            assert.are.equal(before, world.read(light), "the source DNG is never modified")
+            local added = sdk.catalog.added[1]
+            assert.are.equal(output, added:getRawMetadata("path"))
+            assert.are.equal(photo, added.stackedWith)
+            assert.are.equal("above", added.stackPosition)
+            assert.are.equal(1, added:getRawMetadata("stackPositionInFolder"))
+            assert.are.equal(2, photo:getRawMetadata("stackPositionInFolder"))
+            assert.are.equal(4, added:getRawMetadata("rating"))
+            assert.are.equal("red", added:getRawMetadata("colorNameForLabel"))
+            assert.are.equal(1, added:getRawMetadata("pickStatus"))
+            local names = {}
+            for _, kw in ipairs(added:getRawMetadata("keywords")) do
+                names[#names + 1] = kw:getName()
+            end
+            assert.are.same({ "night", "Milky Way" }, names)
+            assert.are.same(photo:getDevelopSettings(), added:getDevelopSettings())
+            -- the summary shows counts and the before/after crop
+            local pictures = {}
+            for _, node in ipairs(sdk.view.nodes(seen.summary.contents)) do
+                if node.kind == "picture" then
+                    pictures[#pictures + 1] = node.value
+                end
+            end
+            assert.are.equal(2, #pictures)
+            assert.truthy(pictures[1]:find("before", 1, true))
+            assert.truthy(pictures[2]:find("after", 1, true))
+            assert.truthy(sdk.view.withTitle(seen.summary.contents, "Corrected: 1"))
+            -- the worker's request named the source folder and the suffix
+            noTempLeftovers(sim.dir .. "/lights")
+        end)
+
+    itWithWorker("exports a non-DNG raw as DNG to a temp folder, corrects it into the source's folder", function()
+        local sim = world.simulate(11)
+        makeProfile(sim, "SimCam night")
+        local raw = sim.dir .. "/lights/IMG_0042.NEF"
+        assert(os.rename(sim.lights[2], raw)) -- a DNG's bytes under a raw name: the stand-in "converts" by copy
+        local photo = sdk.catalog:addExistingPhoto(raw, { fileFormat = "RAW", make = "HotPixels",
+            model = "SimCam Mk1", serial = "SIM0000000379", iso = 1600, exposure = 30 })
+        sdk.catalog:select({ photo })
+        correctDialogAnswers({ stageResidual = false })
+
+        local summary = world.runCommand(CorrectDialog)
+
+        assert.are.equal(1, #summary.corrected, summary.failed[1] and summary.failed[1].failure)
+        local output = sim.dir .. "/lights/IMG_0042_hotpixels.dng"
+        assert.are.equal(output, sdk.catalog.added[1]:getRawMetadata("path"))
+        assert.are.equal(photo, sdk.catalog.added[1].stackedWith)
+        local settings = sdk.exports()[1]
+        assert.are.equal("preserveRAW", settings.LR_DNG_conversionMethod)
+        assert.is_false(settings.LR_DNG_embedRAW)
+        assert.is_false(settings.LR_DNG_lossyCompression)
+        assert.is_false(settings.LR_DNG_embedCache)
+        assert.are.equal("rename", settings.LR_collisionHandling)
+        assert.is_false(lfs.attributes(settings.LR_export_destinationPathPrefix, "mode") ~= nil,
+            "the temporary export folder is removed")
+    end)
+
+    itWithWorker("cancel mid-batch stops the running image and leaves no partial files", function()
+        local sim = world.simulate(11)
+        makeProfile(sim, "SimCam night")
+        local photos = {}
+        for i, path in ipairs(sim.lights) do
+            photos[i] = sdk.catalog:addExistingPhoto(path, {})
+        end
+        sdk.catalog:select(photos)
+        local batch
+        sdk.onProgress(function(scope, what, value)
+            if scope.title == "Correcting hot pixels" then
+                batch = scope
+            elseif what == "caption" and batch and scope.parent == batch and #batch.captions == 2 then
+                batch:cancel() -- the user clicks the progress bar's X as the worker starts on image 2
+            end
+        end)
+        correctDialogAnswers({ stageResidual = true })
+
+        local summary = world.runCommand(CorrectDialog)
+
+        assert.is_true(summary.cancelled)
+        assert.are.equal(1, #summary.corrected)
+        assert.are.equal(0, #summary.failed)
+        assert.are.equal(2, #summary.notDone)
+        local files = world.listDir(sim.dir .. "/lights")
+        for _, name in ipairs(files) do
+            assert.is_nil(name:find("light_0002_hotpixels", 1, true), "partial output " .. name)
+            assert.is_nil(name:find("light_0003_hotpixels", 1, true), "output after cancel " .. name)
+        end
+        noTempLeftovers(sim.dir .. "/lights")
+        assert.are.equal(1, #sdk.catalog.added)
+    end)
+
+    itWithWorker("a worker killed mid-batch is restarted once and the batch says which image failed", function()
+        local sim = world.simulate(11)
+        makeProfile(sim, "SimCam night")
+        local photos = {}
+        for i, path in ipairs(sim.lights) do
+            photos[i] = sdk.catalog:addExistingPhoto(path, {})
+        end
+        sdk.catalog:select(photos)
+        local WorkerClient = require "WorkerClient"
+        local killed
+        sdk.onProgress(function(scope, what, value)
+            if not killed and what == "caption" and scope.parent and tostring(value):find("light_0002") then
+                killed = WorkerClient.shared():pid()
+                os.execute("kill -9 " .. killed)
+            end
+        end)
+        correctDialogAnswers({ stageResidual = true })
+
+        local summary = world.runCommand(CorrectDialog)
+
+        assert.truthy(killed)
+        assert.are.equal(2, #summary.corrected)
+        assert.are.equal(1, #summary.failed)
+        assert.are.equal("light_0002.dng", summary.failed[1].fileName)
+        assert.truthy(summary.failed[1].failure:find("stopped", 1, true), summary.failed[1].failure)
+        assert.are.equal(1, WorkerClient.shared().restarts)
+        assert.are_not.equal(killed, WorkerClient.shared():pid())
+        local failedText = sdk.view.withTitle(world.shown("modal")[2].contents, "light_0002.dng")
+        assert.truthy(failedText, "the summary names the image that failed")
+    end)
+end)

@@ -1,0 +1,196 @@
+"""``hotpixels correct`` end to end on simulated DNG files: real reader, real profile library,
+real writer, the CLI. Small frames; stage 3 is left out where it is not the subject."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+
+import imagecodecs
+import numpy as np
+import pytest
+
+from hotpixels.cli import main
+from hotpixels.correct.pipeline import CorrectOptions, correct_file, correct_files
+from hotpixels.dng.reader import read_dng
+from hotpixels.errors import AlreadyCorrected, Cancelled, ProfileIncompatible
+from hotpixels.profiles.build import create_profile
+from hotpixels.simulate import make_sensor, simulate_session
+
+STAGES_1_2 = ("dark", "hot")
+
+
+def _md5(path) -> str:
+    return hashlib.md5(open(path, "rb").read()).hexdigest()
+
+
+def _session(root, preset, seed, layout, n_lights=2, temp_light_c=26.0):
+    sensor = make_sensor(preset, seed=seed)
+    darks = simulate_session(preset, seed, n_darks=5, n_lights=0, sensor=sensor, exposure_s=60)
+    lights = simulate_session(preset, seed, n_darks=0, n_lights=n_lights, sensor=sensor, exposure_s=60,
+                              temp_light_c=temp_light_c, scene="stars")
+    d = darks.write(root / "darks_src")
+    w = lights.write(root / "lights_src", layout=layout)
+    return d["darks"], w["lights"], lights
+
+
+@pytest.fixture(scope="module")
+def rggb(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rggb")
+    darks, lights, session = _session(root, "small", 5, "ljpeg-tiles")
+    create_profile(darks, "SimCam body 5", root / "library")
+    return {"root": root, "lights": lights, "library": root / "library", "session": session}
+
+
+def _fresh_copy(src, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / src.split("/")[-1]
+    shutil.copyfile(src, dst)
+    return str(dst)
+
+
+def test_correct_writes_a_new_dng_with_report_sites_and_previews_and_leaves_the_source_untouched(rggb, tmp_path):
+    src = _fresh_copy(rggb["lights"][0], tmp_path)
+    before = _md5(src)
+
+    result = correct_file(src, CorrectOptions(library_dir=str(rggb["library"]), stages=STAGES_1_2))
+
+    assert _md5(src) == before
+    assert result["ok"] and result["output"] == str(tmp_path / "light_0001_hotpixels.dng")
+    assert result["profile"]["name"] == "SimCam body 5" and result["profile"]["how"] == "auto"
+    dark = result["stages"]["dark"]
+    assert dark["method"] == "fit" and dark["scale"] > 1.3  # 6 °C warmer than the darks
+    out = read_dng(result["output"])
+    assert out.metadata.corrected_by_hotpixels
+    src_raw = read_dng(src)
+    changed = np.argwhere(out.cfa_dn != src_raw.cfa_dn)
+    assert len(changed) > 0
+
+    report = json.loads(open(result["report"]).read())
+    assert report["stages"]["dark"]["scale"] == pytest.approx(dark["scale"])
+    assert report["profile"]["reason"]
+    lines = open(result["sites_file"]).read().splitlines()
+    assert lines[0] == "stage,y,x,old_dn,new_dn,reason"
+    rows = [line.split(",") for line in lines[1:]]
+    hot_rows = [r for r in rows if r[0] == "hot"]
+    assert len(hot_rows) == result["counts"]["hot"] > 0
+    for stage, y, x, old, new, _ in rows[:200]:
+        if stage == "hot":
+            assert out.cfa_dn[int(y), int(x)] == int(float(new))
+    assert result["previews"]
+    png = imagecodecs.png_decode(open(result["previews"][0]["after"], "rb").read())
+    assert png.shape == (256, 256, 3)
+
+
+def test_an_existing_output_is_never_overwritten_the_new_one_is_numbered(rggb, tmp_path):
+    src = _fresh_copy(rggb["lights"][1], tmp_path)
+    taken = tmp_path / "light_0002_hotpixels.dng"
+    taken.write_bytes(b"someone else's file")
+
+    result = correct_file(src, CorrectOptions(library_dir=str(rggb["library"]), stages=STAGES_1_2, previews=False))
+
+    assert result["output"] == str(tmp_path / "light_0002_hotpixels_2.dng")
+    assert taken.read_bytes() == b"someone else's file"
+
+
+def test_a_corrected_file_is_refused_unless_forced(rggb, tmp_path):
+    src = _fresh_copy(rggb["lights"][0], tmp_path)
+    first = correct_file(src, CorrectOptions(library_dir=str(rggb["library"]), stages=STAGES_1_2, previews=False))
+
+    with pytest.raises(AlreadyCorrected) as err:
+        correct_file(first["output"], CorrectOptions(library_dir=str(rggb["library"]), stages=STAGES_1_2))
+    assert "already corrected" in err.value.message
+
+    again = correct_file(first["output"], CorrectOptions(library_dir=str(rggb["library"]), stages=STAGES_1_2,
+                                                         previews=False, force=True))
+    assert again["ok"]
+
+
+def test_one_bad_file_in_a_batch_does_not_stop_the_others(rggb, tmp_path):
+    good = [_fresh_copy(p, tmp_path) for p in rggb["lights"]]
+    truncated = tmp_path / "truncated.dng"
+    truncated.write_bytes(open(good[0], "rb").read()[:5000])
+    paths = [good[0], str(truncated), str(tmp_path / "missing.dng"), good[1]]
+    seen = []
+
+    results = correct_files(paths, CorrectOptions(library_dir=str(rggb["library"]), stages=STAGES_1_2, previews=False),
+                            progress=lambda done, total, msg: seen.append((done, total)))
+
+    assert [r["ok"] for r in results] == [True, False, False, True]
+    assert results[1]["error"]["code"] in (1006, 1007, 1003)
+    assert results[2]["error"]["code"] == 1001
+    assert seen[-1] == (4, 4)
+
+
+def test_a_named_profile_from_another_body_is_refused_with_a_clear_error(rggb, tmp_path):
+    other_darks, _, _ = _session(tmp_path, "small", 6, "strip", n_lights=0)
+    create_profile(other_darks, "another body", rggb["library"]) if not (rggb["library"] / "another body.hpprofile").exists() else None
+    src = _fresh_copy(rggb["lights"][0], tmp_path / "in")
+
+    with pytest.raises(ProfileIncompatible) as err:
+        correct_file(src, CorrectOptions(profile="another body", library_dir=str(rggb["library"]), stages=STAGES_1_2))
+    assert "another camera body" in err.value.message and "serial" in err.value.message
+    assert not list((tmp_path / "in").glob("*_hotpixels*"))
+
+
+def test_without_a_matching_profile_stages_1_and_2_are_skipped_with_the_reason(rggb, tmp_path):
+    src = _fresh_copy(rggb["lights"][0], tmp_path)
+
+    result = correct_file(src, CorrectOptions(library_dir=str(tmp_path / "empty-library"), previews=False))
+
+    assert result["profile"]["name"] is None
+    for stage in ("dark", "hot"):
+        assert not result["stages"][stage]["ran"]
+        assert "library is empty" in result["stages"][stage]["reason"]
+    assert "ran" in result["stages"]["residual"]  # stage 3 ran or said why not
+
+
+def test_cli_json_prints_only_json_and_reports_failures_in_it(rggb, tmp_path, capsys):
+    src = _fresh_copy(rggb["lights"][0], tmp_path)
+
+    code = main(["correct", src, str(tmp_path / "missing.dng"), "--library", str(rggb["library"]),
+                 "--stages", "dark,hot", "--output-dir", str(tmp_path / "out"), "--suffix=-fixed", "--json"])
+
+    captured = capsys.readouterr()
+    results = json.loads(captured.out)
+    assert code == 2
+    assert results[0]["ok"] and results[0]["output"].endswith("out/light_0001-fixed.dng")
+    assert results[1]["error"]["name"] == "file_not_found"
+
+
+def test_cli_refuses_a_bad_stage_name(rggb, tmp_path, capsys):
+    code = main(["correct", rggb["lights"][0], "--stages", "dark,sky", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 2 and out["error"]["name"] == "invalid_option"
+
+
+def test_cancel_before_the_batch_leaves_no_files(rggb, tmp_path):
+    src = _fresh_copy(rggb["lights"][0], tmp_path)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        correct_files([src], CorrectOptions(library_dir=str(rggb["library"]), stages=STAGES_1_2), cancel=cancel)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["light_0001.dng"]
+
+
+def test_xtrans_dng_with_odd_active_area_is_corrected_on_disk(tmp_path):
+    darks, lights, session = _session(tmp_path, "small-xtrans", 7, "strip", n_lights=1)
+    create_profile(darks, "xtrans", tmp_path / "library")
+    assert session.sensor.active_area[:2] == (1, 3)
+
+    result = correct_file(lights[0], CorrectOptions(library_dir=str(tmp_path / "library"), stages=STAGES_1_2,
+                                                    previews=True))
+
+    out = read_dng(result["output"]).cfa_dn
+    truth = session.truth
+    yx = truth["hot_yx"]
+    t, l, b, r = session.sensor.active_area
+    inside = (yx[:, 0] >= t) & (yx[:, 0] < b) & (yx[:, 1] >= l) & (yx[:, 1] < r)
+    strong = inside & (truth["hot_light_dn"][0] > 500) & ~truth["hot_saturated_light"][0]
+    noiseless = truth["expected_light_dn"][0][yx[strong, 0], yx[strong, 1]]
+    before = session.lights[0].cfa_dn[yx[strong, 0], yx[strong, 1]]
+    after = out[yx[strong, 0], yx[strong, 1]]
+    assert np.median(np.abs(after - noiseless)) < 0.1 * np.median(np.abs(before - noiseless))
+    assert result["previews"]
