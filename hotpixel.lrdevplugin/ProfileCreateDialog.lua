@@ -75,7 +75,8 @@ end
 local function mismatchLines(mismatches)
     local lines = {}
     for _, m in ipairs(mismatches or {}) do
-        lines[#lines + 1] = Ui.value(m.message) or string.format("%s: %s is %s, expected %s", tostring(Ui.value(m.path) or "?"),
+        lines[#lines + 1] = Ui.value(m.message) or string.format("%s: %s is %s, expected %s",
+            tostring(Ui.value(m.path) or "?"),
             tostring(Ui.value(m.field)), tostring(Ui.value(m.value)), tostring(Ui.value(m.expected)))
     end
     return lines

@@ -10,6 +10,7 @@ modal dialog's views cannot be rebuilt while it is open.
 
 local LrBinding = import "LrBinding"
 local LrDialogs = import "LrDialogs"
+local LrPathUtils = import "LrPathUtils"
 local LrTasks = import "LrTasks"
 local LrView = import "LrView"
 
@@ -122,7 +123,9 @@ function ProfileLibraryDialog.import(props)
     if not picked or not picked[1] then
         return
     end
-    local result, err = WorkerClient.call("profiles.import", { path = picked[1] })
+    -- the imported profile is named after its file, so a renamed copy does not clash with its original
+    local name = LrPathUtils.removeExtension(LrPathUtils.leafName(picked[1]))
+    local result, err = WorkerClient.call("profiles.import", { path = picked[1], name = name })
     if err then
         return report("The profile could not be imported", err)
     end

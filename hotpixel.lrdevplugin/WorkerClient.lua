@@ -509,6 +509,9 @@ end
 
 -- A ready session: the live one, a new one on first use, or one restart after a death.
 function WorkerClient:_ensure()
+    while self.starting do -- another task is starting the worker: wait for its outcome
+        LrTasks.sleep(POLL_S)
+    end
     local s = self.session
     if s and s.ready and not s.ended then
         return s
@@ -523,7 +526,13 @@ function WorkerClient:_ensure()
         Log.warn("restarting the worker after:", self.lastFailure)
         self.everDied = false
     end
-    return self:_start()
+    self.starting = true
+    local ok, started, err = LrTasks.pcall(self._start, self)
+    self.starting = false
+    if not ok then
+        return nil, newError("worker_unavailable", "The HotPixels worker could not be started: " .. tostring(started))
+    end
+    return started, err
 end
 
 --- Starts the worker if needed; returns worker.hello's result or nil, err. Call from a task.

@@ -5,13 +5,6 @@ local sdk = world.sdk
 local lfs = require "lfs"
 local itWithWorker = world.withWorker(it, pending)
 
--- A profile named `name` built from the simulated darks, straight through the worker.
-local function makeProfile(sim, name)
-    local result, err = world.call("profiles.create", { paths = sim.darks, name = name })
-    assert(result, err and err.message)
-    return result
-end
-
 -- Answers the correct dialog with `settings` (props to set) and records it.
 local function correctDialogAnswers(settings, extra)
     local seen = {}
@@ -58,8 +51,10 @@ describe("Correct Hot Pixels…", function()
     itWithWorker("writes a corrected DNG beside a simulated night DNG and stacks it above, metadata copied",
         function()
             local sim = world.simulate(11)
-            makeProfile(sim, "SimCam night")
-            local light = sim.lights[1]
+            world.profile(sim, "SimCam night")
+            local folder = sim.dir .. "/Nächte am Sée (2026)" -- spaces and non-ASCII on the way to the worker
+            assert(os.rename(sim.dir .. "/lights", folder))
+            local light = folder .. "/light_0001.dng"
             local before = world.read(light)
             local photo = sdk.catalog:addExistingPhoto(light, { rating = 4, colorNameForLabel = "red",
                 pickStatus = 1, keywords = { "night", "Milky Way" },
@@ -73,7 +68,7 @@ describe("Correct Hot Pixels…", function()
             local group = seen.dialog.props.profile_1
             assert.are.equal("SimCam night", group, "the profile was auto-matched and pre-selected")
             assert.truthy(seen.dialog.props.profile_1_why:find("ISO 1600", 1, true), seen.dialog.props.profile_1_why)
-            local output = sim.dir .. "/lights/light_0001_hotpixels.dng"
+            local output = folder .. "/light_0001_hotpixels.dng"
             assert.are.equal("file", lfs.attributes(output, "mode"))
             assert.are.equal(before, world.read(light), "the source DNG is never modified")
             local added = sdk.catalog.added[1]
@@ -102,13 +97,12 @@ describe("Correct Hot Pixels…", function()
             assert.truthy(pictures[1]:find("before", 1, true))
             assert.truthy(pictures[2]:find("after", 1, true))
             assert.truthy(sdk.view.withTitle(seen.summary.contents, "Corrected: 1"))
-            -- the worker's request named the source folder and the suffix
-            noTempLeftovers(sim.dir .. "/lights")
+            noTempLeftovers(folder)
         end)
 
     itWithWorker("exports a non-DNG raw as DNG to a temp folder, corrects it into the source's folder", function()
         local sim = world.simulate(11)
-        makeProfile(sim, "SimCam night")
+        world.profile(sim, "SimCam night")
         local raw = sim.dir .. "/lights/IMG_0042.NEF"
         assert(os.rename(sim.lights[2], raw)) -- a DNG's bytes under a raw name: the stand-in "converts" by copy
         local photo = sdk.catalog:addExistingPhoto(raw, { fileFormat = "RAW", make = "HotPixels",
@@ -134,14 +128,14 @@ describe("Correct Hot Pixels…", function()
 
     itWithWorker("cancel mid-batch stops the running image and leaves no partial files", function()
         local sim = world.simulate(11)
-        makeProfile(sim, "SimCam night")
+        world.profile(sim, "SimCam night")
         local photos = {}
         for i, path in ipairs(sim.lights) do
             photos[i] = sdk.catalog:addExistingPhoto(path, {})
         end
         sdk.catalog:select(photos)
         local batch
-        sdk.onProgress(function(scope, what, value)
+        sdk.onProgress(function(scope, what)
             if scope.title == "Correcting hot pixels" then
                 batch = scope
             elseif what == "caption" and batch and scope.parent == batch and #batch.captions == 2 then
@@ -167,21 +161,24 @@ describe("Correct Hot Pixels…", function()
 
     itWithWorker("a worker killed mid-batch is restarted once and the batch says which image failed", function()
         local sim = world.simulate(11)
-        makeProfile(sim, "SimCam night")
+        world.profile(sim, "SimCam night")
         local photos = {}
         for i, path in ipairs(sim.lights) do
             photos[i] = sdk.catalog:addExistingPhoto(path, {})
         end
         sdk.catalog:select(photos)
         local WorkerClient = require "WorkerClient"
-        local killed
-        sdk.onProgress(function(scope, what, value)
-            if not killed and what == "caption" and scope.parent and tostring(value):find("light_0002") then
+        local killed, batch
+        sdk.onProgress(function(scope, what)
+            if scope.title == "Correcting hot pixels" then
+                batch = scope
+            elseif not killed and what == "caption" and batch and scope.parent == batch and #batch.captions == 2 then
+                -- the worker dies as it starts on image 2
                 killed = WorkerClient.shared():pid()
                 os.execute("kill -9 " .. killed)
             end
         end)
-        correctDialogAnswers({ stageResidual = true })
+        correctDialogAnswers({ stageResidual = false })
 
         local summary = world.runCommand(CorrectDialog)
 

@@ -138,6 +138,24 @@ describe("WorkerClient", function()
             assert.are.equal(1, again.protocol)
         end)
 
+        itWithWorker("two tasks asking at once share one worker", function()
+            world.fresh()
+            local WorkerClient = require "WorkerClient"
+            local client = WorkerClient.shared()
+            local LrTasks = import "LrTasks"
+            local pids = {}
+            for i = 1, 2 do
+                LrTasks.startAsyncTask(function()
+                    local hello = client:request("worker.hello", { protocol = 1 })
+                    pids[i] = hello and hello.pid or false
+                end)
+            end
+            sdk.pump(function() return pids[1] ~= nil and pids[2] ~= nil end, 60, "both answers")
+            assert.truthy(pids[1])
+            assert.are.equal(pids[1], pids[2])
+            assert.are.equal(1, client.sessions)
+        end)
+
         itWithWorker("heartbeats while idle and notices a worker that stopped answering", function()
             world.fresh({ heartbeatS = 1 })
             local WorkerClient = require "WorkerClient"

@@ -273,3 +273,46 @@ def test_stages_never_modify_the_input_frame():
 
     np.testing.assert_array_equal(raw.cfa_dn, before)
     assert np.any(out != before)
+
+
+@pytest.mark.parametrize("pattern", ["RGGB", "X-Trans"])
+def test_field_subtraction_follows_the_models_bilinear_field_with_its_ramp(pattern):
+    from hotpixels.dng.cfa import CfaPattern
+    from hotpixels.dng.rawimage import RawImage
+    from hotpixels.profiles.darkmodel import DarkModel
+
+    shape, area = (203, 307), (3, 5, 201, 303)
+    cfa = CfaPattern.bayer("RGGB", area[:2]) if pattern == "RGGB" else CfaPattern.xtrans(area[:2])
+    block = 32 if pattern == "RGGB" else 36
+    gh, gw = -(-shape[0] // block), -(-shape[1] // block)
+    yy, xx = np.mgrid[0:gh, 0:gw]
+    glow = 400.0 * np.exp(-np.hypot(yy, xx) / 1.5)  # a strong corner, a ramp, then nothing
+    field = np.stack([glow * (1 + 0.1 * p) for p in range(cfa.n_planes)]).astype(np.float32)
+    model = DarkModel(raw_shape=shape, active_area=area, cfa=cfa, field_block_px=block, field_dn=field,
+                      hot_yx=np.zeros((0, 2), np.int32), hot_excess_dn=np.zeros(0, np.float32),
+                      hot_flags=np.zeros(0, np.uint8), hot_temporal_sigma_dn=np.zeros(0, np.float32),
+                      read_noise_dn=np.full(cfa.n_planes, 4.0, np.float32), white_level_dn=4095.0)
+    rng = np.random.default_rng(0)
+    img = rng.integers(100, 4095, shape).astype(np.uint16)
+    img[50:60, 50:60] = 4095  # saturated: untouched
+    raw = RawImage(cfa_dn=img, cfa=cfa, active_area=area, white_level_dn=4095.0)
+    fit = estimate_scale(raw, model, model_site_stats(raw, model))
+    fit.scale, fit.method = 1.5, "prior"
+
+    out, rep = subtract_dark(raw, model, fit=fit)
+
+    options = DarkOptions()
+    sigma = 4.0
+    f = 1.5 * model.field_full(np.float64)
+    w = np.clip((f - options.field_low_sigma * sigma) / ((options.field_high_sigma - options.field_low_sigma) * sigma), 0, 1)
+    k = np.rint(w * f)
+    expected = img.astype(np.float64)
+    inside = np.zeros(shape, bool)
+    inside[area[0]:area[2], area[1]:area[3]] = True
+    apply = inside & (img < 0.98 * 4095)
+    expected[apply] = np.maximum(expected[apply] - k[apply], 0)
+    diff = np.abs(out.astype(np.float64) - expected)
+    assert diff.max() <= 1 and np.mean(diff == 0) > 0.9999
+    assert rep.n_field_pixels > 1000 and np.any((w > 0) & (w < 1) & apply & (out != img))
+    np.testing.assert_array_equal(out[~inside], img[~inside])
+    np.testing.assert_array_equal(out[50:60, 50:60], 4095)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
 import struct
 
 import numpy as np
@@ -256,3 +255,42 @@ def test_hotpixels_inspect_runs_as_a_real_command():
     out = json.loads(proc.stdout)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert out[0]["cfa"]["name"] == "GBRG" and out[1]["error"]["code"] == 1005
+
+
+def test_strip_shorter_than_its_pixels_gets_corrupt_error(tmp_path):
+    src = sample("tinydng_colorchart.dng")
+    data = bytearray(src.read_bytes())
+    with open_tiff(src) as tf:
+        e = tf.ifd0.entries[279]  # StripByteCounts, one LONG inline
+        data[e.value_pos:e.value_pos + 4] = struct.pack("<I", tf.ints(e)[0] // 2)
+    bad = tmp_path / "short.dng"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CorruptData) as info:
+        read_dng(bad, metadata=False)
+    assert "bytes" in info.value.message and "expected" in info.value.message
+
+
+def test_8_bit_cfa_with_linearization_table_reads_like_libraw_and_round_trips(tmp_path):
+    """Old 8-bit DNGs store a LinearizationTable (a tone curve) in IFD0."""
+    rawpy = require_module("rawpy")
+    from dng_testing import fake_correction, tifffile_raw
+    from hotpixels.dng.writer import write_corrected_dng
+
+    table = np.round((np.arange(256) / 255.0) ** 2.0 * 16383).astype(np.uint16)
+    stored = np.random.default_rng(4).integers(0, 256, (31, 47)).astype(np.uint8)
+    ext = [(33421, "H", 2, (2, 2), False), (33422, "B", 4, (2, 1, 1, 0), False), (50706, "B", 4, (1, 4, 0, 0), False),
+           (50712, "H", 256, tuple(table.tolist()), False), (50717, "H", 1, (16383,), False),
+           (271, "s", 0, "Old", False), (50708, "s", 0, "Old 8-bit", False)]
+    src = tmp_path / "eight.dng"
+    tifffile.imwrite(src, stored, photometric=32803, extratags=ext, subfiletype=0)
+    raw = read_dng(src, metadata=False)
+    assert raw.bits_per_sample == 8 and raw.cfa.name == "BGGR" and raw.layout.linearization is not None
+    np.testing.assert_array_equal(raw.cfa_dn, table[stored])
+    with rawpy.imread(str(src)) as rp:
+        np.testing.assert_array_equal(rp.raw_image, table[stored])
+    new = fake_correction(raw, 1, n=50)
+    write_corrected_dng(raw, new, tmp_path / "out.dng")
+    back = read_dng(tmp_path / "out.dng", metadata=False).cfa_dn
+    nearest = np.abs(table[None, :].astype(int) - new.reshape(-1, 1)).min(axis=1).reshape(new.shape)
+    np.testing.assert_array_equal(np.abs(back.astype(int) - new), nearest)  # nearest value the curve can store
+    assert tifffile_raw(tmp_path / "out.dng").dtype == np.uint8

@@ -19,7 +19,7 @@ from dng_testing import (
 from hotpixels.dng.digest import new_raw_image_digest
 from hotpixels.dng.reader import read_dng
 from hotpixels.dng.writer import default_output_path, inverse_linearization, write_corrected_dng
-from hotpixels.errors import Cancelled, DestinationUnwritable, OutputExists
+from hotpixels.errors import Cancelled, DestinationUnwritable, FileNotReadable, OutputExists
 
 CFA_SAMPLES = ["tinydng_colorchart.dng", "sdk_colorchart_ljpeg.dng", "sdk_xtrans_ljpeg.dng",
                "minhtcai_camera_test.dng"]
@@ -273,3 +273,119 @@ def test_big_endian_strips_and_tiles_round_trip(storage, tmp_path):
     np.testing.assert_array_equal(tifffile_raw(tmp_path / "out.dng"), new)
     np.testing.assert_array_equal(rawpy_raw(tmp_path / "out.dng"), new)
     assert metadata_differences(src, tmp_path / "out.dng") == {}
+
+
+def test_maker_note_and_private_data_never_move(tmp_path):
+    from hotpixels.dng.cfa import CfaPattern
+    from hotpixels.dng.create import write_dng
+    from hotpixels.dng.rawimage import CameraMetadata
+    from hotpixels.dng.tiff import TAG_MAKER_NOTE, TiffFile
+
+    truth = np.random.default_rng(1).integers(0, 4096, (64, 96)).astype(np.uint16)
+    src = tmp_path / "src.dng"
+    write_dng(src, truth, cfa=CfaPattern.bayer("RGGB"), active_area=(0, 0, 64, 96), black_level_dn=64,
+              white_level_dn=4095, bits=12, layout="ljpeg-tiles", tile_px=32,
+              metadata=CameraMetadata(make="Sim", model="S1", temperature_c=12.0))
+    raw = read_dng(src, metadata=False)
+    write_corrected_dng(raw, fake_correction(raw, 2, n=200), tmp_path / "out.dng")
+    a = TiffFile(src.read_bytes())
+    b = TiffFile((tmp_path / "out.dng").read_bytes())
+    ea, eb = a.ifd0.exif.entries[TAG_MAKER_NOTE], b.ifd0.exif.entries[TAG_MAKER_NOTE]
+    assert ea.value_pos == eb.value_pos and a.raw_bytes(ea) == b.raw_bytes(eb)
+    assert read_dng(tmp_path / "out.dng").metadata.temperature_c == 12.0
+
+
+def test_progress_is_reported_per_tile(tmp_path):
+    raw = read_dng(sample("sdk_xtrans_ljpeg.dng"), metadata=False)
+    calls = []
+    write_corrected_dng(raw, fake_correction(raw, 3), tmp_path / "out.dng",
+                        progress=lambda done, total, msg: calls.append((done, total)))
+    assert calls[-1] == (12, 12) and len(calls) == 12
+
+
+def test_source_changed_since_it_was_read_is_refused(tmp_path):
+    import os
+
+    src = tmp_path / "src.dng"
+    shutil.copyfile(sample("minhtcai_camera_test.dng"), src)
+    raw = read_dng(src, metadata=False)
+    os.utime(src, ns=(raw.layout.file_mtime_ns + 10**9, raw.layout.file_mtime_ns + 10**9))
+    with pytest.raises(FileNotReadable) as info:
+        write_corrected_dng(raw, raw.cfa_dn, tmp_path / "out.dng")
+    assert "changed since it was read" in info.value.message
+    assert not (tmp_path / "out.dng").exists() and leftovers(tmp_path) == []
+
+
+def test_wrong_shape_is_an_invalid_option_and_float_values_are_rounded(tmp_path):
+    from hotpixels.errors import InvalidOption
+
+    raw = read_dng(sample("minhtcai_camera_test.dng"), metadata=False)
+    with pytest.raises(InvalidOption) as info:
+        write_corrected_dng(raw, raw.cfa_dn[:-1], tmp_path / "out.dng")
+    assert info.value.data["param"] == "new_cfa_dn" and list(tmp_path.iterdir()) == []
+    new = raw.cfa_dn.astype(np.float32)
+    new[10, 10] = 100.7  # -> 101
+    new[11, 11] = 5000.0  # above the 10-bit range -> 1023
+    write_corrected_dng(raw, new, tmp_path / "out.dng")
+    back = read_dng(tmp_path / "out.dng", metadata=False).cfa_dn
+    assert back[10, 10] == 101 and back[11, 11] == 1023
+
+
+def test_tiles_sharing_their_bytes_are_never_overwritten(tmp_path):
+    """Some writers store identical tiles once; correcting one of them must not change the other."""
+    from hotpixels.dng.cfa import CfaPattern
+    from hotpixels.dng.create import write_dng
+    from hotpixels.dng.tiff import TiffFile
+
+    flat = np.full((64, 64), 1000, np.uint16)  # four identical 32 px tiles
+    src = tmp_path / "src.dng"
+    write_dng(src, flat, cfa=CfaPattern.bayer("RGGB"), active_area=(0, 0, 64, 64), black_level_dn=0,
+              white_level_dn=4095, bits=12, layout="ljpeg-tiles", tile_px=32)
+    data = bytearray(src.read_bytes())
+    tf = TiffFile(bytes(data))
+    raw_ifd = next(i for i in tf.walk() if tf.get1(i, 262) == 32803)
+    offs, counts = raw_ifd.entries[324], raw_ifd.entries[325]
+    first, n = tf.ints(offs)[0], tf.ints(counts)[0]
+    data[offs.value_pos:offs.value_pos + 16] = struct.pack("<4I", *[first] * 4)  # all tiles -> tile 0's bytes
+    data[counts.value_pos:counts.value_pos + 16] = struct.pack("<4I", *[n] * 4)
+    src.write_bytes(bytes(data))
+    raw = read_dng(src, metadata=False)
+    np.testing.assert_array_equal(raw.cfa_dn, flat)
+    new = flat.copy()
+    new[5, 5] = 3000  # in tile 0 only
+    write_corrected_dng(raw, new, tmp_path / "out.dng")
+    np.testing.assert_array_equal(read_dng(tmp_path / "out.dng", metadata=False).cfa_dn, new)
+    np.testing.assert_array_equal(tifffile_raw(tmp_path / "out.dng"), new)  # (LibRaw misreads even this source)
+
+
+@pytest.mark.parametrize("layout", ["strip", "packed", "subifd", "ljpeg-tiles", "ljpeg-tiles-subifd"])
+def test_adobe_dng_sdk_reads_corrected_simulated_files_of_every_layout(layout, tmp_path):
+    from hotpixels.dng.cfa import CfaPattern
+    from hotpixels.dng.create import write_dng
+    from hotpixels.dng.rawimage import CameraMetadata
+
+    truth = np.random.default_rng(7).normal(800, 30, (150, 214)).clip(0, 4095).astype(np.uint16)
+    src = tmp_path / "src.dng"
+    write_dng(src, truth, cfa=CfaPattern.bayer("BGGR", (6, 8)), active_area=(6, 8, 146, 210), black_level_dn=64,
+              white_level_dn=4095, bits=12, layout=layout, tile_px=64,
+              metadata=CameraMetadata(make="Sim", model="S1", iso=800, exposure_s=30.0))
+    raw = read_dng(src, metadata=False)
+    new = fake_correction(raw, 6, n=100)
+    write_corrected_dng(raw, new, tmp_path / "out.dng")
+    src_pixels, src_msgs = dngpy_read(src, tmp_path / "src.npy")
+    out_pixels, out_msgs = dngpy_read(tmp_path / "out.dng", tmp_path / "out.npy")
+    assert src_pixels is not None, src_msgs
+    np.testing.assert_array_equal(out_pixels, new)
+    assert out_msgs - src_msgs == set()
+    assert validate_warnings(tmp_path / "out.dng") - validate_warnings(src) == set()
+
+
+def test_changes_made_in_place_in_raw_cfa_dn_are_still_written(tmp_path):
+    """A caller that edits raw.cfa_dn itself must not lose its changes in unchanged-looking tiles."""
+    raw = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False)
+    raw.cfa_dn[600, 600] = 9999  # in place: raw.cfa_dn no longer holds the source's pixels
+    new = raw.cfa_dn.copy()
+    new[100, 100] = 1  # a second change, only in the new frame
+    result = write_corrected_dng(raw, new, tmp_path / "out.dng")
+    assert result["segments_rewritten"] == 2
+    np.testing.assert_array_equal(read_dng(tmp_path / "out.dng", metadata=False).cfa_dn, new)

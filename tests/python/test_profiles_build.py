@@ -177,3 +177,29 @@ def test_local_background_is_the_median_of_same_plane_neighbours(cfa):
             offs = same_plane_offsets(cfa, phase)
             ref = np.median([arr[y + dy, x + dx] for dy, dx in offs])
             assert fast[y, x] == pytest.approx(ref, abs=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["strip", "ljpeg-tiles"])
+def test_profile_from_dng_files_equals_profile_from_memory(tmp_path, layout):
+    from hotpixels.profiles.build import build_dark_model
+
+    session = simulate_session("small", seed=13, n_darks=4, n_lights=0)
+    written = session.write(tmp_path, layout=layout)
+    from_files = build_dark_model(written["darks"])
+    in_memory = build_dark_model(session.darks)
+    np.testing.assert_array_equal(from_files.hot_yx, in_memory.hot_yx)
+    np.testing.assert_array_equal(from_files.hot_excess_dn, in_memory.hot_excess_dn)
+    np.testing.assert_array_equal(from_files.field_dn, in_memory.field_dn)
+    assert from_files.cfa == in_memory.cfa and from_files.active_area == in_memory.active_area
+
+
+@pytest.mark.parametrize("preset", ["small", "small-xtrans"])
+def test_frame_edge_sites_in_a_bright_glow_corner_are_not_called_hot(preset):
+    session = simulate_session(preset, seed=2, n_darks=16, n_lights=0, iso=6400, exposure_s=120, temp_dark_c=28)
+    model = build_profile_data(session.darks, 5.0).model
+    t = session.truth
+    glow = amp_glow_e_s(session.sensor) * t["dark_factor"][0] * t["dark_exposure_s"] / t["gain_e_per_dn"]
+    assert glow.max() > 100 * t["read_noise_dn"] / 4  # a corner far brighter than the noise
+    corner = glow > 0.5 * glow.max()
+    listed = listed_mask(model) & ~defect_mask(session)
+    assert (listed & corner).sum() == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 
 import numpy as np
 import pytest
@@ -233,3 +232,23 @@ def test_a_dark_already_corrected_by_hotpixels_is_refused(tmp_path, darks):
     marked = dataclasses.replace(darks[2], metadata=dataclasses.replace(darks[2].metadata, corrected_by_hotpixels=True))
     with pytest.raises(CorrectedFileAsDark, match="frame 3"):
         create_profile([darks[0], darks[1], marked], "x", ProfileLibrary(tmp_path))
+
+
+def test_pictures_are_pngs_of_the_profile(lib):
+    import imagecodecs
+
+    from hotpixels.profiles.darkmodel import FLAG_UNSTABLE
+
+    summary = lib.summary("Night ISO1600 30s")
+    prof = lib.get("Night ISO1600 30s")
+    bars = imagecodecs.png_decode(open(summary["pictures"]["hot_per_frame"], "rb").read())
+    assert bars.shape == (200, 360, 3)
+    bar_columns = np.unique(np.nonzero((bars == (52, 101, 164)).all(axis=-1))[1])
+    assert len(bar_columns) > 6 * 10  # six frames, one bar each
+    hot_map = imagecodecs.png_decode(open(summary["pictures"]["hot_map"], "rb").read())
+    h, w = prof.model.raw_shape
+    scale = -(-w // 480)  # at most 480 px wide
+    assert hot_map.shape[:2] == (-(-h // scale), -(-w // scale))
+    unstable = prof.model.hot_yx[prof.model.flagged(FLAG_UNSTABLE)] // scale
+    colours = {tuple(hot_map[y, x]) for y, x in unstable}
+    assert colours <= {(255, 150, 0), (255, 40, 40)} and (255, 150, 0) in colours  # orange (red: saturated too)

@@ -282,3 +282,32 @@ def test_a_full_queue_refuses_more_work_with_busy_5002(server):
     err = server.out.response(3)["error"]
     assert err["code"] == 5002 and err["data"]["name"] == "busy"
     assert "result" in server.out.response(2, timeout_s=10)
+
+
+def test_protocol_doc_lists_every_method_with_an_example_and_every_error_code():
+    from pathlib import Path
+
+    from hotpixels.rpc.methods import load_methods
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    for name in load_methods(test_methods=False):
+        if name.startswith("$/"):
+            assert f"`{name}`" in doc
+            continue
+        assert f"### `{name}`" in doc, f"{name} has no section in docs/protocol.md"
+        section = doc.split(f"### `{name}`", 1)[1].split("\n### ", 1)[0]
+        assert f'"method":"{name}"' in section, f"{name} has no example"
+    for cls in hp_errors.all_error_classes():
+        assert f"| {cls.CODE} | `{cls.NAME}`" in doc, f"error {cls.CODE} {cls.NAME} is not documented"
+    for code in (-32700, -32600, -32601, -32602):
+        assert f"| {code} |" in doc
+
+
+def test_test_methods_are_not_registered_in_production():
+    from hotpixels.rpc.methods import load_methods
+
+    names = set(load_methods(test_methods=False))
+    assert not [n for n in names if n.startswith("test.")]
+    assert {"worker.hello", "worker.shutdown", "image.inspect", "image.correct", "profiles.create", "profiles.list",
+            "profiles.get", "profiles.match", "profiles.rename", "profiles.delete", "profiles.import",
+            "profiles.export", "$/cancelRequest"} == names

@@ -221,3 +221,21 @@ def test_self_test_fails_without_exiftool(worker_exe, tmp_path):
     proc = subprocess.run([str(worker_exe), "--self-test"], env=env, capture_output=True, timeout=300)
     assert proc.returncode == 1
     assert "exiftool FAILED" in proc.stdout.decode()
+
+
+def test_connect_wins_over_stdio_as_run_sh_serve_passes_both(tmp_path):
+    plugin = FakePlugin()
+    send_port, recv_port = plugin.ports
+    proc = subprocess.Popen([str(SOURCE_WORKER), "--stdio", "--connect", str(send_port), str(recv_port), "--token", "t"],
+                            env=worker_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        plugin.accept()
+        assert plugin.read_message()["params"]["token"] == "t"
+        plugin.lines.close()
+        plugin.send_conn.close()
+        plugin.recv_conn.close()
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()
+        plugin.close()

@@ -229,16 +229,13 @@ def test_long_correction_sends_progress_at_least_once_a_second_and_hello_is_answ
     assert dones == sorted(dones) and dones[-1] == 1000 * len(paths)
 
 
-def test_cancel_during_the_computing_step_leaves_no_output(worker, big, big_library, tmp_path):
+def test_cancel_right_after_the_start_leaves_no_output(worker, big, big_library, tmp_path):
     out = tmp_path / "out"
     rid = worker.request("image.correct", {"path": big["lights"][0], "library": big_library, "output_dir": str(out)})
-    worker.wait_for(lambda m: m.get("params", {}).get("id") == rid and m["params"]["done"] >= 333, timeout_s=120)
-    t0 = time.monotonic()
-    worker.cancel(rid)
+    worker.cancel(rid)  # arrives while the job starts (or, rarely, just before: then it never starts)
     err = worker.wait(rid, timeout_s=120)["error"]
-    assert err["code"] == -32800 and err["data"]["results"] == []
+    assert err["code"] == -32800 and err["data"].get("results", []) == []
     assert outputs_in(out) == []
-    print(f"cancel took effect after {time.monotonic() - t0:.2f} s")
 
 
 def test_cancel_mid_correction_leaves_no_partial_files(worker, session, library, tmp_path):
@@ -355,3 +352,15 @@ def test_shutdown_replies_then_the_process_exits_0(exe, tmp_path):
         assert client.wait_exit(30) == 0
     finally:
         client.kill()
+
+
+def test_profiles_stay_cached_between_corrections(worker, session, library, tmp_path):
+    before = worker.result("worker.hello")["profile_cache"]
+    for k in range(2):
+        r = worker.result("image.correct", {"path": session["a"]["lights"][0], "profile": "A", "library": library,
+                                            "stages": ["dark", "hot"], "output_dir": str(tmp_path / str(k))},
+                          timeout_s=240)
+        assert r["results"][0]["ok"] is True
+    after = worker.result("worker.hello")["profile_cache"]
+    assert after["profiles"] >= 1 and 0 < after["bytes"] <= after["budget_bytes"]
+    assert after["hits"] >= before["hits"] + 1, (before, after)

@@ -106,12 +106,12 @@ def _fresh_subfolder(out: Path) -> Path:
 def _figures(session, before, after) -> dict:
     """RMSE against the simulator's clean frame, over hot sites and over the active area (DN)."""
     truth = session.truth
-    clean = np.asarray(truth["lights_clean_dn"][0], dtype=np.float64)
+    clean = np.asarray(truth["clean_light_dn"][0], dtype=np.float64)
     ys, xs = before.active_slices
     hot = np.zeros(before.shape, dtype=bool)
     hot_yx = np.asarray(truth["hot_yx"]).reshape(-1, 2)
     hot[hot_yx[:, 0], hot_yx[:, 1]] = True
-    res_yx = np.asarray(truth.get("residual_yx", np.zeros((0, 2), int))).reshape(-1, 2)
+    res_yx = np.asarray(truth["residual_yx"]).reshape(-1, 2)[np.asarray(truth["residual_frame"]).reshape(-1) == 0]
     residual = np.zeros(before.shape, dtype=bool)
     residual[res_yx[:, 0], res_yx[:, 1]] = True
     sat = before.cfa_dn >= 0.98 * before.white_level_dn

@@ -99,7 +99,8 @@ function world.simulate(seed, extra)
     local key = seed .. (extra or "")
     if not simCache[key] then
         local dir = sdk.makeTempDir("sim" .. seed)
-        local cmd = string.format("timeout 300 %s simulate %s --preset small --darks 6 --lights 3 --seed %d %s >%s/sim.log 2>&1",
+        local cmd = string.format(
+            "timeout 300 %s simulate %s --preset small --darks 6 --lights 3 --seed %d %s >%s/sim.log 2>&1",
             shq(world.pythonBin .. "/hotpixels"), shq(dir), seed, extra or "", shq(dir))
         assert(run(cmd), "the simulator failed: see " .. dir .. "/sim.log")
         simCache[key] = dir
@@ -107,7 +108,7 @@ function world.simulate(seed, extra)
     local src = simCache[key]
     local copy = sdk.makeTempDir("copy" .. seed)
     assert(run("cp -R " .. shq(src .. "/darks") .. " " .. shq(src .. "/lights") .. " " .. shq(copy)))
-    local out = { dir = copy, darks = {}, lights = {} }
+    local out = { dir = copy, darks = {}, lights = {}, key = key }
     for _, kind in ipairs({ "darks", "lights" }) do
         for name in lfs.dir(copy .. "/" .. kind) do
             if name:match("%.dng$") then
@@ -117,6 +118,21 @@ function world.simulate(seed, extra)
         table.sort(out[kind])
     end
     return out
+end
+
+local libraryCache = {}
+--- Puts a profile named `name`, built from `sim`'s darks, into the current world's library. Built
+-- by the real worker once per simulation and name, then copied (a profile is a self-contained file).
+function world.profile(sim, name)
+    local key = sim.key .. "|" .. name .. "|" .. #sim.darks
+    local library = import("LrPrefs").prefsForPlugin().libraryFolder
+    if not libraryCache[key] then
+        local cacheDir = sdk.makeTempDir("lib")
+        local result, err = world.call("profiles.create", { paths = sim.darks, name = name, library = cacheDir })
+        assert(result, err and err.message)
+        libraryCache[key] = cacheDir
+    end
+    assert(run("cp -R " .. shq(libraryCache[key]) .. "/. " .. shq(library) .. "/"))
 end
 
 --- The files in `dir` (names only, sorted).

@@ -47,6 +47,7 @@ rejected. The fit absorbs temperature-sensor errors, a wrong doubling constant a
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,7 @@ from .noise import dn_per_electron, shot_variance_dn2
 from .sitestats import SiteStats, site_stats
 
 TUKEY_C = 4.685
+FIELD_THREADS = 2
 
 
 @dataclass
@@ -329,29 +331,39 @@ def _subtract_field(out: np.ndarray, raw: RawImage, model: DarkModel, scale: flo
     y0, x0, y1, x1 = box
     rows, cols = raw.cfa.repeat
     oy, ox = raw.cfa.origin_yx
-    changed = 0
-    for py in range(rows):
-        for px in range(cols):
-            ys = np.arange(y0 + (oy + py - y0) % rows, y1, rows)
-            xs = np.arange(x0 + (ox + px - x0) % cols, x1, cols)
-            if len(ys) == 0 or len(xs) == 0:
-                continue
-            plane = int(raw.cfa.plane_of_phase[py, px])
-            g = field_separable_f32(model, plane, ys, xs)
-            g *= np.float32(scale)
-            if not full_weight:
-                w = (g - np.float32(lo)) * np.float32(1.0 / max(hi - lo, 1e-9))
-                np.clip(w, 0.0, 1.0, out=w)
-                g *= w
-            np.rint(g, out=g)
-            view = out[ys[0]:ys[-1] + 1:rows, xs[0]:xs[-1] + 1:cols]
-            new = view.astype(np.float32)
-            mask = (g != 0) & (new < limit)
-            new -= g
-            np.clip(new, 0, raw.white_level_dn, out=new)
-            np.copyto(view, new.astype(out.dtype), where=mask)
-            changed += int(np.count_nonzero(mask))
-    return changed
+    weight = None if full_weight else (lo, hi)
+    k_map = np.zeros((y1 - y0, x1 - x0), dtype=out.dtype)  # DN to subtract, whole box
+
+    def one_phase(phase) -> None:
+        py, px = phase
+        ys = np.arange(y0 + (oy + py - y0) % rows, y1, rows)
+        xs = np.arange(x0 + (ox + px - x0) % cols, x1, cols)
+        if len(ys) and len(xs):
+            k = _rounded_field(model, int(raw.cfa.plane_of_phase[py, px]), ys, xs, scale, weight)
+            k_map[ys[0] - y0::rows, xs[0] - x0::cols] = k
+
+    with ThreadPoolExecutor(FIELD_THREADS) as pool:  # numpy releases the GIL: phases in parallel
+        list(pool.map(one_phase, raw.cfa.phases()))
+    region = out[y0:y1, x0:x1]
+    np.minimum(k_map, region, out=k_map)  # never below 0
+    np.copyto(k_map, 0, where=region >= limit)  # at/near white: untouched
+    np.subtract(region, k_map, out=region)
+    return int(np.count_nonzero(k_map))
+
+
+def _rounded_field(model: DarkModel, plane: int, ys, xs, scale: float, weight) -> np.ndarray:
+    """``rint(w x scale x field)`` (uint16, >= 0) of one phase at rows ``ys`` and columns ``xs``."""
+    if weight is None:  # the whole box is above the ramp: w = 1, round by truncating f + 0.5 (f > 0)
+        g = field_separable_f32(model, plane, ys, xs, scale, offset=0.5)
+        return g.astype(np.uint16)
+    lo, hi = weight
+    g = field_separable_f32(model, plane, ys, xs, scale)
+    w = (g - np.float32(lo)) * np.float32(1.0 / max(hi - lo, 1e-9))
+    np.clip(w, 0.0, 1.0, out=w)
+    g *= w
+    g += np.float32(0.5)
+    np.maximum(g, 0.0, out=g)
+    return g.astype(np.uint16)
 
 
 def _pixel_box(cells: np.ndarray, block: int, active_area) -> tuple[int, int, int, int] | None:
@@ -367,10 +379,12 @@ def _pixel_box(cells: np.ndarray, block: int, active_area) -> tuple[int, int, in
     return int(y0), int(x0), int(y1), int(x1)
 
 
-def field_separable_f32(model: DarkModel, plane: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """(len(ys), len(xs)) float32 smooth field of one plane at full-frame rows ``ys`` and columns
-    ``xs``: the model's bilinear interpolation between cell centres (``DarkModel.field_at``),
-    computed separably in float32 for speed."""
+def field_separable_f32(model: DarkModel, plane: int, ys: np.ndarray, xs: np.ndarray, scale: float = 1.0,
+                        offset: float = 0.0) -> np.ndarray:
+    """(len(ys), len(xs)) float32 ``scale x field + offset`` of one plane at full-frame rows ``ys``
+    (ascending) and columns ``xs``: the model's bilinear interpolation between cell centres
+    (``DarkModel.field_at``), computed separably in float32, one band of rows between two cell
+    centres at a time (two passes over the output)."""
     _, gh, gw = model.field_dn.shape
 
     def coords(v, n):
@@ -380,13 +394,16 @@ def field_separable_f32(model: DarkModel, plane: int, ys: np.ndarray, xs: np.nda
 
     y0, y1, fy = coords(ys.astype(np.float64), gh)
     x0, x1, fx = coords(xs.astype(np.float64), gw)
-    grid = model.field_dn[plane].astype(np.float32)
-    rows = grid[y0] * (1 - fy)[:, None] + grid[y1] * fy[:, None]  # (ny, gw), small
-    out = np.take(rows, x0, axis=1)
-    right = np.take(rows, x1, axis=1)
-    right -= out
-    right *= fx[None, :]
-    out += right
+    grid = model.field_dn[plane].astype(np.float32) * np.float32(scale)
+    across = grid[:, x0] * (1 - fx)[None, :] + grid[:, x1] * fx[None, :] + np.float32(offset)  # (gh, nx)
+    out = np.empty((len(ys), len(xs)), dtype=np.float32)
+    starts = np.flatnonzero(np.r_[True, (y0[1:] != y0[:-1]) | (y1[1:] != y1[:-1])])
+    ends = np.r_[starts[1:], len(ys)]
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        top, step = across[y0[a]], across[y1[a]] - across[y0[a]]
+        band = out[a:b]
+        np.multiply(fy[a:b, None], step[None, :], out=band)
+        band += top[None, :]
     return out
 
 

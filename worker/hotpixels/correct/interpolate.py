@@ -79,12 +79,12 @@ def interpolate_sites(
     h, w = cfa_dn.shape
     box = tuple(int(v) for v in (bounds if bounds is not None else (0, 0, h, w)))
     excluded = sites if exclude_yx is None else np.concatenate([sites, np.asarray(exclude_yx, np.int64).reshape(-1, 2)])
-    site_lin = np.unique(excluded[:, 0] * w + excluded[:, 1])
+    site_lin = np.sort(excluded[:, 0] * w + excluded[:, 1])  # duplicates are harmless
     lookup = _NeighbourLookup(cfa_dn, box, bad_mask, site_lin)
 
     py, px = cfa.phase_of(sites[:, 0], sites[:, 1])
     flat = py * cfa.repeat[1] + px
-    for phase_flat in np.unique(flat):
+    for phase_flat in np.flatnonzero(np.bincount(flat.ravel())):
         idx = np.nonzero(flat == phase_flat)[0]
         phase = divmod(int(phase_flat), cfa.repeat[1])
         out[idx] = _interpolate_phase(lookup, cfa, phase, sites[idx], cfa_dn)

@@ -133,12 +133,15 @@ def select_sites(
 
 def interpolate_known(
     cfa_dn: np.ndarray, raw: RawImage, model: DarkModel, fit: ScaleFit, stats: SiteStats, *,
-    subtracted: bool, options: HotOptions | None = None,
+    subtracted: bool, options: HotOptions | None = None, copy: bool = True,
 ) -> tuple[np.ndarray, Stage2Report]:
-    """Stage 2 on ``cfa_dn`` (the output of stage 1, or the raw frame): a new frame and the report.
+    """Stage 2 on ``cfa_dn`` (the output of stage 1, or the raw frame): the corrected frame and the
+    report.
 
     ``raw`` supplies the geometry, white level and the *input* image (saturation tests look at
-    the image as recorded); ``stats`` are the image statistics at every model site.
+    the image as recorded); ``stats`` are the image statistics at every model site. With
+    ``copy=False`` ``cfa_dn`` itself is modified and returned (the pipeline passes stage 1's own
+    new frame); it must then not be ``raw.cfa_dn``.
     """
     options = options or HotOptions()
     sel = select_sites(raw, model, fit, stats, subtracted=subtracted, options=options)
@@ -153,7 +156,7 @@ def interpolate_known(
     w_sub = 1.0 / np.maximum(sel.sd_sub_dn, 1e-9) ** 2
     w_int = 1.0 / np.maximum(sel.sd_interp_dn, 1e-9) ** 2
     new = np.clip(np.rint((w_sub * old + w_int * interp) / (w_sub + w_int)), 0, raw.white_level_dn)
-    out = cfa_dn.copy()
+    out = cfa_dn.copy() if copy or cfa_dn is raw.cfa_dn else cfa_dn
     out[yx[:, 0], yx[:, 1]] = new.astype(out.dtype)
     return out, Stage2Report(counts=counts, n_untouched_saturated=sel.n_untouched_saturated, yx=yx, old_dn=old,
                              new_dn=new, reason=sel.reason)

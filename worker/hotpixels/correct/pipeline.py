@@ -121,7 +121,7 @@ def correct_files(paths: Sequence, options: CorrectOptions | None = None, *, lib
         try:
             for i, path in enumerate(paths):
                 check_cancel(cancel)
-                report(progress, i, n, Path(path).name)
+                report(progress, i, n, f"image {i + 1} of {n}: {Path(path).name}")
                 current, reading = reading, (reader.submit(_read, paths[i + 1]) if i + 1 < n else None)
                 try:
                     job = _compute(current.result(), options, library, profiles, reserved)
@@ -204,7 +204,8 @@ def correct_raw(raw: RawImage, options: CorrectOptions, profile=None, profile_in
         else:
             stages["dark"] = {"ran": False, "reason": "not selected", **fit.to_json()}
         if "hot" in options.stages:
-            cfa_dn, r2 = interpolate_known(cfa_dn, raw, model, fit, stats, subtracted=subtracted)
+            cfa_dn, r2 = interpolate_known(cfa_dn, raw, model, fit, stats, subtracted=subtracted,
+                                           copy=cfa_dn is raw.cfa_dn)
             stages["hot"] = {"ran": True, **r2.to_json()}
             changes.add("hot", r2.yx, r2.old_dn, r2.new_dn, [REASONS[k] for k in r2.reason])
         else:

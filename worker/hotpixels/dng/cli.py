@@ -93,7 +93,8 @@ def _text(r: dict) -> str:
         r["path"],
         f"  camera        {m['make'] or '?'} {m['model'] or '?'}  serial {m['serial'] or 'unknown'}"
         + (f"  internal {m['internal_serial']}" if m["internal_serial"] else ""),
-        f"  exposure      ISO {m['iso'] or 'unknown'}  {m['exposure_s'] or 'unknown'} s  at {m['capture_time'] or 'unknown'}",
+        f"  exposure      ISO {m['iso'] or 'unknown'}  {m['exposure_s'] or 'unknown'} s"
+        f"  at {m['capture_time'] or 'unknown'}",
         f"  temperature   {temp}",
         f"  raw           {r['raw_size'][0]}x{r['raw_size'][1]} (HxW) in {lay['ifd']}, "
         f"{lay['compression']}, {lay['segments']} {lay['storage']} of {lay['segment_size']}, "

@@ -63,6 +63,7 @@ class RawLayout:
 
     path: str
     file_size: int
+    file_mtime_ns: int  # the source's modification time when it was read (the writer checks it)
     byteorder: str  # "<" or ">"
     ifd_name: str
     height: int
@@ -88,6 +89,7 @@ class RawLayout:
     digest_stored_hex: str | None = None
     raw_digest_stored_hex: str | None = None
     unique_id_hex: str | None = None
+    pixels_crc32: int | None = None  # CRC-32 of cfa_dn as the reader returned it (see writer)
 
     @property
     def compression_name(self) -> str:

@@ -49,7 +49,7 @@ def _attributes(note: dict | None) -> bytes:
     attrs = [("xmlns:hotpixels", HOTPIXELS_XMP_NS), ("hotpixels:Corrected", "1"),
              ("hotpixels:Version", __version__)]
     for key, value in (note or {}).items():
-        if not _KEY.match(str(key)) or key in ("Corrected", "Version"):
+        if value is None or not _KEY.match(str(key)) or key in ("Corrected", "Version"):
             continue
         text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
         attrs.append((f"hotpixels:{key}", text))

@@ -50,6 +50,7 @@ TEMPERATURE_TAGS = (
     "AmbientTemperature",
 )
 INTERNAL_SERIAL_TAGS = ("InternalSerialNumber",)
+_STANDARD_GROUPS = {"IFD0", "ExifIFD", "SubIFD", "XMP-exif", "XMP-exifEX", "XMP-aux", "Composite"}
 
 
 def exiftool_available() -> bool:
@@ -186,7 +187,8 @@ def add_exiftool_metadata(meta: CameraMetadata, path: str) -> CameraMetadata:
         group, _, name = key.rpartition(":")
         by_name.setdefault(name, []).append((key, value))
     for name in TEMPERATURE_TAGS:
-        for key, value in sorted(by_name.get(name, []), key=lambda kv: not kv[0].startswith("MakerNotes")):
+        # a maker-note group (Canon, Pentax, …) before the standard EXIF/XMP copies of a tag
+        for key, value in sorted(by_name.get(name, []), key=lambda kv: kv[0].split(":")[0] in _STANDARD_GROUPS):
             if isinstance(value, (int, float)) and -60.0 <= float(value) <= 150.0:
                 meta.temperature_c = float(value)
                 meta.temperature_source = key

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import zlib
 from typing import Iterator
 
 import numpy as np
@@ -57,12 +58,13 @@ def open_tiff(path) -> Iterator[TiffFile]:
     except OSError as exc:
         raise FileNotReadable(f"cannot read {path}: {exc.strerror or exc}", path=path) from None
     with f:
-        size = os.fstat(f.fileno()).st_size
+        st = os.fstat(f.fileno())
+        size = st.st_size
         if size < 8:
             raise NotTiff(f"not a TIFF/DNG file: {path} is only {size} bytes long", path=path)
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         try:
-            yield TiffFile(mm, name=path)
+            yield TiffFile(mm, name=path, mtime_ns=st.st_mtime_ns)
         finally:
             try:
                 mm.close()
@@ -208,7 +210,8 @@ def read_layout(tf: TiffFile, path: str) -> tuple[RawLayout, dict]:
 
     ifd0 = tf.ifd0
     layout = RawLayout(
-        path=path, file_size=tf.size, byteorder=tf.bo, ifd_name=ifd.name, height=height, width=width,
+        path=path, file_size=tf.size, file_mtime_ns=tf.mtime_ns, byteorder=tf.bo, ifd_name=ifd.name,
+        height=height, width=width,
         bits=bits, compression=compression, tiled=tiled, segments=segs, offsets=offsets,
         byte_counts=counts, offsets_entry=off_e, byte_counts_entry=cnt_e, linearization=table,
         row_interleave=int(tf.get1(ifd, TAG_ROW_INTERLEAVE, 1)),
@@ -257,6 +260,8 @@ def read_dng(path, *, metadata: bool = True, pixels: bool = True) -> RawImage:
     cfa_dn = stored
     if pixels and layout.linearization is not None:
         cfa_dn = linearize(stored, layout.linearization)
+    if pixels:
+        layout.pixels_crc32 = frame_crc32(cfa_dn)
     if metadata:
         meta = add_exiftool_metadata(meta, path)
     return RawImage(
@@ -265,6 +270,12 @@ def read_dng(path, *, metadata: bool = True, pixels: bool = True) -> RawImage:
         bits_per_sample=layout.bits, metadata=meta, path=path, layout=layout,
         as_shot_neutral=info["as_shot_neutral"],
     )
+
+
+def frame_crc32(frame: np.ndarray) -> int:
+    """CRC-32 of a frame's bytes (about 1 GB/s): lets the writer tell whether ``cfa_dn`` still
+    holds the source's pixels or was modified in place since it was read."""
+    return zlib.crc32(memoryview(np.ascontiguousarray(frame)).cast("B"))
 
 
 def read_stored(raw_layout: RawLayout) -> np.ndarray:

@@ -103,8 +103,9 @@ class Ifd:
 class TiffFile:
     """A parsed classic TIFF held in memory (``data``) with typed tag access by position."""
 
-    def __init__(self, data: bytes | bytearray | memoryview, name: str = "file"):
+    def __init__(self, data: bytes | bytearray | memoryview, name: str = "file", mtime_ns: int = 0):
         self.data = data
+        self.mtime_ns = mtime_ns
         self.size = len(data)
         self.name = name
         if self.size < 8 or bytes(data[:2]) not in (b"II", b"MM"):
@@ -119,7 +120,12 @@ class TiffFile:
         self.ifds: list[Ifd] = []
         offset, k = first, 0
         while offset and k < 64:
-            ifd = self._parse_ifd(offset, f"IFD{k}")
+            try:
+                ifd = self._parse_ifd(offset, f"IFD{k}")
+            except (TruncatedFile, CorruptData):
+                if k == 0:
+                    raise
+                break  # a damaged link after IFD0 ends the chain; what came before is usable
             self.ifds.append(ifd)
             offset = struct.unpack(self.bo + "I", bytes(data[ifd.next_pos:ifd.next_pos + 4]))[0]
             k += 1

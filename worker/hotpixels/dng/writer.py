@@ -5,10 +5,12 @@ What changes, and nothing else:
 
 1. raw pixel bytes. Uncompressed strips/tiles are re-packed in place (same bit depth, same
    packing, same byte order). Lossless JPEG tiles are re-encoded only when at least one of their
-   pixels changed, with the source's JPEG frame geometry, predictor and precision; a new stream
-   is written over the old one when it fits (the rest zero-filled) and appended at the end of the
-   file (4-byte aligned) otherwise; StripOffsets/TileOffsets and byte counts are rewritten in
-   place. Unchanged tiles keep their bytes. MakerNotes and DNGPrivateData never move.
+   pixels changed, with the source's JPEG frame geometry, predictor and precision. Inside each
+   run of back-to-back tile slots the tiles are laid out again in file order (a stream that grew
+   a little pushes the next ones along; unchanged tiles are copied byte for byte; a stream that
+   shrank leaves zero bytes), and whatever no longer fits the run is appended at the end of the
+   file (4-byte aligned); StripOffsets/TileOffsets and byte counts are rewritten in place.
+   MakerNotes, DNGPrivateData and every other tag's data never move.
 2. NewRawImageDigest and RawImageDigest (when present, DNG spec 1.7; see :mod:`digest`) and
    RawDataUniqueID = MD5(old ID + new digest) (deterministic; tells Adobe's caches the raw changed).
 3. the HotPixels marker (:mod:`marker`): Software and the XMP packet, in place when they fit,
@@ -40,17 +42,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import (
-    DestinationUnwritable, FileNotReadable, InvalidOption, OutputExists, UnsupportedCompression,
-    UnsupportedLinearization,
-)
+from ..errors import DestinationUnwritable, FileNotReadable, InvalidOption, OutputExists, UnsupportedCompression
 from ..progress import check_cancel, report
-from .decode import N_THREADS, decode_segment, interleave, parse_jpeg_geometry, segment_bytes
+from .decode import N_THREADS, decode_all, decode_segment, interleave, parse_jpeg_geometry, segment_bytes
 from .digest import new_raw_data_unique_id, new_raw_image_digest, raw_image_digest
 from .encode import encode_ljpeg, encode_uncompressed
 from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, JpegGeometry, RawLayout, Segment, compression_name
 from .marker import mark_xmp, software_value
-from .reader import open_tiff, read_layout
+from .reader import frame_crc32, open_tiff, read_layout
 from .tiff import (
     ASCII, BYTE, TAG_CFA_REPEAT_DIM, TAG_COLUMN_INTERLEAVE, TAG_COMPRESSION, TAG_ROW_INTERLEAVE, TAG_SOFTWARE,
     TAG_XMP, TYPES, Entry, TiffFile,
@@ -86,20 +85,25 @@ def inverse_linearization(table: np.ndarray) -> np.ndarray:
     return order[idx].astype(np.uint16)
 
 
-def stored_frame(raw, new_cfa_dn: np.ndarray, layout: RawLayout) -> np.ndarray:
-    """The stored (pre-LinearizationTable) values to write, in sensor order, uint16."""
+def stored_frame(new_cfa_dn: np.ndarray, layout: RawLayout) -> np.ndarray:
+    """The stored (pre-LinearizationTable) values to write, in sensor order, uint16.
+
+    Values are rounded to integers and clipped to what the storage holds (0 .. 2**bits - 1);
+    with a LinearizationTable, unchanged sites keep their stored value and changed ones get the
+    stored value whose linear DN is nearest (:func:`inverse_linearization`).
+    """
     maxval = (1 << layout.bits) - 1
     new = np.asarray(new_cfa_dn)
+    if not np.issubdtype(new.dtype, np.integer):
+        new = np.rint(new)  # float DN from a correction: nearest integer, not truncation
     if layout.linearization is None:
         if new.dtype == np.uint16 and (layout.bits == 16 or int(new.max(initial=0)) <= maxval):
             return new
         return np.clip(new, 0, maxval).astype(np.uint16)
     table = layout.linearization
-    if int(table.max()) > 65535:
-        raise UnsupportedLinearization("the LinearizationTable maps outside 16 bits", path=layout.path)
     old_stored = _decode_source(layout)
     old_linear = table[np.minimum(old_stored, len(table) - 1)]
-    changed = np.asarray(new_cfa_dn) != old_linear
+    changed = new != old_linear
     out = old_stored.copy()
     inv = inverse_linearization(table)
     out[changed] = inv[np.clip(new[changed], 0, 65535).astype(np.int64)]
@@ -107,8 +111,7 @@ def stored_frame(raw, new_cfa_dn: np.ndarray, layout: RawLayout) -> np.ndarray:
 
 
 def _decode_source(layout: RawLayout) -> np.ndarray:
-    from .decode import decode_all
-
+    """The source's stored values again (files with a LinearizationTable need them)."""
     with open_tiff(layout.path) as tf:
         return decode_all(tf.data, layout)
 
@@ -193,10 +196,10 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
         st = os.stat(src)
     except OSError as exc:
         raise FileNotReadable(f"cannot read the source {src}: {exc.strerror or exc}", path=str(src)) from None
-    if st.st_size != layout.file_size:
+    if st.st_size != layout.file_size or st.st_mtime_ns != layout.file_mtime_ns:
         raise FileNotReadable(f"the source {src} changed since it was read; read it again", path=str(src))
 
-    stored = stored_frame(raw, new, layout)
+    stored = stored_frame(new, layout)
     file_order = interleave(stored, layout.row_interleave, layout.column_interleave)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=".tmp", dir=dst.parent)
@@ -220,7 +223,7 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
             f.flush()
             os.fsync(f.fileno())
             size = out.end
-        os.chmod(tmp, 0o644 & ~_umask())
+        os.chmod(tmp, 0o644 & ~_UMASK)
         os.replace(tmp, dst)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -236,10 +239,14 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
     }
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+# read once at import (os.umask is process-wide: calling it later could race with other threads)
+_UMASK = _read_umask()
 
 
 # -- pixels -----------------------------------------------------------------------------------------
@@ -263,12 +270,16 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
             check_cancel(cancel)
             partial = seg.visible_shape(h, w) != (seg.seg_h, seg.seg_w)
             old = decode_segment(tf.data, layout, seg) if partial else None
-            out.write_at(layout.offsets[seg.index], encode_uncompressed(_segment_values(file_order, seg, old), layout, seg))
+            values = _segment_values(file_order, seg, old)
+            out.write_at(layout.offsets[seg.index], encode_uncompressed(values, layout, seg))
             report(progress, k + 1, len(segs), "writing raw data")
         return {"segments_rewritten": len(segs), "segments_appended": 0}
 
-    # lossless JPEG: only tiles with a changed pixel are re-encoded
-    have_pixels = raw.cfa_dn.strides != (0, 0) and raw.cfa_dn.shape == file_order.shape
+    # lossless JPEG: only tiles with a changed pixel are re-encoded. raw.cfa_dn tells which, unless
+    # it was read without pixels or modified in place since (its CRC-32 no longer matches): then
+    # each tile is decoded from the source and compared.
+    have_pixels = (raw.cfa_dn.shape == file_order.shape and raw.cfa_dn.strides != (0, 0)
+                   and raw.layout.pixels_crc32 is not None and frame_crc32(raw.cfa_dn) == raw.layout.pixels_crc32)
     old_order = (interleave(_stored_of(raw, layout), layout.row_interleave, layout.column_interleave)
                  if have_pixels else None)
     cancelled = threading.Event()
@@ -291,12 +302,14 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
         geom = layout.jpeg.get(seg.index) or parse_jpeg_geometry(segment_bytes(tf.data, layout, seg))
         return encode_ljpeg(_segment_values(file_order, seg, old_tile), geom, seg)
 
+    streams = []
     with ThreadPoolExecutor(N_THREADS) as pool:
-        streams = list(pool.map(encode_one, segs))
+        for k, stream in enumerate(pool.map(encode_one, segs)):
+            streams.append(stream)
+            report(progress, k + 1, len(segs), "encoding raw tiles")
     check_cancel(cancel)
     contents = {seg.index: s for seg, s in zip(segs, streams) if s is not None}
     appended = _place_streams(tf, layout, out, contents)
-    report(progress, len(segs), len(segs), "writing raw data")
     return {"segments_rewritten": len(contents), "segments_appended": appended}
 
 
@@ -325,7 +338,8 @@ def _place_streams(tf: TiffFile, layout: RawLayout, out: _Output, contents: dict
                 offsets[i] = out.append(data)
                 appended += 1
             counts[i] = len(data)
-        out.write_at(cursor, b"\0" * (arena_end - cursor))
+        if arena_end > cursor:
+            out.write_at(cursor, b"\0" * (arena_end - cursor))
     out.write_entry_values(layout.offsets_entry, offsets)
     out.write_entry_values(layout.byte_counts_entry, counts)
     return appended
@@ -341,7 +355,8 @@ def _write_jxl_as_ljpeg(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out
     (the Adobe DNG SDK warns "JXL compression expected" when they stay).
     """
     ifd = next(i for i in tf.walk() if i.name == layout.ifd_name)
-    comps = 2 if (tf.get(ifd, TAG_CFA_REPEAT_DIM, (2, 2))[:2] == (2, 2) and all(s.seg_w % 2 == 0 for s in layout.segments)) else 1
+    bayer_like = tuple(tf.get(ifd, TAG_CFA_REPEAT_DIM, (2, 2))[:2]) == (2, 2)
+    comps = 2 if bayer_like and all(s.seg_w % 2 == 0 for s in layout.segments) else 1
     h, w = layout.height, layout.width
     cancelled = threading.Event()
 
@@ -355,8 +370,11 @@ def _write_jxl_as_ljpeg(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out
         geom = JpegGeometry(layout.bits, seg.seg_h, seg.seg_w // comps, comps, 1, 0)
         return encode_ljpeg(tile, geom, seg)
 
+    streams = []
     with ThreadPoolExecutor(N_THREADS) as pool:
-        streams = list(pool.map(encode_one, layout.segments))
+        for k, stream in enumerate(pool.map(encode_one, layout.segments)):
+            streams.append(stream)
+            report(progress, k + 1, len(layout.segments), "encoding raw tiles")
     check_cancel(cancel)
     appended = _place_streams(tf, layout, out, dict(enumerate(streams)))
     for tag, value in ((TAG_COMPRESSION, LJPEG), (TAG_ROW_INTERLEAVE, 1), (TAG_COLUMN_INTERLEAVE, 1)):
@@ -364,7 +382,6 @@ def _write_jxl_as_ljpeg(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out
         if e is not None:
             out.write_entry_values(e, [value])
     _drop_entries(out, ifd, JXL_SETTING_TAGS)
-    report(progress, len(layout.segments), len(layout.segments), "writing raw data")
     return {"segments_rewritten": len(streams), "segments_appended": appended}
 
 
@@ -373,17 +390,31 @@ def _arenas(tf: TiffFile, layout: RawLayout) -> list[tuple[int, int, list[int]]]
 
     Such a run holds nothing but raw data, so its tiles can be laid out again inside it: a
     re-encoded tile that grew a little pushes the following ones along instead of each being
-    appended, and only what overflows the run goes to the end of the file.
+    appended, and only what overflows the run goes to the end of the file. A slot that overlaps
+    another (some writers store identical tiles once) is a run of its own with no room
+    (``start == end``), so a changed tile there is always appended and the shared bytes stay.
     """
-    order = sorted(range(len(layout.offsets)), key=lambda i: layout.offsets[i])
+    order = sorted(range(len(layout.offsets)), key=lambda i: (layout.offsets[i], layout.byte_counts[i]))
+    shared: set[int] = set()
+    reach, reach_i = -1, -1
+    for i in order:
+        start, end = layout.offsets[i], layout.offsets[i] + layout.byte_counts[i]
+        if start < reach:
+            shared.update((i, reach_i))
+        if end > reach:
+            reach, reach_i = end, i
     runs: list[tuple[int, int, list[int]]] = []
     for i in order:
         start, end = layout.offsets[i], layout.offsets[i] + layout.byte_counts[i]
-        if runs:
+        if i in shared:
+            runs.append((start, start, [i]))
+            continue
+        if runs and runs[-1][2][-1] not in shared:
             r_start, r_end, members = runs[-1]
             gap = start - r_end
             if 0 <= gap < ALIGN and not any(tf.data[r_end:start]):
-                runs[-1] = (r_start, end, members + [i])
+                members.append(i)
+                runs[-1] = (r_start, end, members)
                 continue
         runs.append((start, end, [i]))
     return runs
@@ -478,6 +509,7 @@ def _rewrite_ifd0(tf: TiffFile, out: _Output, new_tags: dict[int, tuple[int, byt
         else:
             pos = out.append(value)
             raw_entries[tag] = struct.pack(out.bo + "HHII", tag, typ, count, pos)
-    body = struct.pack(out.bo + "H", len(raw_entries)) + b"".join(raw_entries[t] for t in sorted(raw_entries)) + next_ptr
+    entries = b"".join(raw_entries[t] for t in sorted(raw_entries))
+    body = struct.pack(out.bo + "H", len(raw_entries)) + entries + next_ptr
     new_pos = out.append(body)
     out.write_at(4, struct.pack(out.bo + "I", new_pos))

@@ -16,7 +16,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -30,7 +29,7 @@ from .darkmodel import DarkModel
 from .detect import detect_sites, field_grid
 from .frames import FrameInfo, colour_means_dn, frame_info, hot_counts
 from .neighbours import plane_noise_sigma
-from .stack import RTS_SIGMA, _robust_level, stack_frames, temporal_noise_model
+from .stack import RTS_SIGMA, site_level, stack_frames, temporal_noise_model
 
 MIN_DARKS = 2
 FIELD_BLOCK_TARGET_PX = 16
@@ -107,19 +106,10 @@ def build_profile_data(sources: Sequence[RawImage | str | os.PathLike], threshol
     check_cancel(cancel)
     table = detect_sites(dark, cfa, field_dn, block, unstable=st.unstable, saturated=st.saturated,
                          threshold_sigma=threshold_sigma)
+    method = st.method
     del st
 
-    ys, xs = table.yx[:, 0], table.yx[:, 1]
-    site_vals = np.stack([f[ys, xs] for f in frames], axis=-1).astype(np.float32)[None]  # (1, K, N)
-    site_vals.sort(axis=-1)
-    level = np.maximum(dark[ys, xs], 0)
-    sig_t = np.sqrt(noise_model[0] + noise_model[1] * level).astype(np.float32)[None]
-    _, temporal = _robust_level(site_vals, sig_t, 3.5) if len(ys) else (None, np.zeros((1, 0)))
-    sig_sites = sigma_single[cfa.plane_at(ys, xs)].astype(np.float32)[None]
-    floor = ref.black_level_at(ys, xs).astype(np.float32) + (dark[ys, xs] - table.excess_dn)
-    counts = hot_counts(frames, table.yx, floor, threshold_sigma * sig_sites[0])
-    for s, c in zip(stats, counts):
-        s["hot_count"] = c
+    temporal = _site_statistics(frames, stats, table, dark, ref, sigma_single, noise_model, threshold_sigma)
     del frames
 
     meta = ref_info.metadata
@@ -128,19 +118,33 @@ def build_profile_data(sources: Sequence[RawImage | str | os.PathLike], threshol
     isos = [h.metadata.iso for h in headers if h.metadata.iso]
     model = DarkModel(raw_shape=tuple(dark.shape), active_area=tuple(ref.active_area), cfa=cfa, field_block_px=block,
                       field_dn=field_dn, hot_yx=table.yx, hot_excess_dn=table.excess_dn, hot_flags=table.flags,
-                      hot_temporal_sigma_dn=temporal[0].astype(np.float32), read_noise_dn=sigma_single.astype(np.float32),
+                      hot_temporal_sigma_dn=temporal.astype(np.float32), read_noise_dn=sigma_single.astype(np.float32),
                       black_level_dn=float(ref.black_level_mean_dn), white_level_dn=float(ref.white_level_dn),
                       exposure_s=float(np.median(exposures)) if exposures else None,
                       iso=float(np.median(isos)) if isos else None,
                       temperature_c=float(np.median(temps)) if temps else None, n_frames=len(headers),
                       extra={"threshold_sigma": float(threshold_sigma), "noise_fit": table.noise_fit,
                              "temporal_noise": {"a_dn2": noise_model[0], "b_dn": noise_model[1]},
-                             "master_method": "sigma-clipped mean" if len(headers) >= 5 else "median",
+                             "master_method": method,
                              "make": meta.make, "model": meta.model, "serial": meta.serial})
     t_end = time.monotonic()
     return BuildResult(model=model, frames=headers, frame_stats=stats, mismatches=mismatches,
                        master_dn=dark if keep_master else None, significance=table.significance,
                        info={"seconds_read_and_stack": round(t_stack - t0, 3), "seconds_total": round(t_end - t0, 3)})
+
+
+def _site_statistics(frames, stats, table, dark, ref, sigma_single, noise_model, threshold_sigma) -> np.ndarray:
+    """Temporal σ of each listed site (DN) and, into ``stats``, each dark's hot count: sparse
+    gathers of the listed sites from every frame, no full-frame work."""
+    ys, xs = table.yx[:, 0], table.yx[:, 1]
+    level = np.maximum(dark[ys, xs], 0)
+    sig_t = np.sqrt(noise_model[0] + noise_model[1] * level)
+    _, temporal = site_level(np.stack([f[ys, xs] for f in frames], axis=-1), sig_t)
+    sig_sites = sigma_single[ref.cfa.plane_at(ys, xs)].astype(np.float32)
+    floor = ref.black_level_at(ys, xs).astype(np.float32) + (dark[ys, xs] - table.excess_dn)
+    for s, c in zip(stats, hot_counts(frames, table.yx, floor, threshold_sigma * sig_sites)):
+        s["hot_count"] = c
+    return temporal
 
 
 def _plane_black(raw: RawImage) -> np.ndarray:
@@ -214,9 +218,10 @@ def create_profile(paths: Sequence[str | os.PathLike | RawImage], name: str, lib
     profile = Profile(name=name, model=result.model, meta=profile_meta(result), master_dn=result.master_dn)
     written = lib.save(profile)
     summary = profile.summary()
-    summary.update(path=written["path"], bytes=written["bytes"], pictures=written["pictures"],
-                   mismatches=result.mismatches, seconds=result.info.get("seconds_total"))
-    return summary
+    summary.update(path=written["path"], file=os.path.basename(written["path"]), bytes=written["bytes"],
+                   pictures=written["pictures"], hot_count=profile.model.n_hot)
+    return {**summary, "profile": dict(summary), "mismatches": result.mismatches,
+            "seconds": result.info.get("seconds_total")}
 
 
 def profile_meta(result: BuildResult) -> dict[str, Any]:

@@ -8,7 +8,7 @@ the CFA repeat, so every cell holds the same phases in the same places.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Iterator
 
 import numpy as np
 
@@ -27,8 +27,9 @@ def grid_shape(shape: tuple[int, int], block_px: int) -> tuple[int, int]:
     return -(-int(shape[0]) // block_px), -(-int(shape[1]) // block_px)
 
 
-def cell_samples(arr: np.ndarray, cfa: CfaPattern, block_px: int) -> list[np.ndarray]:
-    """Per plane, a (gh, gw, n) float32 array: the plane's sites in each cell.
+def cell_samples(arr: np.ndarray, cfa: CfaPattern, block_px: int) -> Iterator[np.ndarray]:
+    """Per plane in turn, a (gh, gw, n) float32 array: the plane's sites in each cell (one plane's
+    copy alive at a time).
 
     Cells that hang over the frame's bottom/right edge are filled with sites moved back by whole
     CFA periods (same colour), so every cell has the same number of samples.
@@ -41,16 +42,8 @@ def cell_samples(arr: np.ndarray, cfa: CfaPattern, block_px: int) -> list[np.nda
     padded = arr[rows][:, cols] if (gh * block_px, gw * block_px) != (h, w) else arr
     cells = padded.reshape(gh, block_px, gw, block_px).transpose(0, 2, 1, 3)
     plane_in_cell = cfa.plane_map((block_px, block_px))  # cells start at multiples of the repeat
-    out = []
     for p in range(cfa.n_planes):
-        out.append(cells[:, :, plane_in_cell == p].astype(np.float32))
-    return out
-
-
-def cell_statistic(arr: np.ndarray, cfa: CfaPattern, block_px: int,
-                   stat: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """(n_planes, gh, gw) float32: ``stat(samples)`` reduced over the last axis of each cell."""
-    return np.stack([stat(s) for s in cell_samples(arr, cfa, block_px)]).astype(np.float32)
+        yield cells[:, :, plane_in_cell == p].astype(np.float32, copy=False)
 
 
 def cell_median(samples: np.ndarray) -> np.ndarray:
@@ -63,15 +56,11 @@ def cell_mad_sigma(samples: np.ndarray) -> np.ndarray:
     return 1.4826 * np.median(np.abs(samples - med), axis=-1)
 
 
-def upsample_grid(grid: np.ndarray, cfa: CfaPattern, block_px: int, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) float32: bilinear between cell centres, each site reading its own plane's grid.
-
-    Uses the exact interpolation of :meth:`DarkModel.field_full`, so whatever is computed here on
-    a grid is what stage 1 will see.
-    """
-    probe = DarkModel(raw_shape=tuple(shape), active_area=(0, 0, shape[0], shape[1]), cfa=cfa,
-                      field_block_px=block_px, field_dn=grid.astype(np.float32),
-                      hot_yx=np.zeros((0, 2), np.int32), hot_excess_dn=np.zeros(0, np.float32),
-                      hot_flags=np.zeros(0, np.uint8), hot_temporal_sigma_dn=np.zeros(0, np.float32),
-                      read_noise_dn=np.zeros(cfa.n_planes, np.float32))
-    return probe.field_full(np.float32)
+def grid_model(grid: np.ndarray, cfa: CfaPattern, block_px: int, shape: tuple[int, int]) -> DarkModel:
+    """A DarkModel holding only ``grid`` as its field: the one bilinear interpolation stage 1 uses
+    (:meth:`DarkModel.field_at` / :meth:`DarkModel.field_full`), for code that needs it on a grid."""
+    return DarkModel(raw_shape=(int(shape[0]), int(shape[1])), active_area=(0, 0, int(shape[0]), int(shape[1])),
+                     cfa=cfa, field_block_px=block_px, field_dn=grid.astype(np.float32),
+                     hot_yx=np.zeros((0, 2), np.int32), hot_excess_dn=np.zeros(0, np.float32),
+                     hot_flags=np.zeros(0, np.uint8), hot_temporal_sigma_dn=np.zeros(0, np.float32),
+                     read_noise_dn=np.zeros(cfa.n_planes, np.float32))

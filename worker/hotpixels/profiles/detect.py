@@ -3,9 +3,10 @@
 Input: ``dark_dn``, the master dark *above the black level* (H, W) float32 DN, full raw frame.
 
 Smooth field
-    Per CFA plane, the median of the plane's sites in each ``field_block_px`` cell (32 px on
-    Bayer, 36 on X-Trans). No further smoothing: a cell median already pools ~B²/4 sites, so its
-    noise is ~1.25 σ_master / (B/2), far below σ, and smoothing would flatten an amp-glow corner.
+    Per CFA plane, the median of the plane's sites in each ``field_block_px`` cell (16 px on
+    Bayer, 18 on X-Trans: an amp glow that falls off over a few tens of pixels is followed to
+    ~10%). No further smoothing: a cell median already pools ~B²/4 sites (64 on Bayer), so its
+    noise is ~1.25 σ_master / 8, far below σ, and smoothing would flatten an amp-glow corner.
 
 Significance (one σ, as in the design)
     ``residual = dark - median of the site's same-plane neighbours`` (radius 2). Its noise σ is
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dng.cfa import CfaPattern
-from .cells import cell_mad_sigma, cell_median, cell_samples, upsample_grid
+from .cells import cell_mad_sigma, cell_median, cell_samples, grid_model
 from .darkmodel import FLAG_COLD, FLAG_SATURATED, FLAG_UNSTABLE
 from .neighbours import local_background
 
@@ -79,9 +80,8 @@ def detect_sites(dark_dn: np.ndarray, cfa: CfaPattern, field_dn: np.ndarray, blo
     h, w = dark_dn.shape
     residual = local_background(dark_dn, cfa)  # neighbour medians, turned into residuals in place
     np.subtract(dark_dn, residual, out=residual)
-    res_cells = cell_samples(residual, cfa, block_px)
-    fits = [fit_noise_line(field_dn[p], cell_mad_sigma(res_cells[p]) ** 2) for p in range(cfa.n_planes)]
-    del res_cells
+    fits = [fit_noise_line(field_dn[p], cell_mad_sigma(samples) ** 2)
+            for p, samples in enumerate(cell_samples(residual, cfa, block_px))]
 
     a_min = min(a for a, _ in fits)
     cand = (np.abs(residual) > threshold_sigma * np.sqrt(a_min)) | unstable | saturated
@@ -101,21 +101,8 @@ def detect_sites(dark_dn: np.ndarray, cfa: CfaPattern, field_dn: np.ndarray, blo
     flags[cold] |= FLAG_COLD
     keep = hot | cold | (flags != 0)
     ys, xs = ys[keep], xs[keep]
-    field_at_sites = _field_at(field_dn, cfa, block_px, (h, w), ys, xs)
+    field_at_sites = grid_model(field_dn, cfa, block_px, (h, w)).field_at(ys, xs)
     excess = dark_dn[ys, xs] - field_at_sites
     return SiteTable(yx=np.stack([ys, xs], axis=1).astype(np.int32), excess_dn=excess.astype(np.float32),
                      flags=flags[keep], significance=signif[keep].astype(np.float32),
                      noise_fit=[{"a_dn2": float(a_), "b_dn": float(b_)} for a_, b_ in fits])
-
-
-def _field_at(field_dn: np.ndarray, cfa: CfaPattern, block_px: int, shape, ys, xs) -> np.ndarray:
-    from .darkmodel import DarkModel
-
-    probe = DarkModel(raw_shape=tuple(shape), active_area=(0, 0, shape[0], shape[1]), cfa=cfa,
-                      field_block_px=block_px, field_dn=field_dn, hot_yx=np.zeros((0, 2), np.int32),
-                      hot_excess_dn=np.zeros(0, np.float32), hot_flags=np.zeros(0, np.uint8),
-                      hot_temporal_sigma_dn=np.zeros(0, np.float32), read_noise_dn=np.zeros(cfa.n_planes, np.float32))
-    return probe.field_at(ys, xs)
-
-
-__all__ = ["SiteTable", "field_grid", "fit_noise_line", "detect_sites", "upsample_grid"]

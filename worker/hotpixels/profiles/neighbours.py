@@ -40,6 +40,24 @@ def same_plane_offsets(cfa: CfaPattern, phase: tuple[int, int], radius: int = NE
     return offs[np.array(keep, dtype=bool)] if len(offs) else offs
 
 
+# Batcher's odd-even merge sorting network for 8 inputs (19 compare-exchanges): the median of the
+# 8 Bayer same-plane neighbours as whole-array min/max operations, ~5x faster than np.median.
+_SORT8 = ((0, 2), (1, 3), (4, 6), (5, 7), (0, 4), (1, 5), (2, 6), (3, 7), (0, 1), (2, 3), (4, 5), (6, 7),
+          (2, 4), (3, 5), (1, 4), (3, 6), (1, 2), (3, 4), (5, 6))
+
+
+def median_of_stack(stack: np.ndarray) -> np.ndarray:
+    """Median along axis 0 of a (K, ...) float32 stack (a sorting network for K = 8)."""
+    if len(stack) != 8:
+        return np.median(stack, axis=0)
+    v = list(stack)
+    for i, j in _SORT8:
+        lo = np.minimum(v[i], v[j])
+        np.maximum(v[i], v[j], out=v[j])
+        v[i] = lo
+    return 0.5 * (v[3] + v[4])
+
+
 def phase_preserving_index(start: int, stop: int, n: int, period: int) -> np.ndarray:
     """Indices for positions ``start..stop-1`` of an axis of length ``n``, folded inside [0, n).
 
@@ -94,8 +112,30 @@ def local_background(arr: np.ndarray, cfa: CfaPattern, *, radius: int = NEIGHBOU
             stack = np.empty((len(offs), ny, nx), dtype=np.float32)
             for k, (dy, dx) in enumerate(offs.tolist()):
                 stack[k] = padded[py0 + dy: py0 + dy + (ny - 1) * nr + 1: nr, px0 + dx: px0 + dx + (nx - 1) * nc + 1: nc]
-            out[rs, cs] = np.median(stack, axis=0)
+            out[rs, cs] = median_of_stack(stack)
+    _border_background(arr, cfa, radius, out)
     return out
+
+
+def _border_background(arr: np.ndarray, cfa: CfaPattern, radius: int, out: np.ndarray) -> None:
+    """Redo the sites within ``radius`` of the frame edge with their in-frame neighbours only.
+
+    The padded pass moves out-of-frame neighbours inward by whole CFA periods (6 px on X-Trans):
+    in a steep amp-glow corner those read lower and would make the corner look hot.
+    """
+    h, w = arr.shape
+    edge = np.zeros((h, w), bool)
+    edge[:radius], edge[-radius:], edge[:, :radius], edge[:, -radius:] = True, True, True, True
+    ys, xs = np.nonzero(edge)
+    py, px = cfa.phase_of(ys, xs)
+    for phase in {(int(a), int(b)) for a, b in zip(py, px)}:
+        sel = (py == phase[0]) & (px == phase[1])
+        y, x = ys[sel], xs[sel]
+        offs = same_plane_offsets(cfa, phase, radius)
+        ny, nx = y[None, :] + offs[:, :1], x[None, :] + offs[:, 1:]
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        vals = np.where(inside, arr[np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)], np.nan).astype(np.float32)
+        out[y, x] = np.nanmedian(vals, axis=0)
 
 
 def plane_noise_sigma(frame: np.ndarray, cfa: CfaPattern, active_area: tuple[int, int, int, int],

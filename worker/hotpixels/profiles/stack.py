@@ -8,8 +8,9 @@ subtracted). Output, per full-frame site:
   are dropped (a cosmic-ray hit in one dark), the rest averaged, which keeps an RTS site at its
   *average* level (the expected dark signal) where a median would pick one of its two levels.
   The spread is ``max(IQR / 1.349, σ_t)`` with σ_t the expected temporal noise (below).
-* ``temporal_sigma_dn``: standard deviation across the kept frames (shot noise of the dark signal
-  plus read noise; stage 2 uses it to decide where subtraction cannot be trusted).
+* ``temporal_sigma_dn`` (only with ``keep_temporal_sigma``; the builder computes it at the listed
+  sites alone with :func:`site_level`): standard deviation across the kept frames (shot noise of
+  the dark signal plus read noise; stage 2 uses it to decide where subtraction cannot be trusted).
 * ``unstable``: the site toggled between levels (random telegraph signal, "RTS") *within these
   darks*. The noise a stable site should show is modelled, not assumed: read noise plus shot noise
   of its own dark level, ``σ_t² = a + b · level`` (DN², :func:`temporal_noise_model`, fitted on the
@@ -54,7 +55,7 @@ BLOCK_BYTES = 16 * 2**20  # float32 bytes of one (rows, W, N) block
 @dataclass
 class StackResult:
     master_dn: np.ndarray  # (H, W) float32, DN, black level included
-    temporal_sigma_dn: np.ndarray  # (H, W) float32, DN
+    temporal_sigma_dn: np.ndarray | None  # (H, W) float32, DN (keep_temporal_sigma only)
     unstable: np.ndarray  # (H, W) bool: toggled between levels within the darks (RTS)
     saturated: np.ndarray  # (H, W) bool: reached the white level in at least one dark
     method: str  # "median" or "sigma-clipped mean"
@@ -73,6 +74,10 @@ def temporal_noise_model(frame_a: np.ndarray, frame_b: np.ndarray, black_dn: np.
 
     ``black_dn`` is the full-frame black level (or anything broadcastable to it).
     """
+    step = max(1, int(np.sqrt(frame_a.size / 1e6)))  # ~1 million sites are plenty for the fit
+    frame_a, frame_b = frame_a[::step, ::step], frame_b[::step, ::step]
+    if np.ndim(black_dn) == 2:
+        black_dn = black_dn[::step, ::step]
     level = (frame_a.astype(np.float32) + frame_b) * np.float32(0.5) - black_dn
     diff = frame_a.astype(np.float32) - frame_b
     ok = (level < 0.9 * (white_level_dn - np.max(black_dn))).ravel()
@@ -82,15 +87,16 @@ def temporal_noise_model(frame_a: np.ndarray, frame_b: np.ndarray, black_dn: np.
     edges = np.unique(np.concatenate([np.linspace(lo, lo + 0.2 * (hi - lo) + 1e-3, n_bins // 2),
                                       np.geomspace(max(lo + 0.2 * (hi - lo), 1.0), max(hi, 2.0), n_bins // 2 + 1)]))
     which = np.digitize(level, edges)
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(len(edges) + 2))
     xs, vs, ws = [], [], []
-    for k in np.unique(which):
-        sel = which == k
-        if sel.sum() < 30:
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi - lo < 30:
             continue
-        d = diff[sel]
-        xs.append(float(np.median(level[sel])))
+        d = diff[order[lo:hi]]
+        xs.append(float(np.median(level[order[lo:hi]])))
         vs.append((MAD_TO_SIGMA * float(np.median(np.abs(d - np.median(d))))) ** 2 / 2)
-        ws.append(np.sqrt(sel.sum()))
+        ws.append(np.sqrt(hi - lo))
     if len(xs) < 2:
         return (max(vs[0], 0.25) if vs else 1.0), 0.0
     x, v, w = np.array(xs), np.array(vs), np.array(ws) / np.maximum(np.array(vs), 1e-3)
@@ -101,7 +107,8 @@ def temporal_noise_model(frame_a: np.ndarray, frame_b: np.ndarray, black_dn: np.
 
 def stack_frames(frames: list[np.ndarray], cfa: CfaPattern, noise_model: tuple[float, float], black_plane_dn: np.ndarray,
                  white_level_dn: float, *, clip_sigma: float = 3.5, rts_sigma: float = RTS_SIGMA,
-                 saturation_margin_dn: float | None = None, cancel: threading.Event | None = None) -> StackResult:
+                 saturation_margin_dn: float | None = None, keep_temporal_sigma: bool = False,
+                 cancel: threading.Event | None = None) -> StackResult:
     """Master dark, temporal spread, RTS and saturation masks of ``frames`` (see module docstring).
 
     ``noise_model`` is ``(a, b)`` of :func:`temporal_noise_model`; ``black_plane_dn`` the black
@@ -114,7 +121,7 @@ def stack_frames(frames: list[np.ndarray], cfa: CfaPattern, noise_model: tuple[f
     black_plane = np.asarray(black_plane_dn, dtype=np.float32)
     a, b = np.float32(noise_model[0]), np.float32(noise_model[1])
     master = np.empty((h, w), np.float32)
-    tsigma = np.empty((h, w), np.float32)
+    tsigma = np.empty((h, w), np.float32) if keep_temporal_sigma else None
     unstable = np.zeros((h, w), bool)
     saturated = np.zeros((h, w), bool)
     step = rows_per_block(n, w, cfa.repeat[0])
@@ -127,7 +134,8 @@ def stack_frames(frames: list[np.ndarray], cfa: CfaPattern, noise_model: tuple[f
         sig = np.sqrt(a + b * np.maximum(median - black_plane[plane[y0:y1]], 0))
         m, s = _robust_level(block, sig, clip_sigma)
         master[y0:y1] = m
-        tsigma[y0:y1] = s
+        if tsigma is not None:
+            tsigma[y0:y1] = s
         saturated[y0:y1] = block[..., -1] >= np.float32(white_level_dn - margin)
         if n >= MIN_FRAMES_FOR_RTS:
             unstable[y0:y1] = _two_level_sites(block, sig, rts_sigma)
@@ -135,8 +143,20 @@ def stack_frames(frames: list[np.ndarray], cfa: CfaPattern, noise_model: tuple[f
     return StackResult(master, tsigma, unstable, saturated, method)
 
 
+def site_level(values: np.ndarray, sig: np.ndarray, clip_sigma: float = 3.5) -> tuple[np.ndarray, np.ndarray]:
+    """(level, spread) of K sites from their (K, N) values across the darks, as in the block pass."""
+    block = np.sort(values.astype(np.float32), axis=-1)[None]
+    level, spread = _robust_level(block, np.asarray(sig, np.float32)[None], clip_sigma)
+    return level[0], spread[0]
+
+
 def _robust_level(block: np.ndarray, sig: np.ndarray, clip_sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """(level, spread) per site of a sorted (rows, W, N) block."""
+    """(level, spread) per site of a sorted (rows, W, N) block.
+
+    The values are sorted, so nothing is clipped unless the extremes lie outside the window: the
+    plain mean and standard deviation (about the median, for float32 precision) serve every site,
+    and the clipped statistics are recomputed only for the few sites with an outlier.
+    """
     n = block.shape[-1]
     median = 0.5 * (block[..., (n - 1) // 2] + block[..., n // 2])
     if n < MIN_FRAMES_FOR_CLIPPED_MEAN:
@@ -146,14 +166,26 @@ def _robust_level(block: np.ndarray, sig: np.ndarray, clip_sigma: float) -> tupl
     q3 = block[..., int(round(0.75 * (n - 1)))]
     width = np.maximum((q3 - q1) / np.float32(1.349), sig) * np.float32(clip_sigma)
     dev = block - median[..., None]
-    keep = np.abs(dev, out=dev) <= width[..., None]
+    s1 = dev.sum(axis=-1)
+    s2 = np.einsum("...k,...k->...", dev, dev)
+    mean = median + s1 / n
+    spread = np.sqrt(np.maximum(s2 - s1 * s1 / n, 0) / (n - 1))
+    outlier = (dev[..., 0] < -width) | (dev[..., -1] > width)
+    if outlier.any():
+        m, s = _clipped(block[outlier], median[outlier], width[outlier])
+        mean[outlier] = m
+        spread[outlier] = s
+    return mean, spread
+
+
+def _clipped(vals: np.ndarray, median: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of the values within ``median ± width`` (K, N) -> (K,), (K,)."""
+    v = vals.astype(np.float64)
+    keep = np.abs(v - median[:, None]) <= width[:, None]
     count = keep.sum(axis=-1)
-    kept = np.where(keep, block, np.float32(0))
-    mean = kept.sum(axis=-1) / count
-    kept -= mean[..., None]
-    kept *= keep
-    var = np.einsum("ijk,ijk->ij", kept, kept) / np.maximum(count - 1, 1)
-    return mean, np.sqrt(var)
+    mean = np.where(keep, v, 0).sum(axis=-1) / count
+    var = (np.where(keep, v - mean[:, None], 0) ** 2).sum(axis=-1) / np.maximum(count - 1, 1)
+    return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
 
 
 def _two_level_sites(block: np.ndarray, sig: np.ndarray, rts_sigma: float) -> np.ndarray:

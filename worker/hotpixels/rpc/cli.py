@@ -24,11 +24,12 @@ log = logging.getLogger("hotpixels.rpc")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hotpixels-worker",
                                      description="HotPixels worker: JSON-RPC 2.0, one message per line.")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--stdio", action="store_true", help="serve on stdin/stdout (the default)")
-    mode.add_argument("--connect", nargs=2, type=int, metavar=("SEND_PORT", "RECV_PORT"),
-                      help="connect to the plugin's send-mode and receive-mode sockets on 127.0.0.1")
-    mode.add_argument("--self-test", action="store_true", help="check model, codecs and exiftool, then exit")
+    # --stdio is the default; --connect wins over it (``./run.sh serve`` always passes --stdio, and the
+    # plugin's development fallback appends --connect to that command line)
+    parser.add_argument("--stdio", action="store_true", help="serve on stdin/stdout (the default)")
+    parser.add_argument("--connect", nargs=2, type=int, metavar=("SEND_PORT", "RECV_PORT"),
+                        help="connect to the plugin's send-mode and receive-mode sockets on 127.0.0.1")
+    parser.add_argument("--self-test", action="store_true", help="check model, codecs and exiftool, then exit")
     parser.add_argument("--token", help="one-time token to present first on RECV_PORT (with --connect)")
     parser.add_argument("--log", metavar="FILE", help="append the log to FILE instead of stderr")
     parser.add_argument("--library", metavar="DIR", help="default profile library folder")

@@ -26,7 +26,7 @@ def hello(call: Any, p: Any) -> dict[str, Any]:
     p.done()
     state = call.state
     if os.environ.get(PRELOAD_ENV, "1") != "0":
-        state.model.preload()
+        call.after_reply = state.model.preload  # after the reply: importing torch holds the GIL a while
     return {
         "protocol": PROTOCOL_VERSION,
         "compatible": client_protocol is None or int(client_protocol) == PROTOCOL_VERSION,
