@@ -185,6 +185,15 @@ local function correctOne(job, props, catalog, batchScope, summary, index, total
         force = entry.force or false,
     }
     local result, err = WorkerClient.call("image.correct", params, { scope = child, cancelScope = batchScope })
+    local first = result and (Ui.value(result.results) or {})[1]
+    local firstError = first and not first.ok and Ui.value(first.error)
+    if job.choice == Groups.AUTO and firstError and firstError.name == "no_matching_profile" and props.stageResidual
+        and not batchScope:isCanceled() then
+        -- converted from another raw format, no profile matched: fall back to residual detection only
+        params.profile, params.stages = Json.null, Json.array({ "residual" })
+        result, err = WorkerClient.call("image.correct", params, { scope = child, cancelScope = batchScope })
+        entry.note = "No profile matched (" .. tostring(firstError.message) .. "): residual detection only."
+    end
     child:done()
     if tempFolder then
         LrFileUtils.delete(tempFolder)
@@ -205,6 +214,11 @@ local function correctOne(job, props, catalog, batchScope, summary, index, total
         return true
     end
     entry.result = r
+    local used = Ui.value(r.profile) or {}
+    if job.choice == Groups.AUTO and not Ui.value(used.name) then
+        entry.note = entry.note or ("No profile matched (" .. tostring(Ui.value(used.reason) or "?") ..
+            "): residual detection only.")
+    end
     local stackTarget = (props.stackWithOriginal and entry.stack) and entry.stackTarget or nil
     local copied = CatalogOps.readSource(entry.photo)
     local added, message = CatalogOps.addCorrected(catalog, r.output, stackTarget, copied)
@@ -268,6 +282,16 @@ function CorrectDialog.summaryView(f, summary)
     if #summary.skipped > 0 then
         rows[#rows + 1] = f:group_box { title = "Skipped", f:static_text {
             title = listText(summary.skipped, "skipReason"), width_in_chars = 80 } }
+    end
+    local noted = {}
+    for _, entry in ipairs(summary.corrected) do
+        if entry.note then
+            noted[#noted + 1] = entry
+        end
+    end
+    if #noted > 0 then
+        rows[#rows + 1] = f:group_box { title = "Notes", f:static_text { title = listText(noted, "note"),
+            width_in_chars = 80 } }
     end
     local first = summary.corrected[1]
     if first then

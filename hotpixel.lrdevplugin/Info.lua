@@ -28,7 +28,6 @@ return {
 
     LrToolkitIdentifier = "app.hotpixels.lightroom",
     LrPluginName = LOC "$$$/HotPixels/PluginName=HotPixels",
-    LrPluginInfoUrl = "https://github.com/hotpixels/hotpixels",
 
     LrLibraryMenuItems = menuItems,  -- Library > Plug-in Extras
     LrExportMenuItems = menuItems,   -- File > Plug-in Extras

@@ -17,6 +17,7 @@ The result is a plan: entries to correct and photos skipped, each with a reason.
 local LrDialogs = import "LrDialogs"
 local LrFileUtils = import "LrFileUtils"
 local LrPathUtils = import "LrPathUtils"
+local LrProgressScope = import "LrProgressScope"
 local LrTasks = import "LrTasks"
 
 local Log = require "Log"
@@ -122,12 +123,19 @@ end
 -- DNG sources are inspected now: CFA check, metadata for grouping, and "already corrected".
 local function inspectDngs(entries, plan, suffix)
     local kept, corrected = {}, {}
-    for _, entry in ipairs(entries) do
+    local scope = LrProgressScope { title = "Checking the selected photos" }
+    for i, entry in ipairs(entries) do
+        scope:setPortionComplete(i - 1, #entries)
+        if scope:isCanceled() then
+            scope:done()
+            return nil
+        end
         local ok = true
         if entry.isDng then
             local info, err = WorkerClient.call("image.inspect", { path = entry.path })
             if not info then
                 if err.name and err.name:match("^worker_") then
+                    scope:done()
                     return nil, err
                 end
                 skip(plan, entry, err.message)
@@ -147,6 +155,7 @@ local function inspectDngs(entries, plan, suffix)
             kept[#kept + 1] = entry
         end
     end
+    scope:done()
     return kept, nil, corrected
 end
 

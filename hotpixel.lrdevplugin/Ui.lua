@@ -4,6 +4,7 @@ Ui.lua: small helpers the dialogs share: formatting, pictures, error display.
 
 local LrDialogs = import "LrDialogs"
 local LrFileUtils = import "LrFileUtils"
+local LrTasks = import "LrTasks"
 
 local Json = require "Json"
 local Log = require "Log"
@@ -67,14 +68,17 @@ function Ui.showWorkerError(what, err)
     LrDialogs.message(what, message, "critical")
 end
 
---- Runs `fn(context)` and turns an unexpected failure into a message instead of a script error.
+--- Runs `fn(context)` and turns an unexpected failure into one message (and a log line) instead of
+-- a script error; returns fn's result, or nil after a failure.
 function Ui.guard(context, title, fn)
-    context:addFailureHandler(function(_, message)
-        Log.error(title, "failed:", message)
-        LrDialogs.message(title, "Something unexpected went wrong: " .. tostring(message) ..
-            "\nThe log (HotPixels.log in Documents/LrClassicLogs) has the details.", "critical")
-    end)
-    return fn(context)
+    local ok, result = LrTasks.pcall(fn, context)
+    if ok then
+        return result
+    end
+    Log.error(title, "failed:", result)
+    LrDialogs.message(title, "Something unexpected went wrong: " .. tostring(result) ..
+        "\nThe log (HotPixels.log in Documents/LrClassicLogs) has the details.", "critical")
+    return nil
 end
 
 --- "3 photos", "1 photo".

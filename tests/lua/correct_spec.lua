@@ -44,8 +44,8 @@ describe("Correct Hot Pixels…", function()
 
     after_each(function()
         world.stopWorker()
-        assert.are.same({}, sdk.state.taskErrors)
-        assert.are.same({}, sdk.state.callbackErrors)
+        assert.are.same({}, sdk.state and sdk.state.taskErrors or {})
+        assert.are.same({}, sdk.state and sdk.state.callbackErrors or {})
     end)
 
     itWithWorker("writes a corrected DNG beside a simulated night DNG and stacks it above, metadata copied",
@@ -124,6 +124,23 @@ describe("Correct Hot Pixels…", function()
         assert.are.equal("rename", settings.LR_collisionHandling)
         assert.is_false(lfs.attributes(settings.LR_export_destinationPathPrefix, "mode") ~= nil,
             "the temporary export folder is removed")
+    end)
+
+    itWithWorker("a converted raw with no matching profile falls back to residual detection only", function()
+        local sim = world.simulate(12)
+        local raw = sim.dir .. "/lights/DSC_0007.ARW"
+        assert(os.rename(sim.lights[1], raw))
+        local photo = sdk.catalog:addExistingPhoto(raw, { fileFormat = "RAW", model = "SimCam Mk1", iso = 1600 })
+        sdk.catalog:select({ photo })
+        correctDialogAnswers({ stageResidual = true })
+
+        local summary = world.runCommand(CorrectDialog)
+
+        assert.are.equal(1, #summary.corrected, summary.failed[1] and summary.failed[1].failure)
+        local note = summary.corrected[1].note
+        assert.truthy(note:find("No profile matched", 1, true) and note:find("residual detection only", 1, true))
+        assert.truthy(sdk.view.withTitle(world.shown("modal")[2].contents, "DSC_0007.ARW: No profile matched"))
+        assert.are.equal(sim.dir .. "/lights/DSC_0007_hotpixels.dng", sdk.catalog.added[1]:getRawMetadata("path"))
     end)
 
     itWithWorker("cancel mid-batch stops the running image and leaves no partial files", function()

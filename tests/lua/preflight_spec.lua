@@ -38,8 +38,8 @@ describe("Before a batch", function()
 
     after_each(function()
         world.stopWorker()
-        assert.are.same({}, sdk.state.taskErrors)
-        assert.are.same({}, sdk.state.callbackErrors)
+        assert.are.same({}, sdk.state and sdk.state.taskErrors or {})
+        assert.are.same({}, sdk.state and sdk.state.callbackErrors or {})
     end)
 
     it("explains an empty selection and starts no worker", function()

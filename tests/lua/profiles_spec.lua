@@ -27,8 +27,8 @@ end
 describe("Create Profile from Dark Frames…", function()
     after_each(function()
         world.stopWorker()
-        assert.are.same({}, sdk.state.taskErrors)
-        assert.are.same({}, sdk.state.callbackErrors)
+        assert.are.same({}, sdk.state and sdk.state.taskErrors or {})
+        assert.are.same({}, sdk.state and sdk.state.callbackErrors or {})
     end)
 
     itWithWorker("builds a profile from simulated darks that then auto-matches the night frames", function()
@@ -106,7 +106,7 @@ end)
 describe("Profile Library…", function()
     after_each(function()
         world.stopWorker()
-        assert.are.same({}, sdk.state.taskErrors)
+        assert.are.same({}, sdk.state and sdk.state.taskErrors or {})
     end)
 
     itWithWorker("lists profiles and renames, exports, imports, shows pictures and deletes after a confirm",

@@ -8,8 +8,8 @@ local itWithWorker = world.withWorker(it, pending)
 describe("WorkerClient", function()
     after_each(function()
         world.stopWorker()
-        assert.are.same({}, sdk.state.taskErrors)
-        assert.are.same({}, sdk.state.callbackErrors)
+        assert.are.same({}, sdk.state and sdk.state.taskErrors or {})
+        assert.are.same({}, sdk.state and sdk.state.callbackErrors or {})
     end)
 
     describe("command line", function()
@@ -136,6 +136,14 @@ describe("WorkerClient", function()
             -- the Plug-in Manager's button starts afresh
             local again = world.task(function() return client:restart() end)
             assert.are.equal(1, again.protocol)
+        end)
+
+        itWithWorker("works whether or not onMessage strips the newline", function()
+            world.fresh({ keepNewline = true })
+            local WorkerClient = require "WorkerClient"
+            local hello, err = world.task(function() return WorkerClient.shared():ensureStarted() end)
+            assert.is_nil(err)
+            assert.are.equal(1, hello.protocol)
         end)
 
         itWithWorker("two tasks asking at once share one worker", function()

@@ -194,3 +194,18 @@ def test_xtrans_dng_with_odd_active_area_is_corrected_on_disk(tmp_path):
     after = out[yx[strong, 0], yx[strong, 1]]
     assert np.median(np.abs(after - noiseless)) < 0.1 * np.median(np.abs(before - noiseless))
     assert result["previews"]
+
+
+def test_a_write_that_fails_leaves_no_output_and_no_previews(rggb, tmp_path):
+    src = _fresh_copy(rggb["lights"][0], tmp_path)
+
+    def source_changes_before_writing(done, total, message):
+        if message.startswith("writing"):
+            with open(src, "ab") as f:  # someone touches the source between read and write
+                f.write(b"\0")
+
+    with pytest.raises(Exception) as err:
+        correct_file(src, CorrectOptions(library_dir=str(rggb["library"]), stages=STAGES_1_2),
+                     progress=source_changes_before_writing)
+    assert "changed since it was read" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["light_0001.dng"]

@@ -316,3 +316,18 @@ def test_field_subtraction_follows_the_models_bilinear_field_with_its_ramp(patte
     assert rep.n_field_pixels > 1000 and np.any((w > 0) & (w < 1) & apply & (out != img))
     np.testing.assert_array_equal(out[~inside], img[~inside])
     np.testing.assert_array_equal(out[50:60, 50:60], 4095)
+
+
+def test_too_few_usable_hot_pixels_fall_back_to_the_exposure_and_temperature_prior():
+    sensor, model = _darks("small", 3, 120.0, 1600)
+    raw, truth = _light("small", 3, 120.0, 1600, 26.0)
+    stable = np.nonzero(model.hot_flags == 0)[0][:5]
+    few = replace(model, hot_yx=model.hot_yx[stable], hot_excess_dn=model.hot_excess_dn[stable],
+                  hot_flags=model.hot_flags[stable], hot_temporal_sigma_dn=model.hot_temporal_sigma_dn[stable])
+
+    out, rep = _run(raw, few)
+
+    dark = rep["stages"]["dark"]
+    assert dark["method"] == "prior" and dark["ran"]
+    assert dark["scale"] == pytest.approx(2 ** ((raw.metadata.temperature_c - few.temperature_c) / 6.0))
+    assert "prior" in dark["reason"]

@@ -294,3 +294,26 @@ def test_8_bit_cfa_with_linearization_table_reads_like_libraw_and_round_trips(tm
     nearest = np.abs(table[None, :].astype(int) - new.reshape(-1, 1)).min(axis=1).reshape(new.shape)
     np.testing.assert_array_equal(np.abs(back.astype(int) - new), nearest)  # nearest value the curve can store
     assert tifffile_raw(tmp_path / "out.dng").dtype == np.uint8
+
+
+def test_one_long_lived_exiftool_process_is_shared_by_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hotpixels.dng import metadata as md
+
+    if not md.exiftool_available():
+        pytest.skip("exiftool is missing")
+    md.read_camera_metadata(sample("exiftool_DNG.dng"))
+    helper = md._EXIFTOOL._helper
+    assert helper is not None and helper.running
+    with ThreadPoolExecutor(6) as pool:
+        metas = list(pool.map(md.read_camera_metadata, [sample("exiftool_DNG.dng")] * 12))
+    assert {m.serial for m in metas} == {"012345678"}
+    assert md._EXIFTOOL._helper is helper  # still the same process
+    from exiftool.exceptions import ExifToolExecuteError
+
+    with pytest.raises(ExifToolExecuteError):
+        md.exiftool_tags("/nonexistent/file.dng", ["Model"])
+    assert md._EXIFTOOL._helper is helper  # a bad file does not cost the process
+    md.close_exiftool()
+    assert md._EXIFTOOL._helper is None

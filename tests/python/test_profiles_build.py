@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hotpixels.dng.cfa import CfaPattern
 from hotpixels.errors import NotEnoughDarks
@@ -171,11 +173,14 @@ def test_local_background_is_the_median_of_same_plane_neighbours(cfa):
     arr = rng.normal(100, 10, (23, 29)).astype(np.float32)
     fast = local_background(arr, cfa, rows_per_block=7)
     rows, cols = cfa.repeat
-    for y in range(2, 21):
-        for x in range(2, 27):
+    for y in range(23):
+        for x in range(29):
             phase = ((y - cfa.origin_yx[0]) % rows, (x - cfa.origin_yx[1]) % cols)
-            offs = same_plane_offsets(cfa, phase)
-            ref = np.median([arr[y + dy, x + dx] for dy, dx in offs])
+            def ring(radius):  # in-frame neighbours only
+                return [arr[y + dy, x + dx] for dy, dx in same_plane_offsets(cfa, phase, radius)
+                        if 0 <= y + dy < 23 and 0 <= x + dx < 29]
+            near = ring(2)  # fewer than 3 at an edge: one CFA period farther
+            ref = np.median(near if len(near) >= 3 else ring(2 + max(rows, cols)))
             assert fast[y, x] == pytest.approx(ref, abs=1e-4)
 
 
@@ -203,3 +208,62 @@ def test_frame_edge_sites_in_a_bright_glow_corner_are_not_called_hot(preset):
     corner = glow > 0.5 * glow.max()
     listed = listed_mask(model) & ~defect_mask(session)
     assert (listed & corner).sum() == 0
+
+
+@pytest.mark.parametrize("cfa", [CfaPattern.bayer("GBRG", (3, 5)), CfaPattern.xtrans((1, 3))])
+def test_detection_field_equals_the_model_field_inside_and_continues_past_the_edge(cfa):
+    from hotpixels.profiles.cells import extrapolated_field_full, grid_model
+
+    block = 18 if cfa.is_xtrans else 16
+    shape = (100, 150)
+    gy, gx = np.mgrid[0:-(-shape[0] // block), 0:-(-shape[1] // block)].astype(np.float32)
+    grid = np.stack([10 + 3 * gy + 2 * gx + p for p in range(cfa.n_planes)])  # a plane: exact under bilinear
+    model_field = grid_model(grid, cfa, block, shape).field_full()
+    extrap = extrapolated_field_full(grid, cfa, block, shape)
+    inner = (slice(block // 2, shape[0] - block), slice(block // 2, shape[1] - block))
+    np.testing.assert_allclose(extrap[inner], model_field[inner], rtol=1e-6)
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]]
+    plane = cfa.plane_map(shape)
+    expected = 10 + 3 * (ys / block - 0.5) + 2 * (xs / block - 0.5) + plane
+    np.testing.assert_allclose(extrap, expected, rtol=1e-5)  # the plane continues to the corner
+
+
+def test_temporal_sigma_of_hot_sites_is_read_plus_shot_noise(rggb_session, rggb_build):
+    model = rggb_build.model
+    t = rggb_session.truth
+    index = {(int(y), int(x)): i for i, (y, x) in enumerate(model.hot_yx)}
+    stable = ~t["hot_rts"] & ~t["hot_saturated_dark"].any(axis=0)
+    rows = [(index[(int(y), int(x))], k) for k, (y, x) in enumerate(t["hot_yx"])
+            if stable[k] and (int(y), int(x)) in index]
+    listed, truth_k = np.array(rows).T
+    dark_e = t["hot_dark_dn"].mean(axis=0)[truth_k] * t["gain_e_per_dn"]
+    expected_dn = np.sqrt(t["read_noise_e"] ** 2 + dark_e) / t["gain_e_per_dn"]
+    ratio = model.hot_temporal_sigma_dn[listed] / expected_dn
+    assert len(ratio) > 300
+    assert np.median(ratio) == pytest.approx(1.0, abs=0.1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 20), seed=st.integers(0, 2**16), spread=st.floats(0.5, 50))
+def test_master_level_matches_the_reference_for_any_number_of_darks(n, seed, spread):
+    rng = np.random.default_rng(seed)
+    frames = [np.clip(rng.normal(300, spread, (4, 6)), 0, 65535).astype(np.uint16) for _ in range(n)]
+    result = stack_frames(frames, CfaPattern.bayer("RGGB"), (9.0, 0.0), np.zeros(4), 65535)
+    for y in range(4):
+        for x in range(6):
+            values = np.array([f[y, x] for f in frames], dtype=np.float64)
+            ref = np.median(values) if n < 5 else _reference_clipped_mean(values, 3.0)
+            assert result.master_dn[y, x] == pytest.approx(ref, abs=1e-3)
+
+
+@pytest.mark.parametrize("cfa", ["RGGB", "XTRANS"])
+def test_per_colour_means_subtract_each_sites_own_black_level(cfa):
+    from hotpixels.profiles.frames import colour_means_dn
+
+    raw = simulate_session("small", seed=3, n_darks=1, n_lights=0, cfa=cfa).darks[0]
+    t, l, b, r = raw.active_area
+    above = (raw.cfa_dn.astype(np.float64) - raw.black_level_map(np.float64))[t:b, l:r]
+    colours = raw.cfa.color_map(raw.shape)[t:b, l:r]
+    means = colour_means_dn(raw)
+    for c, name in enumerate("RGB"):
+        assert means[name] == pytest.approx(above[colours == c].mean(), abs=1e-6)

@@ -252,3 +252,20 @@ def test_pictures_are_pngs_of_the_profile(lib):
     unstable = prof.model.hot_yx[prof.model.flagged(FLAG_UNSTABLE)] // scale
     colours = {tuple(hot_map[y, x]) for y, x in unstable}
     assert colours <= {(255, 150, 0), (255, 40, 40)} and (255, 150, 0) in colours  # orange (red: saturated too)
+
+
+def test_a_clean_sensor_gives_an_empty_table_that_still_saves_lists_and_draws(tmp_path):
+    from hotpixels.dng.cfa import CfaPattern
+    from hotpixels.dng.rawimage import CameraMetadata, RawImage
+
+    rng = np.random.default_rng(4)
+    meta = CameraMetadata(make="Test", model="Clean", serial="0001", iso=800, exposure_s=10)
+    darks = [RawImage(cfa_dn=rng.normal(1000, 3, (64, 96)).astype(np.uint16), cfa=CfaPattern.bayer("BGGR"),
+                      active_area=(0, 0, 64, 96), white_level_dn=16383, metadata=meta) for _ in range(5)]
+    lib = ProfileLibrary(tmp_path)
+    out = create_profile(darks, "clean", lib)
+    assert out["stats"]["n_hot"] <= 1 and out["mismatches"] == []
+    prof = lib.get("clean")
+    assert prof.model.field_dn.shape == (4, 4, 6)
+    np.testing.assert_allclose(prof.model.field_dn, 0, atol=1.0)  # black level 0: the dark is the noise floor
+    assert len(out["pictures"]) == 4 and lib.list()["profiles"][0]["name"] == "clean"

@@ -65,6 +65,7 @@ function sdk.reset(opts)
         noYield = nil,
         execCount = 0,
         socketTimeoutS = opts.socketTimeoutS or 10,
+        keepNewline = opts.keepNewline, -- whether onMessage strips the newline is unverified: test both
         pluginPath = opts.pluginPath or (os.getenv("HOTPIXELS_ROOT") or lfs.currentdir()) .. "/hotpixel.lrdevplugin",
     }
     sdk.state = state
@@ -93,11 +94,36 @@ function sdk.shutdown()
     state.tasks = {}
 end
 
+-- Temp folders made by this test process, removed when it exits (a userdata's __gc runs at exit).
+local madeDirs = {}
+local seededTemp = false
+sdk.keepTemp = os.getenv("HOTPIXELS_KEEP_TEMP") == "1"
+local reaper = newproxy(true)
+getmetatable(reaper).__gc = function()
+    if not sdk.keepTemp then
+        for _, dir in ipairs(madeDirs) do
+            os.execute("rm -rf " .. shq(dir))
+        end
+    end
+end
+sdk._reaper = reaper
+
 function sdk.makeTempDir(prefix)
+    if not seededTemp then
+        -- busted processes start with the same random sequence: mix in time and an address
+        local addr = tonumber(tostring({}):match("0x(%x+)") or "0", 16) or 0
+        math.randomseed((os.time() * 1000 + math.floor(socket.gettime() * 1000) % 1000 + addr) % 2147483647)
+        seededTemp = true
+    end
     local base = os.getenv("TMPDIR") or "/tmp"
-    local name = string.format("%s/hp-lua-%s-%d-%06d", base, prefix, os.time(), math.random(0, 999999))
-    assert(lfs.mkdir(name))
-    return name
+    for _ = 1, 100 do
+        local name = string.format("%s/hp-lua-%s-%d-%06d", base, prefix, os.time(), math.random(0, 999999))
+        if lfs.mkdir(name) then
+            madeDirs[#madeDirs + 1] = name
+            return name
+        end
+    end
+    error("sdk.makeTempDir: cannot create a temp folder in " .. base)
 end
 
 function sdk.LOC(text)
@@ -408,7 +434,7 @@ local function pollOne(sock)
     while sock.client do
         local line, err, partial = sock.client:receive("*l")
         if line then
-            line = sock.buffer .. line
+            line = sock.buffer .. line .. (state.keepNewline and "\n" or "")
             sock.buffer = ""
             if sock.params.mode == "receive" then
                 callback(sock, "onMessage", line)

@@ -64,7 +64,7 @@ end
 -- (default: the real worker). Returns the temp root.
 function world.fresh(opts)
     opts = opts or {}
-    sdk.reset({ socketTimeoutS = opts.socketTimeoutS or 0.3 })
+    sdk.reset({ socketTimeoutS = opts.socketTimeoutS or 0.3, keepNewline = opts.keepNewline })
     local tmp = sdk.makeTempDir("world")
     local prefs = import("LrPrefs").prefsForPlugin()
     prefs.libraryFolder = tmp .. "/library"
@@ -155,11 +155,17 @@ end
 --- Runs a menu command's module (`Module.run(context)`) in a task, as its menu item does; returns
 -- what run returns.
 function world.runCommand(module, timeoutS)
-    return sdk.runTask(function()
+    local result = sdk.runTask(function()
         return import("LrFunctionContext").callWithContext("test command", function(context)
             return module.run(context)
         end)
     end, timeoutS or 150)
+    for _, call in ipairs(sdk.dialogs()) do
+        if call.kind == "message" and tostring(call.info):find("Something unexpected went wrong", 1, true) then
+            error("the command failed: " .. call.info, 2)
+        end
+    end
+    return result
 end
 
 --- Calls the worker through the plug-in's client, in a task; returns result, err.

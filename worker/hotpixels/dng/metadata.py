@@ -70,6 +70,7 @@ class _ExiftoolProcess:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._helper = None
+        atexit.register(self.close)
 
     def get_tags(self, path: str, tags: list[str]) -> dict:
         with self._lock:
@@ -78,10 +79,13 @@ class _ExiftoolProcess:
 
                 self._helper = exiftool.ExifToolHelper(executable=_exiftool_path(), common_args=["-G1", "-n"])
                 self._helper.run()
-                atexit.register(self.close)
+            from exiftool.exceptions import ExifToolExecuteError, ExifToolJSONInvalidError, ExifToolOutputEmptyError
+
             try:
                 result = self._helper.get_tags([path], tags=tags)
-            except Exception:  # noqa: BLE001 - a crashed exiftool is restarted next time
+            except (ExifToolExecuteError, ExifToolJSONInvalidError, ExifToolOutputEmptyError):
+                raise  # this file's trouble: the process itself is fine and stays
+            except Exception:  # noqa: BLE001 - a crashed or stuck exiftool is restarted next time
                 self._close_locked()
                 raise
         return result[0] if result else {}

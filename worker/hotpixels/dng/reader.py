@@ -175,8 +175,7 @@ def read_layout(tf: TiffFile, path: str) -> tuple[RawLayout, dict]:
         raise CorruptData("the raw image has no size", path=path)
     if tf.get1(ifd, TAG_SAMPLES_PER_PIXEL, 1) != 1:
         raise UnsupportedLayout("the CFA raw image has more than one sample per pixel", path=path)
-    bits_all = tf.get(ifd, TAG_BITS_PER_SAMPLE, (1,))
-    bits = int(bits_all[0])
+    bits = int(tf.get1(ifd, TAG_BITS_PER_SAMPLE, 1))
     sample_format = tf.get1(ifd, TAG_SAMPLE_FORMAT, 1)
     if sample_format != 1:
         raise UnsupportedLayout(f"raw samples of SampleFormat {sample_format} (not unsigned integer) "
@@ -201,7 +200,7 @@ def read_layout(tf: TiffFile, path: str) -> tuple[RawLayout, dict]:
     table = None
     if lin is not None:
         table = np.array(lin, dtype=np.int64)
-        if table.min() < 0 or table.max() > 65535 or table.size == 0:
+        if table.size == 0 or table.min() < 0 or table.max() > 65535:
             raise UnsupportedLinearization("the LinearizationTable maps outside 0..65535 DN", path=path)
         table = table.astype(np.uint16)
     white_default = (int(table.max()) if table is not None else (1 << bits) - 1)

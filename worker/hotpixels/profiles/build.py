@@ -24,7 +24,7 @@ from ..dng.rawimage import RawImage
 from ..errors import InvalidOption, NotEnoughDarks
 from ..progress import ProgressFn, check_cancel, report
 from . import checks
-from .cells import cell_size_for
+from .cells import cell_size_for, extrapolated_field_full, grid_model
 from .darkmodel import DarkModel
 from .detect import detect_sites, field_grid
 from .frames import FrameInfo, colour_means_dn, frame_info, hot_counts
@@ -103,13 +103,20 @@ def build_profile_data(sources: Sequence[RawImage | str | os.PathLike], threshol
     del black_map
     block = cell_size_for(cfa, FIELD_BLOCK_TARGET_PX)
     field_dn = field_grid(dark, cfa, block)
+    field = grid_model(field_dn, cfa, block, dark.shape)
     check_cancel(cancel)
+    smooth = extrapolated_field_full(field_dn, cfa, block, dark.shape)
+    dark -= smooth  # in place: "flat", the master with the glow's gradient taken out, for detection
     table = detect_sites(dark, cfa, field_dn, block, unstable=st.unstable, saturated=st.saturated,
                          threshold_sigma=threshold_sigma)
+    dark += smooth  # back to the master above black
+    del smooth
+    ys, xs = table.yx[:, 0], table.yx[:, 1]
+    table.excess_dn = (dark[ys, xs] - field.field_at(ys, xs)).astype(np.float32)  # over the model's field
     method = st.method
     del st
 
-    temporal = _site_statistics(frames, stats, table, dark, ref, sigma_single, noise_model, threshold_sigma)
+    temporal = _site_statistics(frames, stats, table, field, ref, sigma_single, noise_model, threshold_sigma)
     del frames
 
     meta = ref_info.metadata
@@ -133,15 +140,16 @@ def build_profile_data(sources: Sequence[RawImage | str | os.PathLike], threshol
                        info={"seconds_read_and_stack": round(t_stack - t0, 3), "seconds_total": round(t_end - t0, 3)})
 
 
-def _site_statistics(frames, stats, table, dark, ref, sigma_single, noise_model, threshold_sigma) -> np.ndarray:
+def _site_statistics(frames, stats, table, field: DarkModel, ref, sigma_single, noise_model, threshold_sigma) -> np.ndarray:
     """Temporal σ of each listed site (DN) and, into ``stats``, each dark's hot count: sparse
     gathers of the listed sites from every frame, no full-frame work."""
     ys, xs = table.yx[:, 0], table.yx[:, 1]
-    level = np.maximum(dark[ys, xs], 0)
+    field_at = field.field_at(ys, xs).astype(np.float32)
+    level = np.maximum(field_at + table.excess_dn, 0)
     sig_t = np.sqrt(noise_model[0] + noise_model[1] * level)
     _, temporal = site_level(np.stack([f[ys, xs] for f in frames], axis=-1), sig_t)
     sig_sites = sigma_single[ref.cfa.plane_at(ys, xs)].astype(np.float32)
-    floor = ref.black_level_at(ys, xs).astype(np.float32) + (dark[ys, xs] - table.excess_dn)
+    floor = ref.black_level_at(ys, xs).astype(np.float32) + field_at
     for s, c in zip(stats, hot_counts(frames, table.yx, floor, threshold_sigma * sig_sites)):
         s["hot_count"] = c
     return temporal

@@ -64,3 +64,43 @@ def grid_model(grid: np.ndarray, cfa: CfaPattern, block_px: int, shape: tuple[in
                      hot_yx=np.zeros((0, 2), np.int32), hot_excess_dn=np.zeros(0, np.float32),
                      hot_flags=np.zeros(0, np.uint8), hot_temporal_sigma_dn=np.zeros(0, np.float32),
                      read_noise_dn=np.zeros(cfa.n_planes, np.float32))
+
+
+def _axis_weights(v: np.ndarray, n: int, block_px: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices (i0, i1) and weight of i1 for linear interpolation between cell centres along one
+    axis, *extrapolating* linearly beyond the outer centres instead of holding them."""
+    if n < 2:
+        zeros = np.zeros(len(v), np.int64)
+        return zeros, zeros, np.zeros(len(v))
+    g = v / block_px - 0.5
+    i0 = np.clip(np.floor(g), 0, n - 2).astype(np.int64)
+    return i0, i0 + 1, g - i0
+
+
+def extrapolated_field_full(grid: np.ndarray, cfa: CfaPattern, block_px: int, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) float32 like :meth:`DarkModel.field_full`, but continued linearly past the outer cell
+    centres (the outer half cell at each frame edge) instead of held flat.
+
+    Detection only: at a frame edge inside a steep amp-glow corner the held value falls short of
+    the glow and every edge site would look hot against its (inward) neighbours.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    _, gh, gw = grid.shape
+    out = np.empty((h, w), np.float32)
+    rows, cols = cfa.repeat
+    for (py, px), rs, cs in _phase_slices(cfa, h, w):
+        plane = int(cfa.plane_of_phase[py, px])
+        ys = np.arange(rs.start, h, rows, dtype=np.float64)
+        xs = np.arange(cs.start, w, cols, dtype=np.float64)
+        y0, y1, fy = _axis_weights(ys, gh, block_px)
+        x0, x1, fx = _axis_weights(xs, gw, block_px)
+        g = grid[plane].astype(np.float64)
+        along_y = g[y0] * (1 - fy)[:, None] + g[y1] * fy[:, None]
+        out[rs, cs] = along_y[:, x0] * (1 - fx)[None, :] + along_y[:, x1] * fx[None, :]
+    return out
+
+
+def _phase_slices(cfa: CfaPattern, h: int, w: int):
+    from .neighbours import phase_views
+
+    return phase_views(cfa, 0, h, w)

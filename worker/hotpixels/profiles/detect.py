@@ -9,7 +9,9 @@ Smooth field
     noise is ~1.25 σ_master / 8, far below σ, and smoothing would flatten an amp-glow corner.
 
 Significance (one σ, as in the design)
-    ``residual = dark - median of the site's same-plane neighbours`` (radius 2). Its noise σ is
+    ``residual = flat - median of the site's same-plane neighbours`` (radius 2) where
+    ``flat = dark - field`` (continued linearly to the frame edges): the field takes out the
+    glow's gradient first; sites at the frame edge use in-frame neighbours only. Its noise σ is
     measured, not assumed: per plane and cell, MAD x 1.4826 of the residuals, and because shot
     noise grows with the dark level (amp glow) a line ``σ² = a + b · level`` is fitted per plane
     over the cells (robust: two passes dropping cells > 4 MADs off). At each site
@@ -74,12 +76,19 @@ def fit_noise_line(level: np.ndarray, var: np.ndarray) -> tuple[float, float]:
     return max(float(a), 1e-6), b
 
 
-def detect_sites(dark_dn: np.ndarray, cfa: CfaPattern, field_dn: np.ndarray, block_px: int, *,
+def detect_sites(flat_dn: np.ndarray, cfa: CfaPattern, field_dn: np.ndarray, block_px: int, *,
                  unstable: np.ndarray, saturated: np.ndarray, threshold_sigma: float) -> SiteTable:
-    """The sparse table of :mod:`this module <hotpixels.profiles.detect>` (see its docstring)."""
-    h, w = dark_dn.shape
-    residual = local_background(dark_dn, cfa)  # neighbour medians, turned into residuals in place
-    np.subtract(dark_dn, residual, out=residual)
+    """The sparse table of :mod:`this module <hotpixels.profiles.detect>` (see its docstring).
+
+    ``flat_dn`` is the master dark above black *minus the smooth field* (``field_dn`` upsampled,
+    continued linearly to the frame edges: :func:`~.cells.extrapolated_field_full`): with the
+    glow's gradient taken out, a site's neighbours measure its background without the bias a steep
+    amp-glow corner gives a ring of neighbours (all inward at a frame edge). The table's
+    ``excess_dn`` is then ``flat`` at the site; callers re-reference it to the model's field.
+    """
+    h, w = flat_dn.shape
+    residual = local_background(flat_dn, cfa)  # neighbour medians, turned into residuals in place
+    np.subtract(flat_dn, residual, out=residual)
     fits = [fit_noise_line(field_dn[p], cell_mad_sigma(samples) ** 2)
             for p, samples in enumerate(cell_samples(residual, cfa, block_px))]
 
@@ -90,9 +99,9 @@ def detect_sites(dark_dn: np.ndarray, cfa: CfaPattern, field_dn: np.ndarray, blo
     a = np.array([f[0] for f in fits])[planes]
     b = np.array([f[1] for f in fits])[planes]
     res = residual[ys, xs].astype(np.float64)
-    level = np.maximum(dark_dn[ys, xs] - res, 0.0)
-    sigma_site = np.sqrt(a + b * level)
-    signif = res / sigma_site
+    field_at_sites = grid_model(field_dn, cfa, block_px, (h, w)).field_at(ys, xs)
+    level = np.maximum(field_at_sites + flat_dn[ys, xs] - res, 0.0)  # the background's dark level
+    signif = res / np.sqrt(a + b * level)
     hot = signif > threshold_sigma
     cold = signif < -threshold_sigma
     flags = np.zeros(len(ys), np.uint8)
@@ -101,8 +110,6 @@ def detect_sites(dark_dn: np.ndarray, cfa: CfaPattern, field_dn: np.ndarray, blo
     flags[cold] |= FLAG_COLD
     keep = hot | cold | (flags != 0)
     ys, xs = ys[keep], xs[keep]
-    field_at_sites = grid_model(field_dn, cfa, block_px, (h, w)).field_at(ys, xs)
-    excess = dark_dn[ys, xs] - field_at_sites
-    return SiteTable(yx=np.stack([ys, xs], axis=1).astype(np.int32), excess_dn=excess.astype(np.float32),
+    return SiteTable(yx=np.stack([ys, xs], axis=1).astype(np.int32), excess_dn=flat_dn[ys, xs].astype(np.float32),
                      flags=flags[keep], significance=signif[keep].astype(np.float32),
                      noise_fit=[{"a_dn2": float(a_), "b_dn": float(b_)} for a_, b_ in fits])

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import HotPixelsError, InvalidProfileName, ProfileExists, ProfileNotFound
+from ..errors import InvalidProfileName, ProfileExists, ProfileNotFound, as_hotpixels_error
 from .profile_file import SUFFIX, Profile, file_mode, load_profile, read_meta, save_profile, summary_from_meta
 
 INDEX_NAME = "index.json"
@@ -75,7 +75,7 @@ class ProfileLibrary:
     """A folder of profiles (see the module docstring)."""
 
     def __init__(self, dir: str | os.PathLike | None = None):
-        self.dir = Path(dir).expanduser() if dir is not None else default_library_dir()
+        self.dir = (Path(dir).expanduser() if dir is not None else default_library_dir()).absolute()
         self._index_cache: tuple[tuple[int, int], dict[str, Any]] | None = None  # ((size, mtime_ns), entries)
 
     # -- listing ------------------------------------------------------------------------------------
@@ -109,8 +109,9 @@ class ProfileLibrary:
                 try:
                     entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
                              "summary": summary_from_meta(read_meta(e.path))}
-                except HotPixelsError as exc:
-                    entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "error": exc.to_dict()}
+                except Exception as exc:  # noqa: BLE001 - one bad file must not hide the others
+                    entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                             "error": as_hotpixels_error(exc).to_dict()}
             entries[e.name] = entry
             if "error" in entry:
                 errors.append({"file": e.name, "path": e.path, **entry["error"]})

@@ -121,7 +121,10 @@ def _border_background(arr: np.ndarray, cfa: CfaPattern, radius: int, out: np.nd
     """Redo the sites within ``radius`` of the frame edge with their in-frame neighbours only.
 
     The padded pass moves out-of-frame neighbours inward by whole CFA periods (6 px on X-Trans):
-    in a steep amp-glow corner those read lower and would make the corner look hot.
+    in a steep amp-glow corner those read lower and would make the corner look hot. Where fewer
+    than ``MIN_EDGE_NEIGHBOURS`` same-plane neighbours lie in the frame (an X-Trans red or blue
+    site in a corner), one hot neighbour would carry the median: those sites take the ring one
+    CFA period wider.
     """
     h, w = arr.shape
     edge = np.zeros((h, w), bool)
@@ -131,11 +134,25 @@ def _border_background(arr: np.ndarray, cfa: CfaPattern, radius: int, out: np.nd
     for phase in {(int(a), int(b)) for a, b in zip(py, px)}:
         sel = (py == phase[0]) & (px == phase[1])
         y, x = ys[sel], xs[sel]
-        offs = same_plane_offsets(cfa, phase, radius)
-        ny, nx = y[None, :] + offs[:, :1], x[None, :] + offs[:, 1:]
-        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        vals = np.where(inside, arr[np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)], np.nan).astype(np.float32)
-        out[y, x] = np.nanmedian(vals, axis=0)
+        near, count = _in_frame_median(arr, y, x, same_plane_offsets(cfa, phase, radius))
+        wide, _ = _in_frame_median(arr, y, x, same_plane_offsets(cfa, phase, radius + max(cfa.repeat)))
+        out[y, x] = np.where(count >= MIN_EDGE_NEIGHBOURS, near, wide)
+
+
+MIN_EDGE_NEIGHBOURS = 3
+
+
+def _in_frame_median(arr: np.ndarray, y: np.ndarray, x: np.ndarray, offs: np.ndarray):
+    """(median, count) of the in-frame neighbours ``(y, x) + offs`` of each site."""
+    h, w = arr.shape
+    ny, nx = y[None, :] + offs[:, :1], x[None, :] + offs[:, 1:]
+    inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+    vals = np.where(inside, arr[np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)], np.nan).astype(np.float32)
+    count = inside.sum(axis=0)
+    med = np.full(len(y), np.nan, np.float32)
+    some = count > 0
+    med[some] = np.nanmedian(vals[:, some], axis=0)
+    return med, count
 
 
 def plane_noise_sigma(frame: np.ndarray, cfa: CfaPattern, active_area: tuple[int, int, int, int],

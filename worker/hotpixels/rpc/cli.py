@@ -75,7 +75,11 @@ def serve(args: argparse.Namespace) -> int:
             log.error("cannot connect to the plugin on 127.0.0.1:%s/%s: %s", send_port, recv_port, exc)
             return 1
     else:
-        transport = stdio_transport()
+        try:
+            transport = stdio_transport()
+        except OSError as exc:
+            log.error("cannot serve on stdio: %s", exc)
+            return 1
     server = Server(transport, state=WorkerState(default_library=args.library))
     if args.connect:
         server.notify("$/token", {"token": args.token, "pid": os.getpid(), "protocol": PROTOCOL_VERSION})

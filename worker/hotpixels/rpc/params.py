@@ -94,20 +94,6 @@ class Params:
         check_input_file(path, name)
         return path
 
-    def output_dir(self, name: str, default: Any = None) -> Any:
-        """A folder we will write into: created if missing, must be writable."""
-        path = self.str(name, default)
-        if path is None:
-            return None
-        check_output_dir(path, name)
-        return path
-
-    def output_file(self, name: str) -> str:
-        """A file path we will create: its folder must be writable."""
-        path = self.str(name)
-        check_output_dir(str(Path(path).parent or "."), name, create=False)
-        return path
-
     def done(self) -> None:
         """Reject parameters this method does not know (typos must not be silently ignored)."""
         extra = sorted(set(self.params) - self._seen)

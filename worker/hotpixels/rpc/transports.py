@@ -52,18 +52,31 @@ class Transport:
                 pass
 
 
-def protect_stdout() -> BinaryIO:
-    """Return a private binary handle on the real stdout; fd 1 and ``sys.stdout`` go to stderr."""
-    sys.stdout.flush()
-    proto_fd = os.dup(1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    return io.open(proto_fd, "wb", buffering=0, closefd=True)
+def protect_stdout() -> BinaryIO | None:
+    """Return a private binary handle on the real stdout; fd 1 and ``sys.stdout`` go to stderr.
+
+    ``None`` when the process has no usable stdout (a GUI host may start it without one; fine in
+    socket mode).
+    """
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        proto_fd = os.dup(1)
+    except (OSError, ValueError):
+        proto_fd = None
+    try:
+        os.dup2(2, 1)
+    except OSError:
+        pass
+    sys.stdout = sys.stderr if sys.stderr is not None else open(os.devnull, "w", encoding="utf-8")
+    return io.open(proto_fd, "wb", buffering=0, closefd=True) if proto_fd is not None else None
 
 
 def stdio_transport() -> Transport:
     """Requests on stdin, responses on (the protected) stdout."""
     out = protect_stdout()
+    if out is None:
+        raise OSError("this process has no standard output to serve on; use --connect")
     stdin = io.open(os.dup(sys.stdin.fileno()), "rb", buffering=io.DEFAULT_BUFFER_SIZE, closefd=True)
     return Transport(reader=stdin, writer=out, name="stdio", _closers=[out.close])
 

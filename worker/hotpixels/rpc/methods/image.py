@@ -12,7 +12,7 @@ from typing import Any
 
 from ...errors import Cancelled
 from ..errors import bad_param, error_result
-from ..params import check_input_file
+from ..params import check_input_file, check_output_dir
 from . import rpc_method
 
 STAGES = ("dark", "hot", "residual")
@@ -42,11 +42,13 @@ def correct(call: Any, p: Any) -> dict[str, Any]:
         raise bad_param("profile", "'profile' must be \"auto\", a profile name, or null (no profile)")
     stages = p.str_list("stages", list(STAGES), choices=STAGES)
     sensitivity = p.number("sensitivity", 0.5, lo=0.0, hi=1.0)
-    output_dir = p.output_dir("output_dir", None)
+    output_dir = p.str("output_dir", None)
     suffix = p.str("suffix", "_hotpixels")
     force = p.bool("force", False)
     library_dir = p.str("library", None)
     p.done()
+    if output_dir is not None:
+        check_output_dir(output_dir, "output_dir")
     from ...correct.pipeline import CorrectOptions
 
     options = CorrectOptions(profile=profile, stages=tuple(stages), sensitivity=sensitivity, output_dir=output_dir,
