@@ -267,5 +267,5 @@ def test_a_clean_sensor_gives_an_empty_table_that_still_saves_lists_and_draws(tm
     assert out["stats"]["n_hot"] <= 1 and out["mismatches"] == []
     prof = lib.get("clean")
     assert prof.model.field_dn.shape == (4, 4, 6)
-    np.testing.assert_allclose(prof.model.field_dn, 0, atol=1.0)  # black level 0: the dark is the noise floor
+    np.testing.assert_allclose(prof.model.field_dn, 999.5, atol=1.0)  # black level 0: 1000 DN of "dark" (truncated)
     assert len(out["pictures"]) == 4 and lib.list()["profiles"][0]["name"] == "clean"
