@@ -59,12 +59,18 @@ function Preflight.freeBytes(folder)
         Log.warn("free space check failed for", folder, "status", status)
         return nil
     end
-    if WIN_ENV then
+    return Preflight.parseFreeBytes(text, WIN_ENV)
+end
+
+--- Free bytes from the output of `df -Pk FOLDER` or (windows) `dir /-C FOLDER`; nil if unreadable.
+function Preflight.parseFreeBytes(text, windows)
+    if windows then
         local free = text:match("(%d+) bytes free")
         return free and tonumber(free) or nil
     end
+    -- POSIX format: a header, then "Filesystem 1024-blocks Used Available Capacity Mounted-on"
     local second = text:match("\n([^\n]+)")
-    local available = second and second:match("^%S+%s+%d+%s+%d+%s+(%d+)")
+    local available = second and second:match("^.-%s+%d+%s+%d+%s+(%d+)%s+%d+%%")
     return available and tonumber(available) * 1024 or nil
 end
 

@@ -437,8 +437,12 @@ function WorkerClient:_runSession(s, ctx)
         LrTasks.sleep(0.05)
         self:_pump(s)
         if (s.sendClosed or s.recvClosed) and not s.ended then
-            self:_pump(s) -- read what arrived before the close
-            self:_endSession(s, "the worker closed its connection")
+            -- a closed socket usually means the process is ending: wait a moment for its exit status,
+            -- which explains more than the close itself (_pump ends the session when it arrives)
+            s.closedAt = s.closedAt or wallClock()
+            if wallClock() - s.closedAt >= 2 then
+                self:_endSession(s, "the worker closed its connection")
+            end
         end
         if s.ready and not s.ended and next(s.pending) == nil and self.heartbeatS > 0
             and wallClock() - s.lastActivity >= self.heartbeatS then

@@ -5,6 +5,8 @@ local world = require "world"
 local sdk = world.sdk
 local lfs = require "lfs"
 
+local pluginDir = world.root .. "/hotpixel.lrdevplugin/"
+
 local function boundKeys(tree)
     local keys = {}
     for _, node in ipairs(sdk.view.nodes(tree)) do
@@ -40,7 +42,7 @@ end
 describe("Info.lua", function()
     it("loads with only string, LOC, WIN_ENV, MAC_ENV and _VERSION, and names files that exist", function()
         world.fresh()
-        local chunk = assert(loadfile("hotpixel.lrdevplugin/Info.lua"))
+        local chunk = assert(loadfile(pluginDir .. "Info.lua"))
         setfenv(chunk, { string = string, LOC = sdk.LOC, WIN_ENV = false, MAC_ENV = true, _VERSION = _VERSION })
         local info = chunk()
         assert.are.equal("app.hotpixels.lightroom", info.LrToolkitIdentifier)
@@ -50,13 +52,31 @@ describe("Info.lua", function()
             local titles = {}
             for i, item in ipairs(menu) do
                 titles[i] = item.title
-                assert.are.equal("file", lfs.attributes("hotpixel.lrdevplugin/" .. item.file, "mode"), item.file)
+                assert.are.equal("file", lfs.attributes(pluginDir .. item.file, "mode"), item.file)
             end
             assert.are.same({ "Correct Hot Pixels…", "Create Profile from Dark Frames…", "Profile Library…" }, titles)
         end
         for _, key in ipairs({ "LrPluginInfoProvider", "LrInitPlugin", "LrShutdownPlugin", "LrShutdownApp" }) do
-            assert.are.equal("file", lfs.attributes("hotpixel.lrdevplugin/" .. info[key], "mode"), key)
+            assert.are.equal("file", lfs.attributes(pluginDir .. info[key], "mode"), key)
         end
+    end)
+end)
+
+describe("menu items", function()
+    it("each starts its command in a task; without a selection the commands explain what to select", function()
+        world.fresh({ workerPath = world.fakeWorker("exit-3") })
+        for _, file in ipairs({ "CorrectMenuItem.lua", "ProfileCreateMenuItem.lua", "ProfileLibraryMenuItem.lua" }) do
+            assert(loadfile(pluginDir .. file))() -- as Lightroom runs a menu item's file
+        end
+        sdk.pump(nil, 60)
+        local messages = {}
+        for _, call in ipairs(world.shown("message")) do
+            messages[#messages + 1] = call.message
+        end
+        assert.are.same({ "No photos selected", "No dark frames selected",
+            "The HotPixels worker is not available" }, messages)
+        assert.truthy(world.shown("message")[3].info:find("exit status 3", 1, true))
+        assert.are.same({}, sdk.state.taskErrors)
     end)
 end)
 

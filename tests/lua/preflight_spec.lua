@@ -63,6 +63,17 @@ describe("Before a batch", function()
         assert.are.equal(0, #world.shown("modal"))
     end)
 
+    it("reads free space from df (macOS) and dir (Windows) output", function()
+        local Preflight = require "Preflight"
+        local df = "Filesystem 1024-blocks Used Available Capacity Mounted on\n" ..
+            "/dev/disk3s5 971350180 512332816 440051332 54% /System/Volumes/Data\n"
+        assert.are.equal(440051332 * 1024, Preflight.parseFreeBytes(df, false))
+        local dir = " Volume in drive C has no label.\r\n Directory of C:\\Photos\r\n\r\n" ..
+            "               3 File(s)       75497472 bytes\r\n               2 Dir(s)  123456789012 bytes free\r\n"
+        assert.are.equal(123456789012, Preflight.parseFreeBytes(dir, true))
+        assert.is_nil(Preflight.parseFreeBytes("garbage", false))
+    end)
+
     it("reads the free space of a real folder", function()
         local Preflight = require "Preflight"
         local free = world.task(function() return Preflight.freeBytes(world.tmp) end)

@@ -209,3 +209,17 @@ def test_a_write_that_fails_leaves_no_output_and_no_previews(rggb, tmp_path):
                      progress=source_changes_before_writing)
     assert "changed since it was read" in str(err.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["light_0001.dng"]
+
+
+def test_cli_refuses_a_corrected_file_without_force_and_corrects_it_with_force(rggb, tmp_path, capsys):
+    src = _fresh_copy(rggb["lights"][1], tmp_path)
+    common = ["--library", str(rggb["library"]), "--stages", "dark,hot", "--no-previews", "--json"]
+    assert main(["correct", src, *common]) == 0
+    corrected = json.loads(capsys.readouterr().out)[0]["output"]
+
+    assert main(["correct", corrected, *common]) == 2
+    refused = json.loads(capsys.readouterr().out)[0]
+    assert refused["error"]["name"] == "already_corrected" and "--force" in refused["error"]["message"]
+
+    assert main(["correct", corrected, *common, "--force"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["ok"]

@@ -61,7 +61,7 @@ def _star_frame(kind, seed=5, cfa=None, sigma_range=None):
 
 
 @pytest.mark.parametrize("kind,cfa,sigma", [("stars", "RGGB", (0.5, 0.5)), ("stars", "XTRANS", None),
-                                             ("narrowband", "GBRG", None)])
+                                             ("narrowband", "GBRG", (0.8, 1.5))])
 def test_synthetic_star_field_without_defects_is_left_unchanged(kind, cfa, sigma):
     sensor, fr = _star_frame(kind, cfa=cfa, sigma_range=sigma)
     frame = fr.clean_dn  # stars, sky and noise only: nothing to correct

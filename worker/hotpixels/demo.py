@@ -78,8 +78,9 @@ def run(args) -> int:
                   "explanation": (match.get("candidates") or [{}])[0].get("explanation"),
                   "reason": match.get("reason")},
         "corrected": result["output"],
-        "report": result.get("report_path"),
-        "previews": result.get("previews", {}),
+        "report": result.get("report"),
+        "sites_file": result.get("sites_file"),
+        "previews": result.get("previews", []),
         "counts": result.get("counts", {}),
         "scale": result.get("scale"),
         "figures": figures,
@@ -144,9 +145,11 @@ def _print_summary(s: dict) -> None:
         print(f"  auto-match       none: {s['match']['reason']}")
     print(f"  corrected DNG    {s['corrected']}")
     print(f"  report           {s['report']}")
-    for k, v in (s.get("previews") or {}).items():
-        print(f"  preview {k:<8} {v}")
-    print(f"  changed sites    {json.dumps(s['counts'])}")
+    print(f"  changed sites    {s['sites_file']}")
+    for p in s.get("previews") or []:
+        print(f"  before/after     {p['before']}  |  {p['after']}")
+    print(f"  counts by stage  {json.dumps(s['counts'])}")
+    print(f"  dark scale       {json.dumps(s['scale'])}")
     print("  error vs the simulator's clean frame (RMSE, DN)   before → after")
     for key, label in (("rmse_hot_sites_dn", f"known hot sites ({f['hot_sites']})"),
                        ("rmse_residual_sites_dn", f"random hot sites ({f['residual_sites']})"),

@@ -114,7 +114,8 @@ def _quality_row(sensor, model, raw, truth, scene: str, dt: float) -> dict[str, 
            "scale_method": rep["stages"]["dark"].get("method"),
            "true_scale": float(truth["light_factor"][0] / (2 ** ((20.0 - sensor.ref_temp_c) / sensor.doubling_c))),
            "n_hot_sites": int(len(hot)), "n_strong_profile_sites": int(len(strong)),
-           "stage3": rep3["stages"]["residual"].get("reason", "ran"), "seconds_stages_1_2_x2": round(seconds, 3),
+           "stage3": (rep3["stages"]["residual"].get("reason") or "ran").splitlines()[0][:160],
+           "seconds_stages_1_2_x2": round(seconds, 3),
            "rmse_hot_dn": {}, "rmse_frame_dn": {}, "within_3_sigma": {}}
     for name, img in images.items():
         diff = img.astype(np.float64) - clean

@@ -222,12 +222,14 @@ def correct_raw(raw: RawImage, options: CorrectOptions, profile=None, profile_in
             stages["hot"] = {"ran": False, "reason": "not selected"}
     t1 = time.perf_counter()
     if "residual" in options.stages:
-        cfa_dn, stages["residual"] = _run_residual(cfa_dn, raw, model, options, changes)
+        handled = model if any(stages[k].get("ran") for k in ("dark", "hot")) else None
+        cfa_dn, stages["residual"] = _run_residual(cfa_dn, raw, handled, options, changes)
     else:
         stages["residual"] = {"ran": False, "reason": "not selected"}
     t2 = time.perf_counter()
     out = {
         "profile": info, "stages": stages,
+        "scale": stages.get("dark", {}).get("scale") if stages.get("dark", {}).get("ran") else None,
         "counts": {"dark": int(stages["dark"].get("n_sites_subtracted", 0)) if stages["dark"].get("ran") else 0,
                    "dark_field_pixels": int(stages["dark"].get("n_field_pixels", 0)) if stages["dark"].get("ran") else 0,
                    "hot": int(stages["hot"].get("n_interpolated", 0)),
@@ -240,8 +242,9 @@ def correct_raw(raw: RawImage, options: CorrectOptions, profile=None, profile_in
 def _run_residual(cfa_dn, raw, model, options, changes) -> tuple[np.ndarray, dict[str, Any]]:
     """Stage 3 through :func:`hotpixels.correct.residual.correct_residual`, when installed.
 
-    The profile's sites are excluded (stages 1–2 own them); a missing or broken detector model
-    skips the stage with its message instead of failing the image.
+    ``model`` is the profile's dark model when stage 1 or 2 ran: its sites are then excluded
+    (those stages own them); a missing or broken detector model skips the stage with its message
+    instead of failing the image.
     """
     try:
         from .residual import correct_residual

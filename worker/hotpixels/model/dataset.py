@@ -13,7 +13,9 @@ Each training *frame* is a small (default 128 x 128 active) simulated light fram
   0-2048 DN, 12/14/16-bit white level, exposure chosen so the sky holds 5-3000 e-;
 * shot (Poisson) and read (Gaussian) noise, quantised like an ADC;
 * residual hot pixels with known amplitude in σ of their local background (log-uniform 3-300 σ,
-  extra weight at 4-12 σ), 15 % with a touching partner (any of the 8 neighbours, 0.5-1x the
+  extra weight at 3-14 σ); those under ``MIN_LABEL_SIGMA`` are left out of the samples (neither
+  hot nor clean): a 3-4 σ spike cannot be told from a noise peak, and calling it hot would teach
+  the network to call noise peaks hot; 15 % with a touching partner (any of the 8 neighbours, 0.5-1x the
   amplitude), anywhere in the frame (on stars and texture too).
 
 The frame then goes through the *same* code as at inference — noise-model fit, candidate
@@ -44,6 +46,7 @@ KIND_WEIGHTS = (0.25, 0.15, 0.2, 0.2, 0.2)
 CFA_NAMES = ("RGGB", "BGGR", "GRBG", "GBRG", "XTRANS")
 CFA_WEIGHTS = (0.19, 0.19, 0.19, 0.18, 0.25)
 REAL_SAMPLE = "tinydng_colorchart.dng"
+MIN_LABEL_SIGMA = 4.5
 
 
 def default_samples_dir() -> Path:
@@ -142,7 +145,7 @@ def _hot_pixels(rng, signal_e, sensor, scene, gain, read_e):
     ys = rng.integers(t + 2, b - 2, n)
     xs = rng.integers(l + 2, r - 2, n)
     u = rng.random(n)
-    amp = np.where(u < 0.45, rng.uniform(3.0, 12.0, n), np.exp(rng.uniform(np.log(3.0), np.log(300.0), n)))
+    amp = np.where(u < 0.45, rng.uniform(3.0, 14.0, n), np.exp(rng.uniform(np.log(3.0), np.log(300.0), n)))
     pair = rng.random(n) < 0.15
     d = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
     pd = d[rng.integers(0, 8, n)]
@@ -192,9 +195,10 @@ def frame_patches(frame: TrainingFrame):
         pos = np.searchsorted(hot_lin[order], cand_lin[label])
         amp[label] = frame.hot_sigma[order][pos]
     missed = frame.hot_sigma[~np.isin(hot_lin, cand_lin)]
-    x = patch_features(frame.cfa_dn, frame.cfa, cand.yx, noise, active_area=frame.active_area,
+    keep = ~label | (amp >= MIN_LABEL_SIGMA)
+    x = patch_features(frame.cfa_dn, frame.cfa, cand.yx[keep], noise, active_area=frame.active_area,
                        black_level_dn=frame.black_dn, white_level_dn=frame.white_dn)
-    return x, label, amp, missed
+    return x, label[keep], amp[keep], missed
 
 
 def make_patches(seed: int, n_frames: int, *, first: int = 0, size: int = 128, samples_dir: Path | None = None,
