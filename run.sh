@@ -162,7 +162,11 @@ case "$cmd" in
     serve)
         ensure_system main
         ensure_venv "" >&2
-        exec "$VENV/bin/hotpixels-worker" --stdio "$@"
+        # stdio unless the caller picked the socket pair (the plugin's dev fallback passes --connect)
+        case " $* " in
+            *" --connect "*) exec "$VENV/bin/hotpixels-worker" "$@" ;;
+            *) exec "$VENV/bin/hotpixels-worker" --stdio "$@" ;;
+        esac
         ;;
     build)
         ensure_system main

@@ -210,7 +210,7 @@ def test_correct_into_a_file_instead_of_a_folder_is_1011(worker, session, tmp_pa
 
 def test_long_correction_sends_progress_at_least_once_a_second_and_hello_is_answered(worker, big, big_library,
                                                                                      tmp_path):
-    paths = big["lights"] * 8  # a batch of 8 two-megapixel images: seconds of work
+    paths = big["lights"] * 4  # a batch of 4 two-megapixel images: seconds of work
     rid = worker.request("image.correct", {"paths": paths, "library": big_library, "output_dir": str(tmp_path)})
     worker.wait_for(lambda m: m.get("params", {}).get("id") == rid and m["params"]["done"] > 0, timeout_s=120)
     t0 = time.monotonic()

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from . import __version__
 from .errors import HotPixelsError, as_hotpixels_error
+from .fileio import json_default
 
 # module paths, each with register(subparsers)
 COMMAND_MODULES = [
@@ -44,21 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def print_json(obj: Any) -> None:
     """Write one JSON document to stdout (the only thing on stdout with ``--json``)."""
-    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False, default=_json_default)
+    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False, default=json_default)
     sys.stdout.write("\n")
     sys.stdout.flush()
-
-
-def _json_default(o: Any) -> Any:
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if hasattr(o, "__fspath__"):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

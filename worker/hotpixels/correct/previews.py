@@ -16,8 +16,6 @@ as ``<output stem>.preview<k>_before.png`` and ``..._after.png``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import imagecodecs
 import numpy as np
 
 from ..dng.rawimage import RawImage
+from ..fileio import atomic_write
 
 DISPLAY_GAMMA = 1 / 2.2
 WHITE_PERCENTILE = 99.5
@@ -104,19 +103,7 @@ def write_previews(raw: RawImage, new_cfa_dn: np.ndarray, changed_yx: np.ndarray
         paths = {}
         for label, img in (("before", before), ("after", after)):
             path = out.with_name(f"{out.stem}.preview{k}_{label}.png")
-            _atomic_bytes(path, imagecodecs.png_encode(img))
+            atomic_write(path, imagecodecs.png_encode(img))
             paths[label] = str(path)
         previews.append({**paths, "box": list(box[:4]), "n_changes": box[4]})
     return previews
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from ..fileio import atomic_write, json_default
 
 REPORT_SUFFIX = ".hotpixels.json"
 SITES_SUFFIX = ".sites.csv"
@@ -83,32 +83,10 @@ def report_paths(output_dng) -> tuple[Path, Path]:
 def write_report(output_dng, result: dict[str, Any], changes: SiteChanges) -> dict[str, str]:
     """Write the JSON report and the sites file; returns ``{"report": path, "sites_file": path}``."""
     json_path, csv_path = report_paths(output_dng)
-    _atomic_text(csv_path, changes.to_csv())
+    atomic_write(csv_path, changes.to_csv())
     paths = {"report": str(json_path), "sites_file": str(csv_path)}
     body = dict(result)
     body.update(paths)
     body["sites_listed"] = {s: changes.count(s) for s in ("dark", "hot", "residual")}
-    _atomic_text(json_path, json.dumps(body, indent=2, ensure_ascii=False, default=_default))
+    atomic_write(json_path, json.dumps(body, indent=2, ensure_ascii=False, default=json_default))
     return paths
-
-
-def _default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -33,14 +33,13 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import struct
-import uuid
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DestinationUnwritable, InvalidOption
+from ..errors import InvalidOption
+from ..fileio import atomic_write
 from .cfa import CfaPattern
 from .rawimage import CameraMetadata
 
@@ -328,22 +327,5 @@ def write_dng(path: str | os.PathLike, cfa_dn: np.ndarray, *, cfa: CfaPattern, a
         ifd0 = main + raw
     ifd0_off = append_ifd(ifd0)
     struct.pack_into("<I", buf, 4, ifd0_off)
-    _atomic_write(Path(path), bytes(buf))
+    atomic_write(path, bytes(buf))
     return {"path": str(path), "bytes": len(buf), "layout": layout}
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    # a fresh name opened with "xb" (not mkstemp) so the file gets the user's umask, not 0600
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        f = open(tmp, "xb")
-    except OSError as exc:
-        raise DestinationUnwritable(f"cannot write to {path.parent}: {exc.strerror}", path=str(path)) from exc
-    try:
-        with f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

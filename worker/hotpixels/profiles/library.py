@@ -24,12 +24,12 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidProfileName, ProfileExists, ProfileNotFound, as_hotpixels_error
-from .profile_file import SUFFIX, Profile, file_mode, load_profile, read_meta, save_profile, summary_from_meta
+from ..fileio import atomic_write
+from .profile_file import SUFFIX, Profile, load_profile, read_meta, save_profile, summary_from_meta
 
 INDEX_NAME = "index.json"
 INDEX_VERSION = 1
@@ -258,28 +258,15 @@ class ProfileLibrary:
         if dst.is_dir():
             dst = dst / src.name
         dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=dst.parent)
-        os.close(fd)
-        try:
-            shutil.copyfile(src, tmp)
-            os.chmod(tmp, file_mode())
-            os.replace(tmp, dst)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(dst, lambda fh: _copy_into(src, fh))
         return {"name": name, "path": str(dst), "bytes": dst.stat().st_size}
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, text)
+
+
+def _copy_into(src: Path, fh) -> None:
+    with open(src, "rb") as fin:
+        shutil.copyfileobj(fin, fh)

@@ -19,6 +19,7 @@ from pathlib import Path
 import imagecodecs
 import numpy as np
 
+from ..fileio import atomic_write
 from .darkmodel import FLAG_COLD, FLAG_SATURATED, FLAG_UNSTABLE
 from .profile_file import Profile
 
@@ -101,8 +102,6 @@ def write_pictures(profile: Profile, folder: str | os.PathLike) -> dict[str, str
     out = {}
     for name, img in pictures.items():
         path = folder / f"{name}.png"
-        tmp = folder / f".tmp-{name}.png"
-        tmp.write_bytes(imagecodecs.png_encode(np.ascontiguousarray(img)))
-        os.replace(tmp, path)
+        atomic_write(path, imagecodecs.png_encode(np.ascontiguousarray(img)))
         out[name] = str(path.resolve())
     return out

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..dng.cfa import CfaPattern
+from ..fileio import atomic_write, json_default
 from ..errors import FileNotFound, ProfileCorrupt, ProfileTooNew
 from .darkmodel import FLAG_COLD, FLAG_SATURATED, FLAG_UNSTABLE, DarkModel
 
@@ -87,40 +87,14 @@ def save_profile(path, profile: Profile) -> dict[str, Any]:
     meta.update(format=FORMAT, version=VERSION, name=profile.name, model=model_meta(profile.model),
                 stats=model_stats(profile.model), has_master=profile.master_dn is not None)
     arrays = {k: np.ascontiguousarray(getattr(profile.model, k), dtype=_DTYPES[k]) for k in MODEL_ARRAYS}
-    arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=False, default=_json_default).encode(), np.uint8)
+    arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=False, default=json_default).encode(), np.uint8)
     if profile.master_dn is not None:
         arrays["master_dn"] = profile.master_dn.astype(np.float16)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays), fsync=True)
     profile.meta = meta
     profile.path = str(path)
     return {"path": str(path), "bytes": path.stat().st_size}
-
-
-def file_mode() -> int:
-    """Permissions of a new file under the current umask (mkstemp's own 0600 would hide it)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def _corrupt(path, why: str) -> ProfileCorrupt:

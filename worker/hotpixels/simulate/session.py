@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..dng.rawimage import CameraMetadata, RawImage
+from ..fileio import atomic_write, json_default
 from ..errors import Cancelled, DestinationUnwritable, InvalidOption
 from ..progress import ProgressFn, check_cancel, report
 from .defects import DarkField, make_dark_field
@@ -89,8 +89,8 @@ def write_truth(outdir: Path, truth: dict[str, Any]) -> tuple[str, str]:
     scalars = {k: v for k, v in truth.items() if not isinstance(v, np.ndarray)}
     scalars["arrays_in_npz"] = sorted(arrays)
     jpath, npath = outdir / "truth.json", outdir / "truth.npz"
-    _atomic(jpath, lambda f: f.write(json.dumps(scalars, indent=1, default=_jsonable).encode()))
-    _atomic(npath, lambda f: np.savez_compressed(f, **arrays))
+    atomic_write(jpath, json.dumps(scalars, indent=1, default=json_default))
+    atomic_write(npath, lambda f: np.savez_compressed(f, **arrays))
     return str(jpath), str(npath)
 
 
@@ -101,24 +101,6 @@ def load_truth(outdir: str | os.PathLike) -> dict[str, Any]:
     with np.load(out / "truth.npz", allow_pickle=False) as z:
         truth.update({k: z[k] for k in z.files})
     return truth
-
-
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    raise TypeError(type(o).__name__)
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "xb") as f:  # honours the umask (mkstemp would make it 0600)
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def recorded_temperatures(sensor: SensorModel, true_c: list[float], kind: str,
