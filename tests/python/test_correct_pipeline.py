@@ -7,6 +7,7 @@ import hashlib
 import json
 import shutil
 import threading
+from pathlib import Path
 
 import imagecodecs
 import numpy as np
@@ -223,3 +224,19 @@ def test_cli_refuses_a_corrected_file_without_force_and_corrects_it_with_force(r
 
     assert main(["correct", corrected, *common, "--force"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["ok"]
+
+
+def test_report_dir_keeps_the_photo_folder_to_the_corrected_dng_alone(tmp_path):
+    """Lightroom users want only photos beside their photos: reports and previews go elsewhere."""
+    from hotpixels.correct.pipeline import CorrectOptions, correct_file
+    from hotpixels.simulate import simulate_session
+
+    photos = tmp_path / "photos"
+    s = simulate_session("small", seed=41, n_darks=2, n_lights=1, scene="stars")
+    light = s.write(photos, layout="strip")["lights"][0]
+    reports = tmp_path / "reports"
+    result = correct_file(light, CorrectOptions(profile=None, stages=("residual",), report_dir=str(reports)))
+    beside = sorted(p.name for p in (photos / "lights").iterdir())
+    assert beside == sorted([Path(light).name, Path(result["output"]).name])
+    assert Path(result["report"]).parent == reports and Path(result["report"]).is_file()
+    assert all(Path(p["before"]).parent == reports for p in result.get("previews", []))

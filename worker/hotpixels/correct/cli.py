@@ -29,6 +29,8 @@ def register(subparsers) -> None:
     p.add_argument("--output-dir", default=None, metavar="DIR", help="write outputs here instead of next to each source")
     p.add_argument("--suffix", default="_hotpixels", help="output name suffix (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="also correct files HotPixels already corrected")
+    p.add_argument("--report-dir", default=None, metavar="DIR",
+                   help="write reports, sites files and previews here (default: beside each output DNG)")
     p.add_argument("--no-previews", action="store_true", help="do not write before/after PNG crops")
     p.add_argument("--json", action="store_true", help="print only JSON on stdout")
     p.set_defaults(func=run)
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     options = CorrectOptions(profile=args.profile, stages=args.stages, sensitivity=args.sensitivity,
                              output_dir=args.output_dir, suffix=args.suffix, force=args.force,
-                             library_dir=args.library, previews=not args.no_previews).validated()
+                             library_dir=args.library, previews=not args.no_previews,
+                             report_dir=args.report_dir).validated()
     progress = TerminalProgress("correct")
     try:
         results = correct_files(args.images, options, progress=progress)

@@ -64,6 +64,7 @@ class CorrectOptions:
     library_dir: str | None = None
     temp_doubling_c: float = 6.0
     previews: bool = True
+    report_dir: str | None = None  # reports, sites files and previews; None = beside the output DNG
 
     def validated(self) -> "CorrectOptions":
         stages = tuple(s.strip().lower() for s in (self.stages.split(",") if isinstance(self.stages, str) else self.stages)
@@ -381,7 +382,7 @@ def _finish(job: _Job, options: CorrectOptions, cancel) -> dict[str, Any]:
     note = {"Profile": job.report["profile"].get("name") or "", "Stages": stages_ran,
             "Scale": job.report["stages"].get("dark", {}).get("scale")}
     with ThreadPoolExecutor(1, thread_name_prefix="hp-previews") as side:
-        previews = side.submit(_previews, job) if options.previews else None
+        previews = side.submit(_previews, job, options) if options.previews else None
         try:
             written = write_corrected_dng(job.raw, job.new_cfa_dn, job.output, note=note, cancel=cancel)
         except BaseException:
@@ -392,14 +393,31 @@ def _finish(job: _Job, options: CorrectOptions, cancel) -> dict[str, Any]:
         result["seconds"]["write"] = round(time.perf_counter() - t0, 3)
         if previews is not None:
             result["previews"] = previews.result()
-    result.update(write_report(job.output, result, job.changes))
+    result.update(write_report(_report_base(job, options), result, job.changes))
     return {"path": job.raw.path, "ok": True, **result}
 
 
-def _previews(job: _Job) -> list[dict[str, Any]]:
+def _report_base(job: _Job, options: CorrectOptions) -> Path:
+    """Where the side files go: named after the output DNG, beside it or in ``report_dir``.
+
+    Lightroom users want only photos in their photo folders, so the worker passes a report folder
+    in the user's data directory; the CLI keeps them beside the DNG.
+    """
+    if not options.report_dir:
+        return job.output
+    folder = Path(options.report_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DestinationUnwritable(f"cannot create the report folder {folder}: {exc.strerror or exc}",
+                                    path=str(folder)) from None
+    return folder / job.output.name
+
+
+def _previews(job: _Job, options: CorrectOptions) -> list[dict[str, Any]]:
     from .previews import write_previews
 
-    return write_previews(job.raw, job.new_cfa_dn, job.changes.all_yx(), job.output)
+    return write_previews(job.raw, job.new_cfa_dn, job.changes.all_yx(), _report_base(job, options))
 
 
 def _remove_previews(previews: Future | None) -> None:
