@@ -36,7 +36,7 @@ import numpy as np
 
 from ..correct.batch import detect_batch
 from ..correct.interpolate import interpolate_sites
-from ..correct.residual import correct_residual, detect_residual, threshold_for
+from ..correct.residual import correct_residual, detect_residual, gate_for, threshold_for
 from ..model.load import load_detector, model_path
 from ..simulate.render import render_light
 from ..simulate.scene import make_scene
@@ -307,13 +307,14 @@ def roc_frame(frame, clean, sensor, truth, det) -> dict:
     amp = truth["amp_sigma"]
     is_hot = np.isin(cl, tl)
     is_weak = np.isin(cl, tl[amp < 5])
-    strong_scores = np.full(int((amp >= 5).sum()), -np.inf)
+    strong = np.full((int((amp >= 5).sum()), 2), -np.inf)
     pos = {v: i for i, v in enumerate(tl[amp >= 5].tolist())}
-    for c, s in zip(cl.tolist(), rep["all_scores"].tolist()):
+    for c, s, e in zip(cl.tolist(), rep["all_scores"].tolist(), rep["all_excess_sigma"].tolist()):
         if c in pos:
-            strong_scores[pos[c]] = s
+            strong[pos[c]] = (s, e)
+    neg = np.stack([rep["all_scores"], rep["all_excess_sigma"]], 1)[~is_hot & ~is_weak]
     t, l, b, r = sensor.active_area
-    return {"neg": rep["all_scores"][~is_hot & ~is_weak], "pos": strong_scores, "mp": (b - t) * (r - l) / 1e6}
+    return {"neg": neg, "pos": strong, "mp": (b - t) * (r - l) / 1e6}
 
 
 def roc_summary(rows, det) -> list[dict]:
@@ -322,9 +323,11 @@ def roc_summary(rows, det) -> list[dict]:
     mp = sum(r["mp"] for r in rows)
     out = []
     for s in np.linspace(0.0, 1.0, 11):
-        thr = threshold_for(float(s), det.meta)
-        out.append({"sensitivity": round(float(s), 2), "recall_5_up": round(float((pos > thr).mean()), 4),
-                    "fp_per_mp": round(float((neg > thr).sum()) / mp, 3)})
+        thr, gate = threshold_for(float(s), det.meta), gate_for(float(s))
+        hit_p = (pos[:, 0] > thr) & (pos[:, 1] >= gate)
+        hit_n = (neg[:, 0] > thr) & (neg[:, 1] >= gate)
+        out.append({"sensitivity": round(float(s), 2), "recall_5_up": round(float(hit_p.mean()), 4),
+                    "fp_per_mp": round(float(hit_n.sum()) / mp, 3)})
     return out
 
 
@@ -394,8 +397,12 @@ def speed_bench(det) -> dict:
     sensor = make_sensor("24mp", BENCH_SEED + 5)
     scene = make_scene(sensor, "foreground", BENCH_SEED + 5)
     fr = render_light(sensor, scene, rng_for(BENCH_SEED, "speed"), exposure_s=60.0, temp_c=20.0, iso=1600.0,
-                      residual=True, clean=False)
-    frame, black = fr.cfa_dn, sensor.black_map()
+                      residual=True)
+    # what stage 3 sees: the light after stages 1-2 (no profile defects) with its random residuals
+    frame = fr.clean_dn.astype(np.float32)
+    frame[fr.residual_yx[:, 0], fr.residual_yx[:, 1]] += fr.residual_dn
+    frame = np.clip(np.rint(frame), 0, sensor.white_level_dn).astype(np.uint16)
+    black = sensor.black_map()
     times = []
     for _ in range(3):
         t0 = time.perf_counter()

@@ -13,9 +13,10 @@ profile did not cover). This stage finds them in the frame itself:
    (:func:`hotpixels.correct.interpolate.interpolate_sites`), all detected sites marked bad so
    touching pairs do not feed each other.
 
-``sensitivity`` in [0, 1] sets the cut: 0.5 is the calibrated operating point (about 0.5 false
-detections per megapixel on the validation frames), each +0.1 lowers the logit cut by
-``sensitivity_span / 10`` (more detections, monotonically: a higher sensitivity detects a superset).
+``sensitivity`` in [0, 1] sets two cuts, both lowered as it rises (so a higher sensitivity detects a
+superset): the CNN logit cut (0.5 = the calibrated ``threshold_logit`` of the model file, each +0.1
+lowers it by ``sensitivity_span / 10``) and an amplitude gate, the excess over the ring mean in σ
+(4.8 σ at 0.5, 0.14 σ lower per +0.1), below which noise peaks and hot pixels look the same.
 Coordinates are full-frame (y, x); values DN as stored (black not subtracted).
 """
 
@@ -30,6 +31,11 @@ from ..errors import InvalidOption
 from .candidates import estimate_noise, find_candidates
 
 DEFAULT_SENSITIVITY = 0.5
+# Amplitude gate (excess over the ring mean, in σ) at sensitivity 0.5, and its change per unit of
+# sensitivity. Gaussian noise alone puts about 1-2 sites per MP above 4.8 σ (after the ring-maximum
+# test), and below that a single site cannot be told from a noise peak by any classifier.
+GATE_SIGMA = 4.8
+GATE_SPAN = 1.4
 
 
 def threshold_for(sensitivity: float, meta: dict) -> float:
@@ -37,6 +43,11 @@ def threshold_for(sensitivity: float, meta: dict) -> float:
     if not 0.0 <= float(sensitivity) <= 1.0:
         raise InvalidOption(f"sensitivity must be between 0 and 1, got {sensitivity}", data={"param": "sensitivity"})
     return float(meta["threshold_logit"]) - (float(sensitivity) - 0.5) * float(meta["sensitivity_span"])
+
+
+def gate_for(sensitivity: float) -> float:
+    """Minimum excess over the ring mean (σ) a detection needs (monotonically decreasing)."""
+    return GATE_SIGMA - (float(sensitivity) - 0.5) * GATE_SPAN
 
 
 def detect_residual(cfa_dn: np.ndarray, cfa: CfaPattern, *, active_area, white_level_dn: float,
@@ -64,11 +75,12 @@ def detect_residual(cfa_dn: np.ndarray, cfa: CfaPattern, *, active_area, white_l
     t3 = time.perf_counter()
     logits = det.logits(x).numpy().astype(np.float64)
     t4 = time.perf_counter()
-    hit = logits > thr
+    hit = (logits > thr) & (cand.excess_sigma >= gate_for(sensitivity))
     return {
         "sites": cand.yx[hit], "scores": logits[hit], "excess_sigma": cand.excess_sigma[hit],
         "sigma_dn": cand.sigma_dn[hit], "candidates": int(len(cand)), "noise": noise.to_json(),
         "threshold_logit": thr, "all_candidates": cand.yx, "all_scores": logits,
+        "all_excess_sigma": cand.excess_sigma,
         "seconds": {"noise": t1 - t0, "candidates": t2 - t1, "features": t3 - t2, "cnn": t4 - t3},
     }
 
@@ -92,11 +104,13 @@ def correct_residual(cfa_dn: np.ndarray, cfa: CfaPattern, *, active_area, white_
     old = cfa_dn[sites[:, 0], sites[:, 1]].astype(np.float64) if len(sites) else np.zeros(0)
     new = old
     if len(sites):
-        bad = exclude_mask.copy() if exclude_mask is not None else None
-        new = interpolate_sites(cfa_dn, cfa, sites, bad_mask=bad, white_level_dn=white_level_dn,
+        # the detected sites never feed each other (interpolate_sites skips them); excluded sites
+        # (stage 2's) are not used as neighbours either
+        new = interpolate_sites(cfa_dn, cfa, sites, bad_mask=exclude_mask, white_level_dn=white_level_dn,
                                 bounds=tuple(int(v) for v in active_area))
-        out[sites[:, 0], sites[:, 1]] = np.clip(np.rint(new), 0, np.iinfo(out.dtype).max if out.dtype.kind == "u" else None).astype(out.dtype)
+        top = np.iinfo(out.dtype).max if out.dtype.kind == "u" else None
+        out[sites[:, 0], sites[:, 1]] = np.clip(np.rint(new), 0, top).astype(out.dtype)
     found["seconds"]["repair"] = time.perf_counter() - t0
-    report = {k: v for k, v in found.items() if k not in ("all_candidates", "all_scores")}
+    report = {k: v for k, v in found.items() if not k.startswith("all_")}
     report.update(old=old, new=np.asarray(new, dtype=np.float64), count=int(len(sites)))
     return out, report

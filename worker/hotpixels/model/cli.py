@@ -13,9 +13,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[3] / "models" / MODEL_NAME),
                    help="weights file to write (default: models/residual-v1.pt)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--samples", type=int, default=2000, help="simulated training frames (128x128 each)")
+    p.add_argument("--samples", type=int, default=3000, help="simulated training frames (128x128 each)")
     p.add_argument("--val-samples", type=int, default=300, help="validation frames (never trained on)")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
     p.add_argument("--json", action="store_true", help="print the metadata as JSON")
     p.set_defaults(func=run)

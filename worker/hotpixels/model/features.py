@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..correct.candidates import NoiseModel
+from ..correct.candidates import NoiseModel, mean_black
 from ..dng.cfa import CfaPattern
 
 PATCH = 9
@@ -55,45 +55,48 @@ def patch_coords(cfa: CfaPattern, sites_yx: np.ndarray, active_area) -> tuple[np
 
 def patch_features(cfa_dn: np.ndarray, cfa: CfaPattern, sites_yx: np.ndarray, noise: NoiseModel, *,
                    active_area, black_level_dn=0.0, white_level_dn: float = 65535.0) -> torch.Tensor:
-    """(N, N_CHANNELS, PATCH, PATCH) float32 network input for full-frame sites ``sites_yx`` (N, 2)."""
+    """(N, N_CHANNELS, PATCH, PATCH) float32 network input for full-frame sites ``sites_yx`` (N, 2).
+
+    Sites are processed in groups of one CFA phase, which share the colour layout of their patch,
+    so per-colour medians are plain ``torch.median`` calls over fixed columns.
+    """
     sites = np.asarray(sites_yx, dtype=np.int64).reshape(-1, 2)
     n = len(sites)
+    out = torch.zeros((n, N_CHANNELS, PATCH, PATCH), dtype=torch.float32)
     if n == 0:
-        return torch.zeros((0, N_CHANNELS, PATCH, PATCH), dtype=torch.float32)
+        return out
     ys, xs = patch_coords(cfa, sites, active_area)
     vals = torch.from_numpy(cfa_dn[ys, xs].astype(np.float32)).reshape(n, -1)
-    colour = torch.from_numpy(cfa.color_at(ys, xs).astype(np.int64)).reshape(n, -1)
-    black = _black_values(black_level_dn, ys, xs).reshape(n, -1)
-    return features_from_values(vals, colour, black, noise, white_level_dn)
+    black = mean_black(black_level_dn)
+    py, px = cfa.phase_of(sites[:, 0], sites[:, 1])
+    flat = py * cfa.repeat[1] + px
+    for ph in np.unique(flat):
+        idx = np.nonzero(flat == ph)[0]
+        i0 = idx[0]
+        colour = torch.from_numpy(cfa.color_at(ys[i0], xs[i0]).astype(np.int64).ravel())
+        out[torch.from_numpy(idx)] = features_from_values(vals[idx], colour, black, noise, white_level_dn)
+    return out
 
 
-def _black_values(black_level_dn, ys: np.ndarray, xs: np.ndarray) -> torch.Tensor:
-    b = np.asarray(black_level_dn, dtype=np.float32)
-    if b.ndim == 2 and b.size > 64:
-        return torch.from_numpy(b[ys, xs])
-    return torch.full(ys.shape, float(b.mean()) if b.size else 0.0)
-
-
-def features_from_values(vals: torch.Tensor, colour: torch.Tensor, black: torch.Tensor, noise: NoiseModel,
+def features_from_values(vals: torch.Tensor, colour: torch.Tensor, black_dn: float, noise: NoiseModel,
                          white_level_dn: float) -> torch.Tensor:
-    """The channels of the module docstring from flat (N, PATCH²) values, colours and black levels."""
+    """The channels of the module docstring for (N, PATCH²) values sharing one colour layout (PATCH²,)."""
     n, p2 = vals.shape
     centre = p2 // 2
-    not_centre = torch.ones(p2, dtype=torch.bool)
-    not_centre[centre] = False
     bg = torch.zeros_like(vals)
     for c in range(3):
-        sel = (colour == c) & not_centre[None, :]
-        masked = torch.where(sel, vals, torch.tensor(float("nan")))
-        med = torch.nanmedian(masked, dim=1).values  # NaN when the colour is absent from the patch
-        med = torch.where(torch.isnan(med), torch.zeros_like(med), med)
-        bg = torch.where(colour == c, med[:, None], bg)
-    sigma = noise.sigma_dn(bg - black)
+        where = colour == c
+        cols = torch.nonzero(where & (torch.arange(p2) != centre)).ravel()
+        if len(cols) == 0:
+            continue
+        med = vals[:, cols].median(dim=1).values
+        bg[:, where] = med[:, None]
+    sigma = noise.sigma_dn(bg - black_dn)
     excess = vals - bg
     z = excess / sigma
     peak = torch.maximum(excess[:, centre], sigma[:, centre])
     shape = torch.clamp(excess / peak[:, None], *SHAPE_CLIP)
-    near_white = (vals >= black + 0.98 * (white_level_dn - black)).float()
-    onehot = torch.nn.functional.one_hot(colour, 3).float()
+    near_white = (vals >= black_dn + 0.98 * (white_level_dn - black_dn)).float()
+    onehot = torch.nn.functional.one_hot(colour, 3).float()[None].expand(n, p2, 3)
     feats = torch.cat([torch.asinh(z / 2.0)[..., None], shape[..., None], onehot, near_white[..., None]], dim=-1)
-    return feats.reshape(n, PATCH, PATCH, N_CHANNELS).permute(0, 3, 1, 2).contiguous()
+    return feats.reshape(n, PATCH, PATCH, N_CHANNELS).permute(0, 3, 1, 2)

@@ -18,10 +18,12 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelCorrupt, ModelMissing
+from .features import PATCH
 from .net import ARCH, PatchNet
 from .train import pick_device
 
 MODEL_NAME = "residual-v1.pt"
+FREEZE_MIN_BATCH = 20_000  # candidates in one call that make a TorchScript freeze worth it
 _LOCK = threading.Lock()
 _CACHE: dict[tuple[str, str], "Detector"] = {}
 
@@ -34,12 +36,19 @@ class Detector:
     meta: dict
     device: torch.device
     path: str
+    fast: torch.nn.Module | None = None  # traced + frozen copy (CPU): about 1.5x faster
+    _fast_tried: bool = False
 
     @torch.inference_mode()
-    def logits(self, x: torch.Tensor, batch: int = 16384) -> torch.Tensor:
+    def logits(self, x: torch.Tensor, batch: int = 4096) -> torch.Tensor:
+        """(N,) float32 logits on the CPU for (N, C, P, P) inputs, in cache-sized batches."""
         if len(x) == 0:
             return torch.zeros(0)
-        out = [self.net(x[i:i + batch].to(self.device)).float().cpu() for i in range(0, len(x), batch)]
+        if not self._fast_tried and self.device.type == "cpu" and len(x) >= FREEZE_MIN_BATCH:
+            self._fast_tried = True  # frozen on the first big call: ~0.5 s once, not at load
+            self.fast = _frozen(self.net)
+        net = self.fast if self.fast is not None else self.net
+        out = [net(x[i:i + batch].to(self.device)).float().cpu() for i in range(0, len(x), batch)]
         return torch.cat(out)
 
 
@@ -70,7 +79,18 @@ def load_detector(path: str | Path, device: str | None = None) -> Detector:
     except Exception as exc:  # noqa: BLE001 - any failure to read the file means a bad file
         raise ModelCorrupt(f"the residual hot-pixel model cannot be read: {path} ({exc})", path=str(path)) from exc
     dev = pick_device(device) if device not in (None, "cpu") else torch.device("cpu")
-    return Detector(net.to(dev).eval(), meta, dev, str(path))
+    net = net.to(dev).eval()
+    return Detector(net, meta, dev, str(path))
+
+
+def _frozen(net: PatchNet) -> torch.nn.Module | None:
+    """A traced, frozen TorchScript copy for CPU inference (None if tracing is unavailable)."""
+    try:
+        with torch.inference_mode():
+            example = torch.zeros((8, net.convs[0].in_channels, PATCH, PATCH))
+            return torch.jit.freeze(torch.jit.trace(net, example))
+    except Exception:  # noqa: BLE001 - the plain module is always a correct fallback
+        return None
 
 
 def get_detector(device: str | None = None) -> Detector:

@@ -28,9 +28,10 @@ from .net import ARCH, PatchNet
 
 VAL_FIRST = 1_000_000
 # The validation frames hold 2000-8000 stars per MP (2-7x a typical sky) and 40 % narrowband or
-# very sharp (no-AA) stars, so false detections there run several times higher than on ordinary
-# frames; the cut is set where they reach 2 per MP.
-TARGET_FP_PER_MP = 2.0
+# very sharp (no-AA) stars, whose red-only / 0.3 px cores are often single-site spikes, so false
+# detections there run far higher than on ordinary frames; the cut is set where they reach 12 per MP
+# (on the benchmark's ordinary broadband star fields that is about 0-4 per MP; see models/README.md).
+TARGET_FP_PER_MP = 12.0
 SENSITIVITY_SPAN = 8.0
 
 
@@ -44,7 +45,7 @@ def pick_device(name: str | None) -> torch.device:
     return torch.device(name)
 
 
-def train_model(*, seed: int = 1, frames: int = 2000, val_frames: int = 300, epochs: int = 6, batch: int = 1024,
+def train_model(*, seed: int = 1, frames: int = 3000, val_frames: int = 300, epochs: int = 8, batch: int = 1024,
                 lr: float = 3e-3, device: str | None = None, progress: ProgressFn | None = None, cancel=None,
                 log=print) -> tuple[PatchNet, dict]:
     """Train a :class:`PatchNet`; returns it (on CPU) and its metadata with validation figures."""
