@@ -53,3 +53,15 @@ def sample(name: str) -> Path:
     if not p.is_file():
         _missing(f"sample {p}")
     return p
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reports_out_of_the_home_folder(tmp_path_factory):
+    """The worker writes reports to the user's data folder by default: keep tests out of it."""
+    old = os.environ.get("HOTPIXELS_REPORTS")
+    os.environ["HOTPIXELS_REPORTS"] = str(tmp_path_factory.mktemp("reports"))
+    yield
+    if old is None:
+        os.environ.pop("HOTPIXELS_REPORTS", None)
+    else:
+        os.environ["HOTPIXELS_REPORTS"] = old

@@ -15,6 +15,7 @@ from hotpixels.errors import (
 from hotpixels.profiles import library as library_mod
 from hotpixels.profiles import profile_file
 from hotpixels.profiles.build import create_profile
+from hotpixels import userdirs
 from hotpixels.profiles.library import ProfileLibrary, default_library_dir
 from hotpixels.profiles.profile_file import load_profile, read_meta, save_profile
 from hotpixels.simulate.session import simulate_session
@@ -176,9 +177,11 @@ def test_default_library_follows_env_then_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("HOTPIXELS_LIBRARY", str(tmp_path / "env"))
     assert default_library_dir() == tmp_path / "env"
     monkeypatch.delenv("HOTPIXELS_LIBRARY")
-    monkeypatch.setattr(library_mod.sys, "platform", "linux")
+    monkeypatch.setattr(userdirs.sys, "platform", "linux")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert default_library_dir() == tmp_path / "xdg" / "HotPixels" / "profiles"
+    monkeypatch.delenv("HOTPIXELS_REPORTS", raising=False)
+    assert userdirs.default_report_dir() == tmp_path / "xdg" / "HotPixels" / "reports"
 
 
 def test_cancel_before_saving_leaves_nothing(tmp_path, darks):

@@ -109,7 +109,6 @@ def ring_offsets(cfa: CfaPattern, phase) -> np.ndarray:
 def _chunk_masks(table: RingTable, cfa: CfaPattern, y0: int, x0: int, shape: tuple[int, int]) -> list[torch.Tensor]:
     """Per offset, a (h, w) bool tensor: does the ring of the site at full-frame (y0+i, x0+j) use it."""
     ph = cfa.phase_index_map((y0 + shape[0], x0 + shape[1]))[y0:, x0:].astype(np.int64)
-    rows, cols = cfa.repeat
     return [torch.from_numpy(table.use[k].ravel()[ph]) for k in range(len(table.offsets))]
 
 

@@ -291,29 +291,10 @@ def resolve_profile(raw: RawImage, options: CorrectOptions, library, cache: dict
     return profile, {"name": name, "how": how, "reason": why}
 
 
-_PROFILE_CACHE: dict[tuple, Any] = {}
-_PROFILE_CACHE_SIZE = 4
-_PROFILE_LOCK = threading.Lock()
-
-
 def _load_profile(library, name: str):
-    """``library.get(name)``, remembered across calls (a long-lived worker corrects many images
-    with one profile) while the profile file is unchanged (same path, size and mtime)."""
-    try:
-        path = library.path_of(name)
-        st = os.stat(path)
-        key = (str(path), st.st_size, st.st_mtime_ns)
-    except (AttributeError, OSError):
-        return library.get(name)
-    with _PROFILE_LOCK:
-        if key in _PROFILE_CACHE:
-            return _PROFILE_CACHE[key]
-    profile = library.get(name)
-    with _PROFILE_LOCK:
-        _PROFILE_CACHE[key] = profile
-        while len(_PROFILE_CACHE) > _PROFILE_CACHE_SIZE:
-            _PROFILE_CACHE.pop(next(iter(_PROFILE_CACHE)))
-    return profile
+    """``library.get(name)``. A batch remembers its profiles in ``resolve_profile``'s cache; the
+    long-lived worker hands in a library whose ``get`` is cached under its memory budget."""
+    return library.get(name)
 
 
 def check_profile_compatible(raw: RawImage, profile) -> None:

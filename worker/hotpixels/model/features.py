@@ -36,10 +36,9 @@ SHAPE_CLIP = (-1.0, 1.5)
 
 def _fold(coord: np.ndarray, lo: int, hi: int, period: int) -> np.ndarray:
     """Move coordinates outside [lo, hi) inside by whole periods (keeps the CFA colour)."""
-    span = max(period, ((hi - lo) // period) * period)
     c = np.where(coord < lo, coord + period * ((lo - coord + period - 1) // period), coord)
     c = np.where(c >= hi, c - period * ((c - hi) // period + 1), c)
-    return np.clip(c, lo, lo + span - 1 if c.size else lo)
+    return np.clip(c, lo, hi - 1)  # only an area narrower than one repeat could need this
 
 
 def patch_coords(cfa: CfaPattern, sites_yx: np.ndarray, active_area) -> tuple[np.ndarray, np.ndarray]:

@@ -23,12 +23,12 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidProfileName, ProfileExists, ProfileNotFound, as_hotpixels_error
 from ..fileio import atomic_write
+from ..userdirs import default_library_dir
 from .profile_file import SUFFIX, Profile, load_profile, read_meta, save_profile, summary_from_meta
 
 INDEX_NAME = "index.json"
@@ -36,20 +36,6 @@ INDEX_VERSION = 1
 PICTURES_SUFFIX = ".pictures"
 MAX_NAME_CHARS = 120
 _SAFE = re.compile(r"[^A-Za-z0-9 ._()+,-]")
-
-
-def default_library_dir() -> Path:
-    env = os.environ.get("HOTPIXELS_LIBRARY")
-    if env:
-        return Path(env).expanduser()
-    home = Path.home()
-    if sys.platform == "darwin":
-        base = home / "Library" / "Application Support"
-    elif os.name == "nt":
-        base = Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming")
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
-    return base / "HotPixels" / "profiles"
 
 
 def check_name(name: str) -> str:

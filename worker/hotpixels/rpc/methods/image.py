@@ -46,13 +46,19 @@ def correct(call: Any, p: Any) -> dict[str, Any]:
     suffix = p.str("suffix", "_hotpixels")
     force = p.bool("force", False)
     library_dir = p.str("library", None)
+    report_dir = p.str("report_dir", None)
     p.done()
     if output_dir is not None:
         check_output_dir(output_dir, "output_dir")
+    if report_dir is None:
+        from ...userdirs import default_report_dir
+
+        report_dir = str(default_report_dir())
     from ...correct.pipeline import CorrectOptions
 
     options = CorrectOptions(profile=profile, stages=tuple(stages), sensitivity=sensitivity, output_dir=output_dir,
-                             suffix=suffix, force=force, library_dir=library_dir).validated()
+                             suffix=suffix, force=force, library_dir=library_dir,
+                             report_dir=report_dir).validated()
     library = call.state.library(library_dir) if options.profile is not None else None
     if options.profile not in (None, "auto"):
         library.path_of(options.profile)  # a missing named profile fails the call before any work
