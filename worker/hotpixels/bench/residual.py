@@ -299,8 +299,9 @@ def tune_baselines(det, quick: bool) -> dict:
 
 
 def roc_frame(frame, clean, sensor, truth, det) -> dict:
+    # sensitivity 1.0: the lowest amplitude gate, so every candidate of every ROC point is scored
     rep = detect_residual(frame, sensor.cfa, active_area=sensor.active_area, white_level_dn=sensor.white_level_dn,
-                          black_level_dn=truth["black"], detector=det)
+                          black_level_dn=truth["black"], detector=det, sensitivity=1.0)
     w = frame.shape[1]
     cl = rep["all_candidates"][:, 0] * w + rep["all_candidates"][:, 1]
     tl = truth["yx"][:, 0] * w + truth["yx"][:, 1]

@@ -15,7 +15,7 @@ Each training *frame* is a small (default 128 x 128 active) simulated light fram
 * residual hot pixels with known amplitude in σ of their local background (log-uniform 3-300 σ,
   extra weight at 3-14 σ); those under ``MIN_LABEL_SIGMA`` are left out of the samples (neither
   hot nor clean): a 3-4 σ spike cannot be told from a noise peak, and calling it hot would teach
-  the network to call noise peaks hot; 15 % with a touching partner (any of the 8 neighbours, 0.5-1x the
+  the network to call noise peaks hot; 30 % with a touching partner (any of the 8 neighbours, 0.5-1x the
   amplitude), anywhere in the frame (on stars and texture too).
 
 The frame then goes through the *same* code as at inference — noise-model fit, candidate
@@ -47,6 +47,8 @@ CFA_NAMES = ("RGGB", "BGGR", "GRBG", "GBRG", "XTRANS")
 CFA_WEIGHTS = (0.19, 0.19, 0.19, 0.18, 0.25)
 REAL_SAMPLE = "tinydng_colorchart.dng"
 MIN_LABEL_SIGMA = 4.5
+# touching pairs are where strong hot pixels are missed most (a pair looks like a two-site sharp star)
+PAIR_FRACTION = 0.3
 
 
 def default_samples_dir() -> Path:
@@ -146,7 +148,7 @@ def _hot_pixels(rng, signal_e, sensor, scene, gain, read_e):
     xs = rng.integers(l + 2, r - 2, n)
     u = rng.random(n)
     amp = np.where(u < 0.45, rng.uniform(3.0, 14.0, n), np.exp(rng.uniform(np.log(3.0), np.log(300.0), n)))
-    pair = rng.random(n) < 0.15
+    pair = rng.random(n) < PAIR_FRACTION
     d = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
     pd = d[rng.integers(0, 8, n)]
     py, px = np.clip(ys + pd[:, 0], t + 2, b - 3), np.clip(xs + pd[:, 1], l + 2, r - 3)

@@ -45,7 +45,7 @@ def pick_device(name: str | None) -> torch.device:
     return torch.device(name)
 
 
-def train_model(*, seed: int = 1, frames: int = 3000, val_frames: int = 300, epochs: int = 8, batch: int = 1024,
+def train_model(*, seed: int = 1, frames: int = 3000, val_frames: int = 300, epochs: int = 12, batch: int = 1024,
                 lr: float = 3e-3, device: str | None = None, progress: ProgressFn | None = None, cancel=None,
                 log=print) -> tuple[PatchNet, dict]:
     """Train a :class:`PatchNet`; returns it (on CPU) and its metadata with validation figures."""
