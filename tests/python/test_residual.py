@@ -143,3 +143,30 @@ def test_batch_detector_finds_a_defect_present_in_every_frame_of_a_drifting_star
     assert len(sites) <= 2
     props = propose_profile_additions(res)
     assert any((p["y"], p["x"]) == defect and p["frames_hit"] >= 3 for p in props)
+
+
+def test_scoring_only_candidates_above_the_gate_changes_no_detection():
+    """detect_residual skips the features and CNN of candidates under the amplitude gate: same sites."""
+    from hotpixels.correct.candidates import estimate_noise
+    from hotpixels.correct.residual import gate_for, threshold_for
+    from hotpixels.model.features import patch_features
+    from hotpixels.model.load import get_detector
+
+    sensor, fr = _star_frame("stars", seed=12)
+    frame = fr.clean_dn.copy()
+    rng = np.random.default_rng(5)
+    t, l, b, r = sensor.active_area
+    ys, xs = rng.integers(t + 4, b - 4, 80), rng.integers(l + 4, r - 4, 80)
+    frame[ys, xs] += rng.uniform(20, 300, 80).astype(np.uint16)
+    kw = dict(active_area=sensor.active_area, black_level_dn=sensor.black_map())
+    rep = detect_residual(frame, sensor.cfa, white_level_dn=sensor.white_level_dn, **kw)
+    # the long way: every candidate of the default test scored, then both cuts
+    noise = estimate_noise(frame, sensor.cfa, sensor.active_area, sensor.black_map())
+    cand = find_candidates(frame, sensor.cfa, sensor.active_area, noise, sensor.black_map())
+    det = get_detector()
+    logits = det.logits(patch_features(frame, sensor.cfa, cand.yx, noise, white_level_dn=sensor.white_level_dn,
+                                       **kw)).numpy()
+    hit = (logits > threshold_for(0.5, det.meta)) & (cand.excess_sigma >= gate_for(0.5))
+    assert len(cand) > rep["candidates"]  # fewer patches scored ...
+    assert {tuple(p) for p in rep["sites"].tolist()} == {tuple(p) for p in cand.yx[hit].tolist()}  # ... same sites
+    assert len(rep["sites"]) >= 15  # a real comparison: many detections (the weak injections are not found)
