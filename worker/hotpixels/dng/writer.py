@@ -282,12 +282,8 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
                    and raw.layout.pixels_crc32 is not None and frame_crc32(raw.cfa_dn) == raw.layout.pixels_crc32)
     old_order = (interleave(_stored_of(raw, layout), layout.row_interleave, layout.column_interleave)
                  if have_pixels else None)
-    cancelled = threading.Event()
 
     def encode_one(seg: Segment):
-        if cancelled.is_set() or (cancel is not None and cancel.is_set()):
-            cancelled.set()
-            return None
         ys, xs = seg.frame_slices(h, w)
         vh, vw = ys.stop - ys.start, xs.stop - xs.start
         partial = (vh, vw) != (seg.seg_h, seg.seg_w)
@@ -302,15 +298,30 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
         geom = layout.jpeg.get(seg.index) or parse_jpeg_geometry(segment_bytes(tf.data, layout, seg))
         return encode_ljpeg(_segment_values(file_order, seg, old_tile), geom, seg)
 
-    streams = []
-    with ThreadPoolExecutor(N_THREADS) as pool:
-        for k, stream in enumerate(pool.map(encode_one, segs)):
-            streams.append(stream)
-            report(progress, k + 1, len(segs), "encoding raw tiles")
-    check_cancel(cancel)
+    streams = _encode_all(segs, encode_one, cancel, progress)
     contents = {seg.index: s for seg, s in zip(segs, streams) if s is not None}
     appended = _place_streams(tf, layout, out, contents)
     return {"segments_rewritten": len(contents), "segments_appended": appended}
+
+
+def _encode_all(segs, encode, cancel, progress) -> list:
+    """``encode(seg)`` for every segment on a thread pool (imagecodecs releases the GIL), with
+    progress; after a cancel the remaining segments are skipped and :class:`Cancelled` raised."""
+    stop = threading.Event()
+
+    def one(seg: Segment):
+        if stop.is_set() or (cancel is not None and cancel.is_set()):
+            stop.set()
+            return None
+        return encode(seg)
+
+    streams = []
+    with ThreadPoolExecutor(N_THREADS) as pool:
+        for k, stream in enumerate(pool.map(one, segs)):
+            streams.append(stream)
+            report(progress, k + 1, len(segs), "encoding raw tiles")
+    check_cancel(cancel)
+    return streams
 
 
 def _place_streams(tf: TiffFile, layout: RawLayout, out: _Output, contents: dict[int, bytes]) -> int:
@@ -358,24 +369,15 @@ def _write_jxl_as_ljpeg(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out
     bayer_like = tuple(tf.get(ifd, TAG_CFA_REPEAT_DIM, (2, 2))[:2]) == (2, 2)
     comps = 2 if bayer_like and all(s.seg_w % 2 == 0 for s in layout.segments) else 1
     h, w = layout.height, layout.width
-    cancelled = threading.Event()
 
     def encode_one(seg: Segment):
-        if cancelled.is_set() or (cancel is not None and cancel.is_set()):
-            cancelled.set()
-            return None
         ys, xs = seg.frame_slices(h, w)
         vh, vw = ys.stop - ys.start, xs.stop - xs.start
         tile = np.pad(stored[ys, xs], ((0, seg.seg_h - vh), (0, seg.seg_w - vw)), mode="edge")
         geom = JpegGeometry(layout.bits, seg.seg_h, seg.seg_w // comps, comps, 1, 0)
         return encode_ljpeg(tile, geom, seg)
 
-    streams = []
-    with ThreadPoolExecutor(N_THREADS) as pool:
-        for k, stream in enumerate(pool.map(encode_one, layout.segments)):
-            streams.append(stream)
-            report(progress, k + 1, len(layout.segments), "encoding raw tiles")
-    check_cancel(cancel)
+    streams = _encode_all(layout.segments, encode_one, cancel, progress)
     appended = _place_streams(tf, layout, out, dict(enumerate(streams)))
     for tag, value in ((TAG_COMPRESSION, LJPEG), (TAG_ROW_INTERLEAVE, 1), (TAG_COLUMN_INTERLEAVE, 1)):
         e = ifd.entries.get(tag)
