@@ -5,29 +5,6 @@ local sdk = world.sdk
 local lfs = require "lfs"
 local itWithWorker = world.withWorker(it, pending)
 
--- Answers the correct dialog with `settings` (props to set) and records it.
-local function correctDialogAnswers(settings, extra)
-    local seen = {}
-    local map = {
-        ["Correct Hot Pixels"] = function(call)
-            seen.dialog = call
-            for k, v in pairs(settings or {}) do
-                call.props[k] = v
-            end
-            return "ok"
-        end,
-        ["Hot pixels corrected"] = function(call)
-            seen.summary = call
-            return "ok"
-        end,
-    }
-    for k, v in pairs(extra or {}) do
-        map[k] = v
-    end
-    world.answers(map)
-    return seen
-end
-
 local function noTempLeftovers(dir)
     for _, name in ipairs(world.listDir(dir)) do
         assert.is_nil(name:find("%.tmp") or name:find("%.partial"), "leftover " .. name)
@@ -60,7 +37,7 @@ describe("Correct Hot Pixels…", function()
                 pickStatus = 1, keywords = { "night", "Milky Way" },
                 develop = { Exposure2012 = 0.35, Temperature = 4200, EnableLensCorrections = true } })
             sdk.catalog:select({ photo })
-            local seen = correctDialogAnswers({ stageResidual = false })
+            local seen = world.answerCorrectDialog({ stageResidual = false })
 
             local summary = world.runCommand(CorrectDialog)
 
@@ -108,7 +85,7 @@ describe("Correct Hot Pixels…", function()
         local photo = sdk.catalog:addExistingPhoto(raw, { fileFormat = "RAW", make = "HotPixels",
             model = "SimCam Mk1", serial = "SIM0000000379", iso = 1600, exposure = 30 })
         sdk.catalog:select({ photo })
-        correctDialogAnswers({ stageResidual = false })
+        world.answerCorrectDialog({ stageResidual = false })
 
         local summary = world.runCommand(CorrectDialog)
 
@@ -132,7 +109,7 @@ describe("Correct Hot Pixels…", function()
         assert(os.rename(sim.lights[1], raw))
         local photo = sdk.catalog:addExistingPhoto(raw, { fileFormat = "RAW", model = "SimCam Mk1", iso = 1600 })
         sdk.catalog:select({ photo })
-        correctDialogAnswers({ stageResidual = true })
+        world.answerCorrectDialog({ stageResidual = true })
 
         local summary = world.runCommand(CorrectDialog)
 
@@ -146,11 +123,7 @@ describe("Correct Hot Pixels…", function()
     itWithWorker("cancel mid-batch stops the running image and leaves no partial files", function()
         local sim = world.simulate(11)
         world.profile(sim, "SimCam night")
-        local photos = {}
-        for i, path in ipairs(sim.lights) do
-            photos[i] = sdk.catalog:addExistingPhoto(path, {})
-        end
-        sdk.catalog:select(photos)
+        world.selectFiles(sim.lights)
         local batch
         sdk.onProgress(function(scope, what)
             if scope.title == "Correcting hot pixels" then
@@ -159,7 +132,7 @@ describe("Correct Hot Pixels…", function()
                 batch:cancel() -- the user clicks the progress bar's X as the worker starts on image 2
             end
         end)
-        correctDialogAnswers({ stageResidual = true })
+        world.answerCorrectDialog({ stageResidual = true })
 
         local summary = world.runCommand(CorrectDialog)
 
@@ -185,11 +158,7 @@ describe("Correct Hot Pixels…", function()
     itWithWorker("a worker killed mid-batch is restarted once and the batch says which image failed", function()
         local sim = world.simulate(11)
         world.profile(sim, "SimCam night")
-        local photos = {}
-        for i, path in ipairs(sim.lights) do
-            photos[i] = sdk.catalog:addExistingPhoto(path, {})
-        end
-        sdk.catalog:select(photos)
+        world.selectFiles(sim.lights)
         local WorkerClient = require "WorkerClient"
         local killed, batch
         sdk.onProgress(function(scope, what)
@@ -201,7 +170,7 @@ describe("Correct Hot Pixels…", function()
                 os.execute("kill -9 " .. killed)
             end
         end)
-        correctDialogAnswers({ stageResidual = false })
+        world.answerCorrectDialog({ stageResidual = false })
 
         local summary = world.runCommand(CorrectDialog)
 

@@ -7,20 +7,7 @@ local itWithWorker = world.withWorker(it, pending)
 
 -- Runs the command answering the main dialog with `settings` (plus `extra` answers); returns summary, seen.
 local function correct(settings, extra)
-    local seen = {}
-    local map = {
-        ["Correct Hot Pixels"] = function(call)
-            seen.dialog = call
-            for k, v in pairs(settings or {}) do
-                call.props[k] = v
-            end
-            return "ok"
-        end,
-    }
-    for k, v in pairs(extra or {}) do
-        map[k] = v
-    end
-    world.answers(map)
+    local seen = world.answerCorrectDialog(settings, extra)
     local CorrectDialog = require "CorrectDialog"
     return world.runCommand(CorrectDialog), seen
 end

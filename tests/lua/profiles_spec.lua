@@ -5,15 +5,6 @@ local sdk = world.sdk
 local lfs = require "lfs"
 local itWithWorker = world.withWorker(it, pending)
 
-local function selectFiles(paths)
-    local photos = {}
-    for i, path in ipairs(paths) do
-        photos[i] = sdk.catalog:addExistingPhoto(path, {})
-    end
-    sdk.catalog:select(photos)
-    return photos
-end
-
 local function pictures(tree)
     local out = {}
     for _, node in ipairs(sdk.view.nodes(tree)) do
@@ -35,7 +26,7 @@ describe("Create Profile from Dark Frames…", function()
         world.fresh()
         local ProfileCreateDialog = require "ProfileCreateDialog"
         local sim = world.simulate(11)
-        selectFiles(sim.darks)
+        world.selectFiles(sim.darks)
         local seen = {}
         world.answers({
             ["Create Profile from Dark Frames"] = function(call)
@@ -78,7 +69,7 @@ describe("Create Profile from Dark Frames…", function()
         local ProfileCreateDialog = require "ProfileCreateDialog"
         local a = world.simulate(11)
         local b = world.simulate(11, "--exposure 60")
-        selectFiles({ a.darks[1], a.darks[2], a.darks[3], a.darks[4], b.darks[1] })
+        world.selectFiles({ a.darks[1], a.darks[2], a.darks[3], a.darks[4], b.darks[1] })
         local warned, summary
         world.answers({
             ["These dark frames do not all match"] = function(call)

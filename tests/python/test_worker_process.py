@@ -108,6 +108,12 @@ class FakePlugin:
     def read_message(self) -> dict:
         return json.loads(self.lines.readline())
 
+    def hang_up(self) -> None:
+        """Close both connections, as the plugin does when it refuses a worker or quits."""
+        self.lines.close()
+        self.send_conn.close()
+        self.recv_conn.close()
+
     def close(self) -> None:
         for s in (getattr(self, "send_conn", None), getattr(self, "recv_conn", None),
                   self.send_listener, self.recv_listener):
@@ -149,9 +155,7 @@ def test_socket_mode_wrong_token_is_refused_by_closing_and_the_worker_exits(work
         plugin.accept()
         token = plugin.read_message()
         assert token["params"]["token"] != "the-token-we-issued"
-        plugin.lines.close()
-        plugin.send_conn.close()
-        plugin.recv_conn.close()
+        plugin.hang_up()
         assert proc.wait(30) == 0
     finally:
         proc.kill()
@@ -231,9 +235,7 @@ def test_connect_wins_over_stdio_as_run_sh_serve_passes_both(tmp_path):
     try:
         plugin.accept()
         assert plugin.read_message()["params"]["token"] == "t"
-        plugin.lines.close()
-        plugin.send_conn.close()
-        plugin.recv_conn.close()
+        plugin.hang_up()
         assert proc.wait(30) == 0
     finally:
         proc.kill()

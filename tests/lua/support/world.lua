@@ -225,4 +225,38 @@ function world.alive(pid)
     return run("kill -0 " .. tonumber(pid) .. " 2>/dev/null")
 end
 
+--- Adds the files to the stand-in catalog and selects them; returns the photos.
+function world.selectFiles(paths)
+    local photos = {}
+    for i, path in ipairs(paths) do
+        photos[i] = sdk.catalog:addExistingPhoto(path, {})
+    end
+    sdk.catalog:select(photos)
+    return photos
+end
+
+--- Answers "Correct Hot Pixels…" with `settings` (props to set) plus `extra` answers by title or
+-- kind; returns a table that records the dialog (`seen.dialog`) and the summary (`seen.summary`).
+function world.answerCorrectDialog(settings, extra)
+    local seen = {}
+    local map = {
+        ["Correct Hot Pixels"] = function(call)
+            seen.dialog = call
+            for k, v in pairs(settings or {}) do
+                call.props[k] = v
+            end
+            return "ok"
+        end,
+        ["Hot pixels corrected"] = function(call)
+            seen.summary = call
+            return "ok"
+        end,
+    }
+    for k, v in pairs(extra or {}) do
+        map[k] = v
+    end
+    world.answers(map)
+    return seen
+end
+
 return world
