@@ -6,9 +6,11 @@ CorrectDialog.lua: "Correct Hot Pixels…".
      auto-matched profile and why, changeable from a popup of compatible
      profiles (or "residual detection only", or skip).
   3. Stage checkboxes, the sensitivity slider, the output suffix and "stack
-     with original" (on by default) apply to the whole batch.
+     with original" (on by default) apply to the whole batch; with 3 or more
+     photos, so do "use frames of the same series" and "tracked mount".
   4. The batch runs in this task with a per-image progress bar and cancel:
-     one `image.correct` request per image. DNG sources are read in place;
+     first, for a series, one `image.scanBatch` (BatchScan.lua), then one
+     `image.correct` request per image. DNG sources are read in place;
      other raws are first exported as DNG (Exporter.lua) and checked to be CFA
      raw. Results are written into the source photo's folder and added to the
      catalog stacked above the source (CatalogOps.lua).
@@ -23,6 +25,7 @@ local LrPathUtils = import "LrPathUtils"
 local LrProgressScope = import "LrProgressScope"
 local LrView = import "LrView"
 
+local BatchScan = require "BatchScan"
 local CatalogOps = require "CatalogOps"
 local Exporter = require "Exporter"
 local Groups = require "Groups"
@@ -47,6 +50,8 @@ function CorrectDialog.initProps(props, groups)
     props.sensitivity = Settings.get("sensitivity")
     props.suffix = Settings.get("suffix")
     props.stackWithOriginal = Settings.get("stackWithOriginal")
+    props.batchEvidence = Settings.get("batchEvidence")
+    props.trackedMount = Settings.get("trackedMount")
     for i, group in ipairs(groups) do
         local key = Groups.key(i)
         props[key] = group.best or Groups.RESIDUAL_ONLY
@@ -55,6 +60,29 @@ function CorrectDialog.initProps(props, groups)
             props[key .. "_why"] = Groups.explain(group, value)
         end)
     end
+end
+
+-- The stage checkboxes; with enough photos for a series, the batch-evidence options under stage 3.
+local function stagesBox(f, photoCount)
+    local box = {
+        title = "Stages",
+        f:checkbox { title = "Subtract the dark model (needs a profile)", value = bind("stageDark") },
+        f:checkbox { title = "Interpolate known hot pixels (needs a profile)", value = bind("stageHot") },
+        f:checkbox { title = "Find residual hot pixels", value = bind("stageResidual") },
+    }
+    if photoCount >= BatchScan.MIN_PHOTOS then
+        box[#box + 1] = f:row {
+            f:spacer { width = 20 },
+            f:checkbox { title = "Use frames of the same series (defects recur, stars move)",
+                value = bind("batchEvidence"), enabled = bind("stageResidual") },
+        }
+        box[#box + 1] = f:row {
+            f:spacer { width = 40 },
+            f:checkbox { title = "Tracked mount (stars stay on the same pixels)", value = bind("trackedMount"),
+                enabled = bind("batchEvidence") },
+        }
+    end
+    return f:group_box(box)
 end
 
 --- The dialog's view tree for `groups` (bound to `props`).
@@ -87,12 +115,7 @@ function CorrectDialog.buildView(f, props, groups, plan)
         f:static_text { title = string.format("%s in %s.", Ui.count(#plan.entries, "photo"),
             Ui.count(#groups, "group")) },
         f:scrolled_view { width = 560, height = math.min(420, 110 * #groups + 20), groupList },
-        f:group_box {
-            title = "Stages",
-            f:checkbox { title = "Subtract the dark model (needs a profile)", value = bind("stageDark") },
-            f:checkbox { title = "Interpolate known hot pixels (needs a profile)", value = bind("stageHot") },
-            f:checkbox { title = "Find residual hot pixels", value = bind("stageResidual") },
-        },
+        stagesBox(f, #plan.entries),
         f:row {
             f:static_text { title = "Sensitivity:", width = LrView.share("label_width") },
             f:slider { value = bind("sensitivity"), min = 0, max = 1, width = 240 },
@@ -155,8 +178,21 @@ local function fail(summary, entry, message)
     Log.warn("correcting", entry.path, "failed:", message)
 end
 
--- Corrects one job; returns false when the batch should stop (cancelled).
-local function correctOne(job, props, catalog, batchScope, summary, index, total)
+-- One image.correct request; when the worker no longer knows the batch scan (an expired batch_id),
+-- the image is sent again once without it, and the scan is not named again.
+local function requestCorrect(params, opts, scan)
+    local result, err = WorkerClient.call("image.correct", params, opts)
+    if not result and params.batch_id and BatchScan.forgotten(err) and not opts.cancelScope:isCanceled() then
+        BatchScan.forget(scan, err)
+        params.batch_id = nil
+        result, err = WorkerClient.call("image.correct", params, opts)
+    end
+    return result, err
+end
+
+-- Corrects one job, filling the batch's bar up to `progressEnd` (0..1); returns false when the batch
+-- should stop (cancelled).
+local function correctOne(job, props, catalog, batchScope, summary, progressEnd)
     local entry = job.entry
     local source, tempFolder = entry.path, nil
     if not entry.isDng then
@@ -173,8 +209,7 @@ local function correctOne(job, props, catalog, batchScope, summary, index, total
             return not err.cancelled
         end
     end
-    local child = LrProgressScope { parent = batchScope, parentEndRange = index / total,
-        caption = entry.fileName }
+    local child = LrProgressScope { parent = batchScope, parentEndRange = progressEnd, caption = entry.fileName }
     local params = {
         paths = { source },
         profile = job.choice == Groups.RESIDUAL_ONLY and Json.null or job.choice,
@@ -183,15 +218,17 @@ local function correctOne(job, props, catalog, batchScope, summary, index, total
         output_dir = entry.outputFolder,
         suffix = props.suffix,
         force = entry.force or false,
+        batch_id = BatchScan.idFor(summary.batch, entry.path),
     }
-    local result, err = WorkerClient.call("image.correct", params, { scope = child, cancelScope = batchScope })
+    local opts = { scope = child, cancelScope = batchScope }
+    local result, err = requestCorrect(params, opts, summary.batch)
     local first = result and (Ui.value(result.results) or {})[1]
     local firstError = first and not first.ok and Ui.value(first.error)
     if job.choice == Groups.AUTO and firstError and firstError.name == "no_matching_profile" and props.stageResidual
         and not batchScope:isCanceled() then
         -- converted from another raw format, no profile matched: fall back to residual detection only
         params.profile, params.stages = Json.null, Json.array({ "residual" })
-        result, err = WorkerClient.call("image.correct", params, { scope = child, cancelScope = batchScope })
+        result, err = WorkerClient.call("image.correct", params, opts)
         entry.note = "No profile matched (" .. tostring(firstError.message) .. "): residual detection only."
     end
     child:done()
@@ -231,7 +268,8 @@ local function correctOne(job, props, catalog, batchScope, summary, index, total
     return true
 end
 
---- Runs the batch in the calling task; returns the summary {corrected, failed, skipped, notDone, cancelled}.
+--- Runs the batch in the calling task; returns the summary {corrected, failed, skipped, notDone, cancelled,
+-- batch (BatchScan's scan table, when a scan ran)}. A scan counts as one more image on the progress bar.
 function CorrectDialog.runBatch(context, props, groups, plan)
     local catalog = LrApplication.activeCatalog()
     local summary = { corrected = {}, failed = {}, skipped = {}, notDone = {}, cancelled = false }
@@ -241,19 +279,26 @@ function CorrectDialog.runBatch(context, props, groups, plan)
     local jobs = CorrectDialog.jobs(props, groups, summary)
     local scope = LrProgressScope { title = "Correcting hot pixels", functionContext = context }
     scope:setCancelable(true)
+    local series = BatchScan.candidates(props, jobs)
+    local before = series and 1 or 0
+    local units = #jobs + before
+    if series then
+        summary.batch = BatchScan.run(series, props, scope, before / units)
+        summary.cancelled = summary.batch.cancelled == true
+    end
     for i, job in ipairs(jobs) do
-        if scope:isCanceled() then
+        if summary.cancelled or scope:isCanceled() then
             summary.cancelled = true
             summary.notDone[#summary.notDone + 1] = job.entry
         else
-            scope:setPortionComplete(i - 1, #jobs)
+            scope:setPortionComplete(before + i - 1, units)
             scope:setCaption(string.format("%d of %d: %s", i, #jobs, job.entry.fileName))
-            if not correctOne(job, props, catalog, scope, summary, i, #jobs) then
+            if not correctOne(job, props, catalog, scope, summary, (before + i) / units) then
                 summary.cancelled = true
             end
         end
     end
-    scope:setPortionComplete(#jobs, #jobs)
+    scope:setPortionComplete(units, units)
     scope:done()
     return summary
 end
@@ -293,16 +338,25 @@ function CorrectDialog.summaryView(f, summary)
         rows[#rows + 1] = f:group_box { title = "Notes", f:static_text { title = listText(noted, "note"),
             width_in_chars = 80 } }
     end
+    local series = BatchScan.summaryText(summary.batch, summary.corrected)
+    if series then
+        local _, breaks = series:gsub("\n", "")
+        rows[#rows + 1] = f:group_box { title = "Frames of the same series", f:static_text { title = series,
+            width_in_chars = 80, height_in_lines = breaks + 1 } }
+    end
     local first = summary.corrected[1]
     if first then
         local r = first.result
         local counts = Ui.value(r.counts) or {}
         local profile = Ui.value(r.profile) or {}
+        local fromSeries = tonumber(Ui.value(counts.batch)) or 0
         rows[#rows + 1] = f:static_text { title = string.format("%s → %s\nProfile: %s. %s\nFixed: %s by the dark " ..
-            "model, %s known hot pixels, %s residual.", first.fileName, LrPathUtils.leafName(r.output),
+            "model, %s known hot pixels, %s residual%s.", first.fileName, LrPathUtils.leafName(r.output),
             tostring(Ui.value(profile.name) or "none"), tostring(Ui.value(profile.why) or ""),
             tostring(Ui.value(counts.dark) or 0), tostring(Ui.value(counts.hot) or 0),
-            tostring(Ui.value(counts.residual) or 0)), width_in_chars = 80 }
+            tostring(Ui.value(counts.residual) or 0),
+            fromSeries > 0 and string.format(", %d recurring across the series", fromSeries) or ""),
+            width_in_chars = 80 }
         local previews = Ui.value(r.previews) or {}
         local before, after = Ui.picturePath(previews.before), Ui.picturePath(previews.after)
         if before and after then
@@ -325,7 +379,8 @@ end
 
 local function savePrefs(props)
     local prefs = Settings.prefs()
-    for _, key in ipairs({ "stageDark", "stageHot", "stageResidual", "sensitivity", "suffix", "stackWithOriginal" }) do
+    for _, key in ipairs({ "stageDark", "stageHot", "stageResidual", "sensitivity", "suffix", "stackWithOriginal",
+        "batchEvidence", "trackedMount" }) do
         prefs[key] = props[key]
     end
 end

@@ -563,7 +563,7 @@ end
 function WorkerClient.call(method, params, opts)
     params = params or Json.object()
     local library = Settings.get("libraryFolder")
-    local takesLibrary = method:match("^profiles%.") or method == "image.correct"
+    local takesLibrary = method:match("^profiles%.") or method == "image.correct" or method == "image.scanBatch"
     if library and library ~= "" and params.library == nil and takesLibrary then
         params.library = library
     end

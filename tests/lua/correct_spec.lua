@@ -128,7 +128,7 @@ describe("Correct Hot Pixels…", function()
         sdk.onProgress(function(scope, what)
             if scope.title == "Correcting hot pixels" then
                 batch = scope
-            elseif what == "caption" and batch and scope.parent == batch and #batch.captions == 2 then
+            elseif what == "caption" and batch and scope.parent == batch and batch.caption:find("^2 of 3") then
                 batch:cancel() -- the user clicks the progress bar's X as the worker starts on image 2
             end
         end)
@@ -155,6 +155,35 @@ describe("Correct Hot Pixels…", function()
         assert.are.equal(#summary.corrected, #sdk.catalog.added)
     end)
 
+    itWithWorker("a series of tripod frames is compared once before the batch: every photo gets the defects " ..
+        "that recur across the series repaired, and with no profile yet each is proposed for one", function()
+        local sim = world.simulate(13, "--batch tripod --scene stars") -- 3 frames, stars drifting
+        world.selectFiles(sim.lights) -- the library is empty: residual detection only
+        local seen = world.answerCorrectDialog({ stageResidual = true })
+
+        local summary = world.runCommand(CorrectDialog)
+
+        assert.are.equal(3, #summary.corrected, summary.failed[1] and summary.failed[1].failure)
+        local scan = summary.batch
+        assert.truthy(scan.batchId, scan.note)
+        assert.are.equal(1, scan.groups, "one body, one layout: one group")
+        assert.are.equal(1, scan.series)
+        assert.is_true(scan.proposed > 0, "no profile lists the recurring defects")
+        local repaired = 0
+        for _, entry in ipairs(summary.corrected) do
+            local counts = entry.result.counts
+            assert.is_number(counts.batch, entry.fileName)
+            repaired = repaired + counts.batch
+        end
+        assert.is_true(repaired > 0, "the series' evidence repaired sites")
+        local text = sdk.view.withTitle(seen.summary.contents, "hot pixels were repaired because they recur")
+        assert.truthy(text, "the summary counts what the series repaired")
+        assert.truthy(text.title:find(string.format("%d hot pixels were repaired", repaired), 1, true), text.title)
+        assert.truthy(text.title:find(string.format("proposes adding %d hot pixels", scan.proposed), 1, true),
+            text.title)
+        noTempLeftovers(sim.dir .. "/lights")
+    end)
+
     itWithWorker("a worker killed mid-batch is restarted once and the batch says which image failed", function()
         local sim = world.simulate(11)
         world.profile(sim, "SimCam night")
@@ -164,7 +193,8 @@ describe("Correct Hot Pixels…", function()
         sdk.onProgress(function(scope, what)
             if scope.title == "Correcting hot pixels" then
                 batch = scope
-            elseif not killed and what == "caption" and batch and scope.parent == batch and #batch.captions == 2 then
+            elseif not killed and what == "caption" and batch and scope.parent == batch
+                and batch.caption:find("^2 of 3") then
                 -- the worker dies as it starts on image 2
                 killed = WorkerClient.shared():pid()
                 os.execute("kill -9 " .. killed)

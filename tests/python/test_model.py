@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_committed_model_loads_with_weights_only_and_is_small():
-    path = ROOT / "models" / "residual-v1.pt"
+    path = ROOT / "models" / "residual-v2.pt"
     assert path.stat().st_size <= 5 * 1024 * 1024
     blob = torch.load(path, weights_only=True)
-    assert blob["meta"]["arch"] == "patchcnn-v1"
+    assert blob["meta"]["arch"] == "patchcnn-ctx-v2"
     assert model_path() == path
     det = get_detector()
     assert det is get_detector()  # loaded once per process

@@ -308,6 +308,6 @@ def test_test_methods_are_not_registered_in_production():
 
     names = set(load_methods(test_methods=False))
     assert not [n for n in names if n.startswith("test.")]
-    assert {"worker.hello", "worker.shutdown", "image.inspect", "image.correct", "profiles.create", "profiles.list",
-            "profiles.get", "profiles.match", "profiles.rename", "profiles.delete", "profiles.import",
+    assert {"worker.hello", "worker.shutdown", "image.inspect", "image.scanBatch", "image.correct", "profiles.create",
+            "profiles.list", "profiles.get", "profiles.match", "profiles.rename", "profiles.delete", "profiles.import",
             "profiles.export", "$/cancelRequest"} == names

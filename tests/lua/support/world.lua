@@ -85,11 +85,57 @@ function world.wrapper(path, command, before)
     return path
 end
 
---- A wrapper that runs the misbehaving fake worker in `mode`.
-function world.fakeWorker(mode)
+--- A wrapper that runs the fake worker (support/fake_worker.lua) in `mode`. With `record` (a file
+-- path), the worker appends every request it reads to that file (see world.recorded).
+function world.fakeWorker(mode, record)
     local dir = sdk.makeTempDir("fake")
     return world.wrapper(dir .. "/hotpixels-worker",
-        "lua5.1 " .. shq(root .. "/tests/lua/support/fake_worker.lua") .. " " .. mode)
+        "lua5.1 " .. shq(root .. "/tests/lua/support/fake_worker.lua") .. " " .. mode ..
+        (record and (" --record " .. shq(record)) or ""))
+end
+
+--- The requests a fake worker recorded in `record`, decoded, in arrival order; with `method`, only
+-- that method's.
+function world.recorded(record, method)
+    local cjson = require "cjson"
+    local out = {}
+    local f = io.open(record, "r")
+    if not f then
+        return out
+    end
+    for line in f:lines() do
+        local msg = cjson.decode(line)
+        if not method or msg.method == method then
+            out[#out + 1] = msg
+        end
+    end
+    f:close()
+    return out
+end
+
+--- Writes fake DNGs (the series modes of support/fake_worker.lua read them) into a new folder:
+-- `count` frames of body `opts.serial` (default "FAKE001"), each hot at the sites `opts.defects`
+-- (default: 3 sites, "row:column"), plus the sites in `opts.extra[i]` for frame i (a star, noise).
+-- Returns the paths, sorted.
+function world.fakeFrames(count, opts)
+    opts = opts or {}
+    local dir = sdk.makeTempDir("frames")
+    local paths = {}
+    for i = 1, count do
+        local sites = {}
+        for _, site in ipairs(opts.defects or { "10:12", "33:7", "50:41" }) do
+            sites[#sites + 1] = site
+        end
+        for _, site in ipairs((opts.extra or {})[i] or {}) do
+            sites[#sites + 1] = site
+        end
+        paths[i] = string.format("%s/%s_%04d.dng", dir, opts.prefix or "frame", i)
+        local f = assert(io.open(paths[i], "wb"))
+        f:write(string.format("FAKE-DNG serial=%s size=64x64 defects=%s\n", opts.serial or "FAKE001",
+            table.concat(sites, ",")))
+        f:close()
+    end
+    return paths
 end
 
 local simCache = {}

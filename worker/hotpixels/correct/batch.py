@@ -8,17 +8,39 @@ does so with ``z >= z_frame`` in at least ``min_frames`` frames is a defect. A 5
 3 σ per-frame test in about 96 % of the frames, pure noise in about 1e-3, a moving star in one.
 
 Static scene texture recurs too (a tripod does not move the landscape), and on *tracked* frames
-the stars stay on their sites as well. So a recurring site must also look like a hot pixel on the
-*mean stack* of the frames: the stage-3 classifier (the same CNN as for single frames, with the
-stack's own noise model) scores its patch, where the noise is sqrt(N) lower and a 5 σ defect
-stands at about 16 σ, while star cores spread light over neighbouring sites and texture peaks sit in
-texture — *or* the median over the frames of its single-frame score passes the same cut (on the
-stack, static texture a few σ high can hide a defect that stands alone in every single frame;
-this lifted the tripod benchmark's recall from 0.93 to 0.95 at the same false sites). On tracked
-frames, additionally, the 8 touching sites (all colours) of the stack must hold less than
-``SPILL_MAX`` of the centre's excess over its ring (a star of sigma 0.5 px puts about 20 % on each
-touching site). A red-only star of sigma <= 0.5 px is a single-site spike too
-and cannot be told apart from a defect by either test.
+the stars stay on their sites as well. So a recurring site must also look like a hot pixel:
+
+* on the *mean stack* of the frames, the stage-3 classifier (the same CNN as for single frames,
+  with the stack's own noise model) scores its patch, where the noise is sqrt(N) lower and a 5 σ
+  defect stands at about 16 σ, while star cores spread light over neighbouring sites and texture
+  peaks sit in texture; *or*
+* its *single-frame score*, the mean over the frames of the CNN's logit on the frame itself,
+  passes the same cut. On the stack, static texture a few σ high can hide a defect that stands
+  alone in every single frame (this lifted the tripod benchmark's recall from 0.93 to 0.95).
+
+On tracked frames, additionally, the 8 touching sites (all colours) of the stack must hold less
+than ``SPILL_MAX`` of the centre's excess over its ring (a star of sigma 0.5 px puts about 20 % on
+each touching site). A red-only star of sigma <= 0.5 px is a single-site spike too and cannot be
+told apart from a defect by either test.
+
+**Streaming** (:class:`BatchEvidence`). A batch can be hundreds of 24 MP frames, so the frames are
+fed one at a time and only fixed-size per-site accumulators are kept, 12 bytes per site however
+many frames come: hit counts and scored-frame counts (int16), the running sum of the single-frame
+logits (float32) and the running sum of the frames for the mean stack (float32; exact for whole DN
+while a site's sum stays below 2**24, e.g. 1000 frames of a 16 000 DN sky). The single-frame
+logit cannot be computed later (the frame is gone), and scoring every hit of every frame would
+cost a CNN pass over about 1 % of the sites per frame; so a hit is scored when the site has stood
+out in at least ``SCORE_SHARE`` of the frames so far, and at least twice — a site on its way to
+recurring. Defects present in every frame are scored from their second frame on; noise peaks
+and drifting stars, hit once or twice in a long batch, soon no longer are. The single-frame score
+is the mean of the (clipped) logits over the scored frames. The classifier reads a frame's context
+(how far its stars spread light) from the bright candidates of the same call, so each call also
+carries up to ``CONTEXT_SITES`` of the frame's bright hits (``CONTEXT_SIGMA`` over the ring mean,
+mostly star cores), whose own logits are not used; with a context-reading model this lifted the
+tripod benchmark's recall from 0.93 to 0.95 at the same false sites.
+
+``excess_dn`` and ``mean_sigma`` are read off the stack: the mean over the frames of the excess over
+the ring mean (DN), and that excess in single-frame σ (the frames' mean noise model).
 """
 
 from __future__ import annotations
@@ -29,61 +51,176 @@ import numpy as np
 import torch
 
 from ..dng.cfa import CfaPattern
-from .candidates import K_MAX, estimate_noise, ring_stats
+from ..errors import InvalidOption
+from .candidates import K_MAX, NoiseModel, estimate_noise, ring_offsets, ring_stats
 
 Z_FRAME = 3.0
 SPILL_MAX = 0.08
 BATCH_SENSITIVITY = 0.8  # recurrence is strong evidence already: a lower cut on the stack
+SCORE_SHARE = 0.5  # a hit is scored by the CNN when its site stood out in this share of the frames so far
+LOGIT_CLIP = 10.0  # single-frame logits are clipped to ±this before averaging (one star crossing stays one vote)
+CONTEXT_SIGMA = 10.0  # hits this far over their ring mean (σ) show the classifier the frame's stars
+CONTEXT_SITES = 512  # at most this many of them per call (evenly spread over the frame)
+MAX_FRAMES = int(np.iinfo(np.int16).max)  # per-site counts are int16
+MARGIN = 2  # sites within 2 px of the ActiveArea edge are not examined (their ring would leave it)
 
 
-def detect_batch(frames: list[np.ndarray], cfa: CfaPattern, *, active_area, tracked: bool = False,
+class BatchEvidence:
+    """Recurring single-site anomalies over a stream of frames of one body and layout.
+
+    ``cfa``, ``active_area`` (top, left, bottom, right; full frame) and ``shape`` (H, W of the raw
+    IFD) describe the frames; ``black_level_dn`` (scalar, repeat or map; its mean is used) and
+    ``white_level_dn`` are in DN. Feed each (H, W) CFA frame (DN as stored) to :meth:`add`; the
+    accumulator keeps no frame. :meth:`finish` decides. ``detector``: a
+    :class:`hotpixels.model.load.Detector` (default: the process-wide one, loaded on first need).
+    """
+
+    def __init__(self, cfa: CfaPattern, active_area, shape, *, black_level_dn=0.0, white_level_dn: float = 65535.0,
+                 tracked: bool = False, z_frame: float = Z_FRAME, detector=None):
+        self.cfa = cfa
+        self.active_area = tuple(int(v) for v in active_area)
+        self.shape = (int(shape[0]), int(shape[1]))
+        t, l, b, r = self.active_area
+        box = (max(b - t - 2 * MARGIN, 0), max(r - l - 2 * MARGIN, 0))
+        self.black_dn = float(np.mean(black_level_dn)) if np.size(black_level_dn) else 0.0
+        self.white_level_dn = float(white_level_dn)
+        self.tracked = bool(tracked)
+        self.z_frame = float(z_frame)
+        self.detector = detector
+        self.n_frames = 0
+        self.hits = torch.zeros(box, dtype=torch.int16)  # frames where the site stood out
+        self.scored = torch.zeros(box, dtype=torch.int16)  # of those, frames the CNN scored
+        self.logit_sum = torch.zeros(box, dtype=torch.float32)  # sum of the scored frames' clipped logits
+        self.stack_sum = np.zeros(self.shape, dtype=np.float32)  # sum of the frames (DN)
+        self._noise_sum = np.zeros(3)  # a_dn2, b_dn, floor_dn2 of the frames' noise models, summed
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the per-site accumulators (independent of the number of frames added)."""
+        return int(sum(t.element_size() * t.nelement() for t in (self.hits, self.scored, self.logit_sum))
+                   + self.stack_sum.nbytes + self._noise_sum.nbytes)
+
+    def add(self, frame_dn: np.ndarray) -> None:
+        """Take one (H, W) CFA frame (DN); the caller may drop it afterwards."""
+        if frame_dn.shape != self.shape:
+            raise InvalidOption(f"a frame of {frame_dn.shape[1]} x {frame_dn.shape[0]} does not belong to a batch of "
+                                f"{self.shape[1]} x {self.shape[0]} frames", data={"param": "frames"})
+        if self.n_frames >= MAX_FRAMES:
+            raise InvalidOption(f"a batch holds at most {MAX_FRAMES} frames", data={"param": "frames"})
+        self.n_frames += 1
+        noise = estimate_noise(frame_dn, self.cfa, self.active_area, self.black_dn)
+        self._noise_sum += (noise.a_dn2, noise.b_dn, noise.floor_dn2)
+        yx, bright = self._count_hits(frame_dn, noise)
+        self._score(frame_dn, noise, yx, bright)
+        self.stack_sum += frame_dn
+
+    def _count_hits(self, frame_dn: np.ndarray, noise) -> tuple[np.ndarray, np.ndarray]:
+        """Count this frame's hits; return the (N, 2) full-frame sites to score and the (M, 2) other
+        bright hits for the classifier's context (see the module docstring)."""
+        t, l, _, _ = self.active_area
+        need = max(2, math.ceil(SCORE_SHARE * self.n_frames))
+        score, bright = [], []
+        for y0, centre, mean, peak in ring_stats(frame_dn, self.cfa, self.active_area):
+            rows = slice(y0 - t - MARGIN, y0 - t - MARGIN + centre.shape[0])
+            sd = noise.sigma_dn(mean - self.black_dn)
+            excess = centre - mean
+            hit = (excess >= self.z_frame * sd) & ((centre - peak) > K_MAX * sd)
+            counts = self.hits[rows]
+            counts += hit.to(torch.int16)
+            scored = hit & (counts >= need)
+            score.append(_full_frame(scored, y0, l))
+            bright.append(_full_frame(hit & ~scored & (excess >= CONTEXT_SIGMA * sd), y0, l))
+        if not score:
+            return np.zeros((0, 2), np.int64), np.zeros((0, 2), np.int64)
+        bright_yx = np.concatenate(bright)
+        step = math.ceil(len(bright_yx) / CONTEXT_SITES)
+        return np.concatenate(score), bright_yx[::max(step, 1)]
+
+    def _score(self, frame_dn: np.ndarray, noise, yx: np.ndarray, context_yx: np.ndarray) -> None:
+        """Add the CNN's clipped single-frame logits at ``yx`` to the running sums (``context_yx``
+        ride along in the same call for the classifier's frame context)."""
+        if not len(yx):
+            return
+        from ..model.features import patch_features
+
+        x = patch_features(frame_dn, self.cfa, np.concatenate([yx, context_yx]), noise, active_area=self.active_area,
+                           black_level_dn=self.black_dn, white_level_dn=self.white_level_dn)
+        logits = torch.clamp(_detector(self.detector).logits(x).float()[:len(yx)], -LOGIT_CLIP, LOGIT_CLIP)
+        t, l, _, _ = self.active_area
+        iy = torch.from_numpy(yx[:, 0] - t - MARGIN)
+        ix = torch.from_numpy(yx[:, 1] - l - MARGIN)
+        self.logit_sum.index_put_((iy, ix), logits, accumulate=True)
+        self.scored.index_put_((iy, ix), torch.ones(len(yx), dtype=torch.int16), accumulate=True)
+
+    def finish(self, min_frames: int | None = None, sensitivity: float = BATCH_SENSITIVITY) -> dict:
+        """The defects: sites hit in ``min_frames`` frames that the stack or single-frame score accepts.
+
+        ``min_frames`` defaults to ``max(2, ceil(0.5 * frames))``; ``sensitivity`` sets the cut of
+        the classifier (see :func:`hotpixels.correct.residual.threshold_for`). Returns ``{"sites":
+        (N, 2) full-frame, "frames_hit": (N,), "mean_sigma": (N,) mean excess over the ring mean in
+        single-frame σ, "excess_dn": (N,) mean excess over the ring mean in DN, "stack_score": (N,)
+        logit on the mean stack, "frame_score": (N,) mean single-frame logit over the scored frames
+        (-inf when fewer than ``max(2, ceil(SCORE_SHARE * min_frames))`` were scored), "n_frames":
+        int, "tracked": bool, "min_frames": int, "recurring": int}``. The accumulator can take more
+        frames and finish again.
+        """
+        n = self.n_frames
+        if min_frames is None:
+            min_frames = max(2, math.ceil(0.5 * n))
+        thr = _threshold(sensitivity, self.detector)  # validates sensitivity even for an empty batch
+        t, l, _, _ = self.active_area
+        iy, ix = torch.nonzero(self.hits >= int(min_frames), as_tuple=True)
+        yx = np.stack([iy.numpy() + t + MARGIN, ix.numpy() + l + MARGIN], axis=1).astype(np.int64).reshape(-1, 2)
+        frames_hit = self.hits[iy, ix].numpy().astype(np.int64)
+        scored = self.scored[iy, ix].numpy().astype(np.float64)
+        min_scored = max(2, math.ceil(SCORE_SHARE * int(min_frames)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame_score = np.where(scored >= min_scored, self.logit_sum[iy, ix].numpy() / scored, -np.inf)
+        stack = self.stack_sum / np.float32(max(n, 1)) if len(yx) else None
+        excess, mean_z = self._excess(stack, yx)
+        score = _stack_scores(stack, self.cfa, yx, self.active_area, self.black_dn, self.white_level_dn, self.detector)
+        keep = (score > thr) | (frame_score > thr)
+        if self.tracked and len(yx):
+            keep &= _single_site(stack, self.cfa, yx)
+        return {"sites": yx[keep], "frames_hit": frames_hit[keep], "mean_sigma": mean_z[keep],
+                "excess_dn": excess[keep], "stack_score": score[keep], "frame_score": frame_score[keep],
+                "n_frames": n, "tracked": self.tracked, "min_frames": int(min_frames), "recurring": int(len(yx))}
+
+    def _excess(self, stack, yx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean excess over the ring mean (DN) on the stack, and in single-frame σ at the ring level."""
+        if not len(yx):
+            return np.zeros(0), np.zeros(0)
+        ring = _ring_mean_at(stack, self.cfa, yx)
+        excess = stack[yx[:, 0], yx[:, 1]].astype(np.float64) - ring
+        a, b, floor = self._noise_sum / max(self.n_frames, 1)
+        sigma = NoiseModel(float(a), float(b), float(floor)).sigma_dn(ring - self.black_dn)
+        return excess, excess / sigma
+
+
+def _full_frame(mask: torch.Tensor, y0: int, left: int) -> np.ndarray:
+    """(N, 2) full-frame (y, x) of the true sites of a ``ring_stats`` chunk starting at row ``y0``."""
+    iy, ix = torch.nonzero(mask, as_tuple=True)
+    return np.stack([iy.numpy() + y0, ix.numpy() + left + MARGIN], axis=1).astype(np.int64)
+
+
+def detect_batch(frames, cfa: CfaPattern, *, active_area, tracked: bool = False,
                  min_frames: int | None = None, black_level_dn=0.0, z_frame: float = Z_FRAME,
                  white_level_dn: float = 65535.0, sensitivity: float = BATCH_SENSITIVITY, detector=None) -> dict:
-    """Recurring single-site anomalies across ``frames`` (list of (H, W) full-frame CFA arrays, DN).
+    """Recurring single-site anomalies across ``frames`` ((H, W) full-frame CFA arrays, DN; any iterable).
 
-    ``min_frames`` defaults to ``max(2, ceil(0.5 * len(frames)))``; ``sensitivity`` sets the cut of
-    the classifier (see :func:`hotpixels.correct.residual.threshold_for`). Returns ``{"sites": (N, 2),
-    "frames_hit": (N,), "mean_sigma": (N,) mean z over the frames, "excess_dn": (N,) median
-    excess over the ring mean in DN, "stack_score": (N,) logit on the mean stack, "frame_score": (N,)
-    median single-frame logit (a site is kept when either passes the cut), "n_frames": int,
-    "tracked": bool, "min_frames": int, "recurring": int}``.
+    :class:`BatchEvidence` fed every frame, then :meth:`BatchEvidence.finish` (same result keys).
     """
-    n = len(frames)
-    if min_frames is None:
-        min_frames = max(2, math.ceil(0.5 * n))
-    t, l, b, r = (int(v) for v in active_area)
-    shape = (b - t - 4, r - l - 4)
-    hits = torch.zeros(shape, dtype=torch.int16)
-    zsum = torch.zeros(shape, dtype=torch.float32)
-    bl = float(np.mean(black_level_dn))
-    noises = []
+    ev = None
     for f in frames:
-        noise = estimate_noise(f, cfa, active_area, black_level_dn)
-        noises.append(noise)
-        for y0, centre, mean, peak in ring_stats(f, cfa, (t, l, b, r)):
-            rows = slice(y0 - t - 2, y0 - t - 2 + centre.shape[0])
-            d = centre - mean
-            sd = noise.sigma_dn(mean - bl)
-            z = d / sd
-            hit = (z >= z_frame) & ((centre - peak) > K_MAX * sd)
-            hits[rows] += hit.to(torch.int16)
-            zsum[rows] += torch.clamp(z, -10.0, 50.0)
-    iy, ix = torch.nonzero(hits >= min_frames, as_tuple=True)
-    yx = np.stack([iy.numpy() + t + 2, ix.numpy() + l + 2], axis=1).astype(np.int64)
-    frames_hit = hits[iy, ix].numpy().astype(np.int64)
-    mean_z = (zsum[iy, ix] / n).numpy().astype(np.float64)
-    excess = _median_excess(frames, cfa, yx)
-    stack = np.mean([f.astype(np.float32) for f in frames], axis=0)
-    score = _stack_scores(stack, cfa, yx, active_area, black_level_dn, white_level_dn, detector)
-    frame_score = _frame_scores(frames, noises, cfa, yx, active_area, black_level_dn, white_level_dn, detector)
-    thr = _threshold(sensitivity, detector)
-    keep = (score > thr) | (frame_score > thr)
-    if tracked and len(yx):
-        keep &= _single_site(stack, cfa, yx)
-    return {"sites": yx[keep], "frames_hit": frames_hit[keep], "mean_sigma": mean_z[keep],
-            "excess_dn": excess[keep], "stack_score": score[keep], "frame_score": frame_score[keep], "n_frames": n,
-            "tracked": bool(tracked),
-            "min_frames": int(min_frames), "recurring": int(len(yx))}
+        if ev is None:
+            ev = BatchEvidence(cfa, active_area, f.shape, black_level_dn=black_level_dn, white_level_dn=white_level_dn,
+                               tracked=tracked, z_frame=z_frame, detector=detector)
+        ev.add(f)
+    if ev is None:
+        t, l, b, r = (int(v) for v in active_area)
+        ev = BatchEvidence(cfa, active_area, (b, r), black_level_dn=black_level_dn, white_level_dn=white_level_dn,
+                           tracked=tracked, z_frame=z_frame, detector=detector)
+    return ev.finish(min_frames=min_frames, sensitivity=sensitivity)
 
 
 def _detector(detector):
@@ -109,27 +246,7 @@ def _stack_scores(stack, cfa, yx, active_area, black_level_dn, white_level_dn, d
     return _detector(detector).logits(x).numpy().astype(np.float64)
 
 
-def _frame_scores(frames, noises, cfa, yx, active_area, black_level_dn, white_level_dn, detector) -> np.ndarray:
-    """Median over the frames of the single-frame classifier's logit at each recurring site.
-
-    The stack's noise is sqrt(N) lower, so on the stack static scene texture a few σ high around a
-    defect (foreground grain, faint stars) looks like structure and the stack score drops; in each
-    single frame that texture is under the noise and the defect stands alone. Drifting stars are
-    at a site in one frame, so they cannot raise the median.
-    """
-    from ..model.features import patch_features
-
-    if not len(yx):
-        return np.zeros(0)
-    det = _detector(detector)
-    logits = [det.logits(patch_features(f, cfa, yx, nz, active_area=active_area, black_level_dn=black_level_dn,
-                                        white_level_dn=white_level_dn)).numpy() for f, nz in zip(frames, noises)]
-    return np.median(np.stack(logits), axis=0).astype(np.float64)
-
-
 def _ring_mean_at(frame: np.ndarray, cfa: CfaPattern, yx: np.ndarray) -> np.ndarray:
-    from .candidates import ring_offsets
-
     out = np.empty(len(yx))
     py, px = cfa.phase_of(yx[:, 0], yx[:, 1])
     for ph in set(zip(py.tolist(), px.tolist())):
@@ -137,13 +254,6 @@ def _ring_mean_at(frame: np.ndarray, cfa: CfaPattern, yx: np.ndarray) -> np.ndar
         offs = ring_offsets(cfa, ph)
         out[sel] = frame[yx[sel, 0, None] + offs[None, :, 0], yx[sel, 1, None] + offs[None, :, 1]].mean(axis=1)
     return out
-
-
-def _median_excess(frames, cfa, yx) -> np.ndarray:
-    if not len(yx):
-        return np.zeros(0)
-    ex = [f[yx[:, 0], yx[:, 1]].astype(np.float64) - _ring_mean_at(f, cfa, yx) for f in frames]
-    return np.median(np.stack(ex), axis=0)
 
 
 def _single_site(stack, cfa, yx) -> np.ndarray:
@@ -160,7 +270,7 @@ def _single_site(stack, cfa, yx) -> np.ndarray:
 
 
 def propose_profile_additions(result: dict, known_mask: np.ndarray | None = None) -> list[dict]:
-    """Defects found by :func:`detect_batch` that a profile lacks, as entries to add.
+    """Defects found by :func:`detect_batch` / :meth:`BatchEvidence.finish` that a profile lacks.
 
     ``known_mask`` (H, W) bool marks sites the profile already holds. Each entry:
     ``{"y", "x", "excess_dn", "frames_hit", "mean_sigma"}``. Writing the profile is not done here.

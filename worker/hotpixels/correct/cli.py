@@ -1,9 +1,13 @@
 """``hotpixels correct IMAGE... [--profile NAME|auto|none] [--library DIR] [--stages dark,hot,residual]
-[--sensitivity S] [--output-dir DIR] [--suffix S] [--force] [--no-previews] [--json]``.
+[--sensitivity S] [--batch auto|off] [--tracked] [--output-dir DIR] [--suffix S] [--force] [--no-previews] [--json]``.
 
 Prints one line per image (output, profile, counts) or, with ``--json``, only the JSON list of
 result dicts on stdout. On a terminal a progress line (image i of n, current file, elapsed, ETA)
 goes to stderr. Exit status: 0 when every image was corrected, 2 when any failed.
+
+With three or more photos of one camera body, ``--batch auto`` (the default) first reads them all
+once for *batch evidence* (a site that stands out at the same place in many frames is a defect;
+see :mod:`hotpixels.correct.batchscan`) and repairs those sites too.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import argparse
 from pathlib import Path
 
 from ..progress import TerminalProgress
-from .pipeline import STAGES, CorrectOptions, correct_files
+from .pipeline import BATCH_MODES, STAGES, CorrectOptions, correct_files
 
 
 def register(subparsers) -> None:
@@ -26,6 +30,12 @@ def register(subparsers) -> None:
     p.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages to run (default: %(default)s)")
     p.add_argument("--sensitivity", type=float, default=0.5, help="residual detection, 0 (cautious) … 1 (eager); "
                                                                   "default %(default)s")
+    p.add_argument("--batch", default="auto", choices=BATCH_MODES,
+                   help="auto (default): with 3 or more photos from one camera, first look for pixels that stand "
+                        "out at the same place in many of them and repair those too; off: judge each photo alone")
+    p.add_argument("--tracked", action="store_true",
+                   help="the photos were taken on a tracking (equatorial) mount, so stars stay on the same pixels "
+                        "from frame to frame: batch evidence then also requires a defect to light a single pixel")
     p.add_argument("--output-dir", default=None, metavar="DIR", help="write outputs here instead of next to each source")
     p.add_argument("--suffix", default="_hotpixels", help="output name suffix (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="also correct files HotPixels already corrected")
@@ -42,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     options = CorrectOptions(profile=args.profile, stages=args.stages, sensitivity=args.sensitivity,
                              output_dir=args.output_dir, suffix=args.suffix, force=args.force,
                              library_dir=args.library, previews=not args.no_previews,
-                             report_dir=args.report_dir).validated()
+                             report_dir=args.report_dir, batch=args.batch, tracked=args.tracked).validated()
     progress = TerminalProgress("correct")
     try:
         results = correct_files(args.images, options, progress=progress)
@@ -67,4 +77,16 @@ def _line(r: dict) -> str:
     dark_txt = f"scale {dark['scale']:.3g} ({dark['method']})" if dark.get("ran") else "skipped"
     return (f"{name} -> {Path(r['output']).name}: profile {prof}; dark {dark_txt}, "
             f"{dark.get('n_sites_subtracted', 0) if dark.get('ran') else 0} sites; hot {r['counts']['hot']} interpolated; "
-            f"residual {r['counts']['residual'] if st['residual'].get('ran') else st['residual'].get('reason')}")
+            f"residual {_residual_text(r)}")
+
+
+def _residual_text(r: dict) -> str:
+    st = r["stages"]["residual"]
+    if not st.get("ran"):
+        return str(st.get("reason"))
+    text = str(r["counts"]["residual"])
+    batch = r.get("batch") or {}
+    if batch.get("group_frames"):
+        text += (f", batch {r['counts'].get('batch', 0)} more (of {batch['sites']} sites recurring in "
+                 f"{batch['group_frames']} photos; {len(batch['proposed_profile_additions'])} not in the profile)")
+    return text

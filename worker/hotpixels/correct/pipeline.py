@@ -18,6 +18,16 @@ Output names
 Without a profile (none requested, or no match in the library) stages 1 and 2 are skipped and the
 report says why; stage 3 still runs.
 
+Batch evidence (:func:`correct_files` with ``batch="auto"``, the default, and stage 3 selected)
+    A first pass reads every photo once (:func:`hotpixels.correct.batchscan.scan_batch`, progress
+    ``scanning i/n``) and gathers, per body and layout with at least 3 photos, the sites that stand
+    out at the same place in many frames (:mod:`.batch`). Stage 3 of the correction pass then
+    repairs the union of its single-frame detections and the photo's batch sites (less the sites
+    the profile's stages own), with the same interpolation; the report's ``batch`` section lists the
+    batch sites the applied profile lacks as proposed additions, and ``counts.batch`` the sites
+    repaired only because of batch evidence. :func:`correct_file` uses batch evidence only when
+    given (``batch_sites``, e.g. held by the worker since an ``image.scanBatch``).
+
 Batches (:func:`correct_files`)
     A small three-step pipeline: a reader thread decodes image i+1 and a writer thread encodes
     image i-1 while the calling thread computes image i (numpy and the codecs release the GIL);
@@ -47,9 +57,11 @@ from ..errors import (
 from ..progress import ProgressFn, check_cancel, report
 from .darkframe import DarkOptions, check_geometry, estimate_scale, model_site_stats, subtract_dark
 from .knownhot import REASONS, interpolate_known
-from .report import SiteChanges, write_report
+from .batchscan import MIN_GROUP_FRAMES, BatchScan, BatchSites
+from .report import SiteChanges, batch_section, write_report
 
 STAGES = ("dark", "hot", "residual")
+BATCH_MODES = ("auto", "off")
 MAX_NUMBERED = 10000
 
 
@@ -65,6 +77,8 @@ class CorrectOptions:
     temp_doubling_c: float = 6.0
     previews: bool = True
     report_dir: str | None = None  # reports, sites files and previews; None = beside the output DNG
+    batch: str = "auto"  # "auto": batch evidence when correcting >= 3 photos of one body; "off"
+    tracked: bool = False  # frames from a tracking mount: stars stay on their sites (batch evidence)
 
     def validated(self) -> "CorrectOptions":
         stages = tuple(s.strip().lower() for s in (self.stages.split(",") if isinstance(self.stages, str) else self.stages)
@@ -80,23 +94,32 @@ class CorrectOptions:
                                 data={"param": "suffix"})
         if not (float(self.temp_doubling_c) > 0):
             raise InvalidOption("temp_doubling_c must be a positive number of °C", data={"param": "temp_doubling_c"})
+        batch = str(self.batch).strip().lower()
+        if batch not in BATCH_MODES:
+            raise InvalidOption(f"batch must be one of {', '.join(BATCH_MODES)}, got {self.batch!r}",
+                                data={"param": "batch"})
         profile = self.profile
         if isinstance(profile, str) and profile.strip().lower() in ("", "none"):
             profile = None
-        return replace(self, stages=stages, profile=profile, sensitivity=float(self.sensitivity))
+        return replace(self, stages=stages, profile=profile, sensitivity=float(self.sensitivity), batch=batch,
+                       tracked=bool(self.tracked))
 
 
 # --- one image -----------------------------------------------------------------------------------
 def correct_file(path, options: CorrectOptions | None = None, *, library=None, progress: ProgressFn | None = None,
-                 cancel: threading.Event | None = None) -> dict[str, Any]:
-    """Correct one DNG; returns the result dict (the report plus output paths). Raises on failure."""
+                 cancel: threading.Event | None = None, batch_sites: BatchSites | None = None) -> dict[str, Any]:
+    """Correct one DNG; returns the result dict (the report plus output paths). Raises on failure.
+
+    ``batch_sites``: this photo's share of a batch scan (:func:`hotpixels.correct.batchscan.scan_batch`),
+    repaired in stage 3 besides its single-frame detections; None: no batch evidence.
+    """
     options = (options or CorrectOptions()).validated()
     library = library if library is not None else _library(options)
     report(progress, 0, 3, f"reading {Path(path).name}")
     raw = _read(path)
     check_cancel(cancel)
     report(progress, 1, 3, f"correcting {Path(path).name}")
-    job = _compute(raw, options, library, {}, set())
+    job = _compute(raw, options, library, {}, set(), batch_sites)
     check_cancel(cancel)
     report(progress, 2, 3, f"writing {job.output.name}")
     result = _finish(job, options, cancel)
@@ -106,7 +129,11 @@ def correct_file(path, options: CorrectOptions | None = None, *, library=None, p
 
 def correct_files(paths: Sequence, options: CorrectOptions | None = None, *, library=None,
                   progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> list[dict[str, Any]]:
-    """Correct many DNGs; one result dict per path, in order (``ok: False`` with ``error`` on failure)."""
+    """Correct many DNGs; one result dict per path, in order (``ok: False`` with ``error`` on failure).
+
+    With ``options.batch == "auto"`` and stage 3 selected, a scan for batch evidence comes first
+    (progress: the first ``n`` of ``2 n`` units, then the corrections).
+    """
     options = (options or CorrectOptions()).validated()
     library = library if library is not None else _library(options)
     paths = [os.fspath(p) for p in paths]
@@ -117,16 +144,18 @@ def correct_files(paths: Sequence, options: CorrectOptions | None = None, *, lib
     writes: list[tuple[int, Future]] = []
     if n == 0:
         return []
+    scan = batch_scan_for(paths, options, progress=_scaled(progress, n, 2 * n), cancel=cancel)
+    base, total = (n, 2 * n) if isinstance(scan, BatchScan) else (0, n)
     with ThreadPoolExecutor(1, thread_name_prefix="hp-read") as reader, \
             ThreadPoolExecutor(1, thread_name_prefix="hp-write") as writer:
         reading = reader.submit(_read, paths[0])
         try:
             for i, path in enumerate(paths):
                 check_cancel(cancel)
-                report(progress, i, n, f"image {i + 1} of {n}: {Path(path).name}")
+                report(progress, base + i, total, f"image {i + 1} of {n}: {Path(path).name}")
                 current, reading = reading, (reader.submit(_read, paths[i + 1]) if i + 1 < n else None)
                 try:
-                    job = _compute(current.result(), options, library, profiles, reserved)
+                    job = _compute(current.result(), options, library, profiles, reserved, batch_sites_for(scan, path))
                 except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
                     results[i] = _failure(path, exc)
                     continue
@@ -139,8 +168,48 @@ def correct_files(paths: Sequence, options: CorrectOptions | None = None, *, lib
                 reading.cancel()
             _collect(writes, results, paths)
     check_cancel(cancel)
-    report(progress, n, n, "done")
+    report(progress, total, total, "done")
     return [r for r in results if r is not None]
+
+
+def batch_scan_for(paths: Sequence, options: CorrectOptions, *, progress: ProgressFn | None = None,
+                   cancel: threading.Event | None = None) -> BatchScan | str:
+    """The batch scan of ``paths`` when ``options`` call for one, else the reason there is none.
+
+    A missing or broken stage-3 model is a reason too (stage 3 then reports it for every photo).
+    """
+    if options.batch == "off":
+        return "batch evidence turned off"
+    if "residual" not in options.stages:
+        return "stage 3 (residual) not selected"
+    if len({os.path.abspath(os.fspath(p)) for p in paths}) < MIN_GROUP_FRAMES:
+        return f"fewer than {MIN_GROUP_FRAMES} photos corrected together"
+    from .batchscan import scan_batch
+
+    try:
+        return scan_batch(paths, tracked=options.tracked, force=options.force, progress=progress, cancel=cancel)
+    except (ModelMissing, ModelCorrupt) as exc:
+        return f"skipped: {exc.message}"
+
+
+def batch_sites_for(scan: BatchScan | str | None, path) -> BatchSites:
+    """``path``'s share of ``scan`` (or, when there is none, an empty share saying why)."""
+    if scan is None:
+        return BatchSites.none("no batch evidence")
+    if isinstance(scan, str):
+        return BatchSites.none(scan)
+    return scan.sites_for(path) or BatchSites.none("not part of the batch scan", frames=scan.frames)
+
+
+def _scaled(progress: ProgressFn | None, span: int, total: int) -> ProgressFn | None:
+    """A progress callback mapping a phase's ``done/of`` onto the first ``span`` of ``total`` units."""
+    if progress is None:
+        return None
+
+    def scaled(done: int, of: int, message: str = "") -> None:
+        progress(int(span * done / of) if of else 0, total, message)
+
+    return scaled
 
 
 def _collect(writes: list[tuple[int, Future]], results: list, paths: list[str]) -> None:
@@ -184,12 +253,13 @@ class _Job:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def correct_raw(raw: RawImage, options: CorrectOptions, profile=None, profile_info: dict | None = None
-                ) -> tuple[np.ndarray, dict[str, Any], SiteChanges]:
+def correct_raw(raw: RawImage, options: CorrectOptions, profile=None, profile_info: dict | None = None,
+                batch_sites: BatchSites | None = None) -> tuple[np.ndarray, dict[str, Any], SiteChanges]:
     """The stages on an in-memory frame: ``(new_cfa_dn, stage report, site changes)``.
 
     ``profile`` is a :class:`hotpixels.profiles.profile_file.Profile`, a bare
-    :class:`~hotpixels.profiles.darkmodel.DarkModel` or ``None``. ``raw.cfa_dn`` is never modified.
+    :class:`~hotpixels.profiles.darkmodel.DarkModel` or ``None``. ``batch_sites``: batch evidence
+    for this frame (stage 3 repairs those sites too). ``raw.cfa_dn`` is never modified.
     """
     options = options.validated()
     changes = SiteChanges()
@@ -222,9 +292,12 @@ def correct_raw(raw: RawImage, options: CorrectOptions, profile=None, profile_in
         else:
             stages["hot"] = {"ran": False, "reason": "not selected"}
     t1 = time.perf_counter()
+    batch = batch_sites if batch_sites is not None else BatchSites.none("no batch evidence")
+    if batch.group_frames and not batch.fits(raw):
+        batch = BatchSites.none("the photo's raw size or ActiveArea differs from the scanned batch's", batch.frames)
     if "residual" in options.stages:
         handled = model if any(stages[k].get("ran") for k in ("dark", "hot")) else None
-        cfa_dn, stages["residual"] = _run_residual(cfa_dn, raw, handled, options, changes)
+        cfa_dn, stages["residual"] = _run_residual(cfa_dn, raw, handled, options, changes, batch.sites)
     else:
         stages["residual"] = {"ran": False, "reason": "not selected"}
     t2 = time.perf_counter()
@@ -234,36 +307,50 @@ def correct_raw(raw: RawImage, options: CorrectOptions, profile=None, profile_in
         "counts": {"dark": int(stages["dark"].get("n_sites_subtracted", 0)) if stages["dark"].get("ran") else 0,
                    "dark_field_pixels": int(stages["dark"].get("n_field_pixels", 0)) if stages["dark"].get("ran") else 0,
                    "hot": int(stages["hot"].get("n_interpolated", 0)),
-                   "residual": int(stages["residual"].get("n_corrected", 0))},
+                   "residual": int(stages["residual"].get("n_corrected", 0)),
+                   "batch": int(stages["residual"].get("n_batch", 0))},
+        "batch": batch_section(batch, profile_site_mask(raw, model)),
         "seconds": {"stages_1_2": round(t1 - t0, 3), "stage_3": round(t2 - t1, 3)},
     }
     return cfa_dn, out, changes
 
 
-def _run_residual(cfa_dn, raw, model, options, changes) -> tuple[np.ndarray, dict[str, Any]]:
+def profile_site_mask(raw: RawImage, model) -> np.ndarray | None:
+    """(H, W) bool of the profile's hot sites, or None without a profile."""
+    if model is None:
+        return None
+    mask = np.zeros(raw.shape, dtype=bool)
+    if model.n_hot:
+        mask[model.hot_yx[:, 0], model.hot_yx[:, 1]] = True
+    return mask
+
+
+def _run_residual(cfa_dn, raw, model, options, changes, batch_yx=None) -> tuple[np.ndarray, dict[str, Any]]:
     """Stage 3 through :func:`hotpixels.correct.residual.correct_residual`, when installed.
 
     ``model`` is the profile's dark model when stage 1 or 2 ran: its sites are then excluded
     (those stages own them); a missing or broken detector model skips the stage with its message
-    instead of failing the image.
+    instead of failing the image. ``batch_yx`` (N, 2): batch-evidence sites, repaired with the
+    single-frame detections in one interpolation call (``extra_sites`` of ``correct_residual``).
     """
     try:
         from .residual import correct_residual
     except ImportError:
         return cfa_dn, {"ran": False, "reason": "residual stage not available"}
-    exclude = None
-    if model is not None and model.n_hot:
-        exclude = np.zeros(raw.shape, dtype=bool)
-        exclude[model.hot_yx[:, 0], model.hot_yx[:, 1]] = True
+    exclude = profile_site_mask(raw, model) if model is not None and model.n_hot else None
+    batch_yx = np.zeros((0, 2), np.int64) if batch_yx is None else np.asarray(batch_yx, np.int64).reshape(-1, 2)
+    kw = dict(active_area=raw.active_area, white_level_dn=raw.white_level_dn, black_level_dn=raw.black_repeat_dn,
+              sensitivity=options.sensitivity, exclude_mask=exclude)
     try:
-        new, rep = correct_residual(cfa_dn, raw.cfa, active_area=raw.active_area, white_level_dn=raw.white_level_dn,
-                                    black_level_dn=raw.black_repeat_dn, sensitivity=options.sensitivity,
-                                    exclude_mask=exclude)
+        new, rep = correct_residual(cfa_dn, raw.cfa, extra_sites=batch_yx, **kw)
     except (ModelMissing, ModelCorrupt) as exc:
         return cfa_dn, {"ran": False, "reason": f"skipped: {exc.message}"}
     yx = np.asarray(rep.get("sites", np.zeros((0, 2))), dtype=np.int64).reshape(-1, 2)
     changes.add("residual", yx, rep.get("old", np.zeros(0)), rep.get("new", np.zeros(0)), "residual")
-    summary = {"ran": True, "n_corrected": int(len(yx)), "candidates": int(rep.get("candidates", 0)),
+    extra = np.asarray(rep.get("extra_sites", np.zeros((0, 2))), dtype=np.int64).reshape(-1, 2)
+    changes.add("residual", extra, rep.get("extra_old", np.zeros(0)), rep.get("extra_new", np.zeros(0)), "batch")
+    summary = {"ran": True, "n_corrected": int(len(yx)), "n_batch": int(len(extra)),
+               "candidates": int(rep.get("candidates", 0)),
                "sensitivity": options.sensitivity, "noise": rep.get("noise"),
                "seconds": {k: round(float(v), 3) for k, v in (rep.get("seconds") or {}).items()}}
     return new, summary
@@ -321,13 +408,14 @@ def check_profile_compatible(raw: RawImage, profile) -> None:
         raise ProfileIncompatible(f"profile {name!r}: {exc.message}", path=raw.path, data=exc.data) from None
 
 
-def _compute(raw: RawImage, options: CorrectOptions, library, profiles: dict, reserved: set) -> _Job:
+def _compute(raw: RawImage, options: CorrectOptions, library, profiles: dict, reserved: set,
+             batch_sites: BatchSites | None = None) -> _Job:
     t0 = time.perf_counter()
     if raw.metadata.corrected_by_hotpixels and not options.force:
         raise AlreadyCorrected(f"{Path(raw.path or '?').name} was already corrected by HotPixels; "
                                "correct the original instead (or use --force)", path=raw.path)
     profile, info = resolve_profile(raw, options, library, profiles)
-    new, rep, changes = correct_raw(raw, options, profile, info)
+    new, rep, changes = correct_raw(raw, options, profile, info, batch_sites)
     output = output_path(raw.path, options, reserved)
     rep = {"source": raw.path, "output": str(output), "camera": raw.metadata.to_json(), **rep}
     rep["seconds"]["compute"] = round(time.perf_counter() - t0, 3)

@@ -1,16 +1,22 @@
 """The per-image report: ``<output stem>.hotpixels.json`` and ``<output stem>.sites.csv``.
 
 The JSON holds the profile used and why, the dark scale and how it was found, counts and
-timings per stage, and the paths of the corrected DNG, the sites file and the previews. The
-sites file lists every site a stage changed, one per line::
+timings per stage, and the paths of the corrected DNG, the sites file and the previews. Its
+``batch`` section (:func:`batch_section`) says what batch evidence the photo had:
+``{frames, group_frames, sites, proposed_profile_additions: [{y, x, excess_dn, frames_hit,
+mean_sigma}], reason?}`` — photos in the scan, photos of this body and layout whose frames fed the
+evidence, defect sites it found, and those the applied profile lacks (all of them without a
+profile); ``counts.batch`` counts the sites repaired only because of it. The sites file lists every
+site a stage changed, one per line::
 
     stage,y,x,old_dn,new_dn,reason
 
 with full-frame (y, x) coordinates of the raw IFD, whole DN as stored (black level included, after
 any LinearizationTable). Stage 2 and stage 3 list every site they changed; stage 1 lists its
 sparse sites that moved by more than 1 σ (the smooth field's pixel-by-pixel changes are only
-counted: in an amp-glow corner they are millions of tiny moves). Both files are written
-atomically next to the output DNG.
+counted: in an amp-glow corner they are millions of tiny moves). Stage 3's batch-evidence sites
+are ``residual`` rows with the reason ``batch``. Both files are written atomically next to the
+output DNG.
 """
 
 from __future__ import annotations
@@ -73,6 +79,16 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     if len(v) and v.min() >= 0 and v.max() < 65536:
         return _number_table()[v]
     return v.astype(str)
+
+
+def batch_section(batch, known_mask: np.ndarray | None) -> dict[str, Any]:
+    """The report's ``batch`` section for a :class:`~hotpixels.correct.batchscan.BatchSites`;
+    ``known_mask`` (H, W) bool: the applied profile's sites (None without a profile)."""
+    out: dict[str, Any] = {"frames": int(batch.frames), "group_frames": int(batch.group_frames),
+                           "sites": int(len(batch.sites)), "proposed_profile_additions": batch.proposals(known_mask)}
+    if batch.reason:
+        out["reason"] = batch.reason
+    return out
 
 
 def report_paths(output_dng) -> tuple[Path, Path]:

@@ -8,7 +8,11 @@ profile did not cover). This stage finds them in the frame itself:
    every star core among them);
 2. score each candidate with a small CNN over the full-resolution CFA patch around it
    (:mod:`hotpixels.model`): a star spreads light over neighbouring sites of other colours (or,
-   narrowband, over the same colour further out), a hot pixel does not;
+   narrowband, over the same colour further out), a hot pixel does not. The network also reads the
+   frame's context, computed from the bright candidates of this same call
+   (:func:`hotpixels.model.features.frame_context`): how far this frame's stars spread, and whether
+   its resolved stars light one colour only (Hα), so that a single red spike is judged differently
+   in an Hα frame than in a broadband one;
 3. repair the sites scored above the cut with the stage-2 edge-aware interpolation
    (:func:`hotpixels.correct.interpolate.interpolate_sites`), all detected sites marked bad so
    touching pairs do not feed each other.
@@ -92,30 +96,51 @@ def detect_residual(cfa_dn: np.ndarray, cfa: CfaPattern, *, active_area, white_l
 
 def correct_residual(cfa_dn: np.ndarray, cfa: CfaPattern, *, active_area, white_level_dn: float,
                      black_level_dn=0.0, sensitivity: float = DEFAULT_SENSITIVITY,
-                     exclude_mask: np.ndarray | None = None, detector=None) -> tuple[np.ndarray, dict]:
+                     exclude_mask: np.ndarray | None = None, detector=None,
+                     extra_sites: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Detect and repair; returns ``(new_cfa_dn, report)``; the input array is not modified.
 
+    ``extra_sites`` (M, 2) full-frame: sites known to be defects from elsewhere (batch evidence,
+    :mod:`.batch`), repaired in the same interpolation call as the detections; those the detector
+    found itself or ``exclude_mask`` holds are dropped from them.
+
     ``report``: ``{"sites": (N, 2), "old": (N,) DN, "new": (N,) DN, "scores": (N,), "count": N,
-    "candidates": int, "noise": {...}, "seconds": {...}}``.
+    "candidates": int, "noise": {...}, "seconds": {...}, "extra_sites": (K, 2), "extra_old": (K,),
+    "extra_new": (K,)}`` (``extra_*``: the extra sites actually repaired here).
     """
     from .interpolate import interpolate_sites
 
     found = detect_residual(cfa_dn, cfa, active_area=active_area, white_level_dn=white_level_dn,
                             black_level_dn=black_level_dn, sensitivity=sensitivity,
                             exclude_mask=exclude_mask, detector=detector)
-    sites = found["sites"]
+    single = found["sites"]
+    extra = _new_sites(extra_sites, single, exclude_mask, cfa_dn.shape[1])
+    sites = np.concatenate([single, extra])
     out = cfa_dn.copy()
     t0 = time.perf_counter()
-    old = cfa_dn[sites[:, 0], sites[:, 1]].astype(np.float64) if len(sites) else np.zeros(0)
+    old = cfa_dn[sites[:, 0], sites[:, 1]].astype(np.float64)
     new = old
     if len(sites):
-        # the detected sites never feed each other (interpolate_sites skips them); excluded sites
+        # the repaired sites never feed each other (interpolate_sites skips them); excluded sites
         # (stage 2's) are not used as neighbours either
         new = interpolate_sites(cfa_dn, cfa, sites, bad_mask=exclude_mask, white_level_dn=white_level_dn,
                                 bounds=tuple(int(v) for v in active_area))
         top = np.iinfo(out.dtype).max if out.dtype.kind == "u" else None
         out[sites[:, 0], sites[:, 1]] = np.clip(np.rint(new), 0, top).astype(out.dtype)
     found["seconds"]["repair"] = time.perf_counter() - t0
-    report = {k: v for k, v in found.items() if not k.startswith("all_")}
-    report.update(old=old, new=np.asarray(new, dtype=np.float64), count=int(len(sites)))
+    new = np.asarray(new, dtype=np.float64)
+    k = len(single)
+    report = {key: v for key, v in found.items() if not key.startswith("all_")}
+    report.update(old=old[:k], new=new[:k], count=k, extra_sites=extra, extra_old=old[k:], extra_new=new[k:])
     return out, report
+
+
+def _new_sites(extra_sites, found_yx: np.ndarray, exclude_mask, width: int) -> np.ndarray:
+    """``extra_sites`` less those in ``found_yx`` or ``exclude_mask`` (and duplicates), (K, 2) int64."""
+    if extra_sites is None or not len(extra_sites):
+        return np.zeros((0, 2), np.int64)
+    extra = np.unique(np.asarray(extra_sites, np.int64).reshape(-1, 2), axis=0)
+    extra = extra[~np.isin(extra[:, 0] * width + extra[:, 1], found_yx[:, 0] * width + found_yx[:, 1])]
+    if exclude_mask is not None:
+        extra = extra[~exclude_mask[extra[:, 0], extra[:, 1]]]
+    return extra

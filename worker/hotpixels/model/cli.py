@@ -1,4 +1,4 @@
-"""``hotpixels train [--out models/residual-v1.pt] [--seed N] [--samples N] [--epochs N] [--device ...]``."""
+"""``hotpixels train [--out models/residual-v2.pt] [--seed N] [--samples N] [--epochs N] [--device ...]``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train the residual hot-pixel classifier on simulated data")
     p.add_argument("--out", default=None,
-                   help="weights file to write (default: models/residual-v1.pt in the source tree)")
+                   help="weights file to write (default: models/residual-v2.pt in the source tree)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--samples", type=int, default=3000, help="simulated training frames (128x128 each)")
+    p.add_argument("--samples", type=int, default=3000, help="simulated training frames (256x256 each)")
     p.add_argument("--val-samples", type=int, default=300, help="validation frames (never trained on)")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")

@@ -39,7 +39,7 @@ from ..dng.cfa import CfaPattern
 from ..progress import ProgressFn, check_cancel, report
 from ..simulate.scene import make_scene, render_scene_e_s
 from ..simulate.sensor import make_sensor, rng_for
-from .features import patch_features
+from .features import frame_context, patch_features
 
 KINDS = ("stars", "foreground", "narrowband", "noaa", "real")
 KIND_WEIGHTS = (0.25, 0.15, 0.2, 0.2, 0.2)
@@ -49,6 +49,14 @@ REAL_SAMPLE = "tinydng_colorchart.dng"
 MIN_LABEL_SIGMA = 4.5
 # touching pairs are where strong hot pixels are missed most (a pair looks like a two-site sharp star)
 PAIR_FRACTION = 0.3
+# stars per MP (uniform) and the share of broadband frames with very sharp stars (sigma 0.3-0.8 px):
+# dense and sharp on purpose, so star cores are plentiful hard negatives. Tried and not kept: 300-8000
+# stars per MP log-uniform, 35-45 % sharp, 256 x 256 frames, hot pixels 1e-4-1.5e-3 per site (a
+# closer match of the frame context to big frames): no better on ordinary stars, worse without AA.
+STAR_DENSITY = (2000.0, 8000.0)
+SHARP_FRACTION = 0.5
+FRAME_SIZE = 128
+HOT_PER_SITE = 1.2e-3  # residual hot pixels per active site
 
 
 def default_samples_dir() -> Path:
@@ -82,16 +90,24 @@ def _real_content(path: str, h: int, w: int) -> np.ndarray:
     return make_scene(sensor, "real", 0, scene_from=path).real_e_s
 
 
-def make_frame(seed: int, index: int, size: int = 128, samples_dir: Path | None = None) -> TrainingFrame:
-    """Training frame number ``index`` of ``seed`` (see the module docstring)."""
+def make_frame(seed: int, index: int, size: int = FRAME_SIZE, samples_dir: Path | None = None,
+               typical: bool = False) -> TrainingFrame:
+    """Training frame number ``index`` of ``seed`` (see the module docstring).
+
+    ``typical``: the simulator's own scene statistics instead of the dense, sharp training skies (1200
+    stars per MP, sigma 0.5-1.5 px; 0.3-0.6 px without AA filter): the frames the decision threshold
+    is calibrated on.
+    """
     rng = rng_for(seed, "train-frame", index)
     kind = str(rng.choice(KINDS, p=KIND_WEIGHTS))
     cfa_name = str(rng.choice(CFA_NAMES, p=CFA_WEIGHTS))
     sensor = make_sensor("small", int(rng.integers(1 << 30)), cfa=cfa_name, height=size + 7, width=size + 11)
-    density = float(rng.uniform(2000, 8000))
+    density = float(rng.uniform(*STAR_DENSITY))
     sigma_range = None
-    if kind in ("stars", "foreground", "real") and rng.random() < 0.5:
+    if kind in ("stars", "foreground", "real") and rng.random() < SHARP_FRACTION:
         sigma_range = (0.3, 0.8)
+    if typical:
+        density, sigma_range = None, None
     scene_kind = "stars" if kind == "real" else kind
     scene = make_scene(sensor, scene_kind, int(rng.integers(1 << 30)), star_density_per_mpx=density,
                        sigma_range_px=sigma_range)
@@ -110,7 +126,10 @@ def make_frame(seed: int, index: int, size: int = 128, samples_dir: Path | None 
     white = float((1 << bits) - 1)
     black = float(rng.choice([0.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0])) if bits > 12 else float(rng.choice([0.0, 64.0, 128.0, 256.0]))
     t, l, b, r = sensor.active_area
-    sky = float(np.median(rate[t:b, l:r]))
+    act = rate[t:b, l:r]
+    # the median over lit sites: a narrowband sky lights red sites only, and the median over all
+    # sites (0 there) would blow the exposure up until every star saturates
+    sky = float(np.median(act[act > 0])) if (act > 0).any() else 1.0
     exposure = float(np.exp(rng.uniform(np.log(5.0), np.log(3000.0)))) / max(sky, 1e-3)
     signal_e = rate * np.float32(exposure)
     if rng.random() < 0.2:  # a saturated bright blob (clipped star or lamp)
@@ -143,7 +162,7 @@ def _hot_pixels(rng, signal_e, sensor, scene, gain, read_e):
     """Random residual hot pixels: (yx (M, 2), amplitude in σ (M,), amplitude in DN (M,))."""
     t, l, b, r = sensor.active_area
     h, w = b - t, r - l
-    n = int(rng.poisson(h * w * 1.2e-3)) + 2
+    n = int(rng.poisson(h * w * HOT_PER_SITE)) + 2
     ys = rng.integers(t + 2, b - 2, n)
     xs = rng.integers(l + 2, r - 2, n)
     u = rng.random(n)
@@ -175,6 +194,7 @@ class PatchSet:
     """Network inputs, labels and what each sample is (for the validation report)."""
 
     x: torch.Tensor  # (N, C, P, P) float32
+    ctx: torch.Tensor  # (N, N_CONTEXT) float32 frame context (computed per frame)
     y: torch.Tensor  # (N,) float32 0/1
     amp_sigma: np.ndarray  # (N,) injected amplitude for positives, 0 for negatives
     kind: np.ndarray  # (N,) scene kind
@@ -184,7 +204,11 @@ class PatchSet:
 
 
 def frame_patches(frame: TrainingFrame):
-    """Candidates of ``frame`` as (features, labels, amplitudes, n_missed_amplitudes)."""
+    """Candidates of ``frame`` as (features, frame context, labels, amplitudes, n_missed_amplitudes).
+
+    The context comes from the candidates the detector would score at inference (those above the
+    lowest amplitude gate); the samples are every candidate but injected sites under ``MIN_LABEL_SIGMA``.
+    """
     noise = estimate_noise(frame.cfa_dn, frame.cfa, frame.active_area, frame.black_dn)
     cand = find_candidates(frame.cfa_dn, frame.cfa, frame.active_area, noise, frame.black_dn)
     w = frame.cfa_dn.shape[1]
@@ -198,30 +222,33 @@ def frame_patches(frame: TrainingFrame):
         amp[label] = frame.hot_sigma[order][pos]
     missed = frame.hot_sigma[~np.isin(hot_lin, cand_lin)]
     keep = ~label | (amp >= MIN_LABEL_SIGMA)
-    x = patch_features(frame.cfa_dn, frame.cfa, cand.yx[keep], noise, active_area=frame.active_area,
+    x = patch_features(frame.cfa_dn, frame.cfa, cand.yx, noise, active_area=frame.active_area,
                        black_level_dn=frame.black_dn, white_level_dn=frame.white_dn)
-    return x, label[keep], amp[keep], missed
+    ctx = frame_context(x)  # bright candidates only: the same as at inference whatever the gate
+    k = torch.from_numpy(keep)
+    return x[k], ctx[k], label[keep], amp[keep], missed
 
 
-def make_patches(seed: int, n_frames: int, *, first: int = 0, size: int = 128, samples_dir: Path | None = None,
-                 progress: ProgressFn | None = None, cancel=None) -> PatchSet:
+def make_patches(seed: int, n_frames: int, *, first: int = 0, size: int = FRAME_SIZE, samples_dir: Path | None = None,
+                 progress: ProgressFn | None = None, cancel=None, typical: bool = False) -> PatchSet:
     """Samples of frames ``first .. first + n_frames - 1`` of ``seed``."""
-    xs, ys, amps, kinds, frames, missed = [], [], [], [], [], []
+    xs, cs, ys, amps, kinds, frames, missed = [], [], [], [], [], [], []
     n_sites = 0
     for i in range(first, first + n_frames):
         check_cancel(cancel)
         if (i - first) % 50 == 0:
             report(progress, i - first, n_frames, "simulating training frames")
-        fr = make_frame(seed, i, size, samples_dir)
-        x, label, amp, miss = frame_patches(fr)
+        fr = make_frame(seed, i, size, samples_dir, typical=typical)
+        x, ctx, label, amp, miss = frame_patches(fr)
         t, l, b, r = fr.active_area
         n_sites += (b - t - 4) * (r - l - 4)
         xs.append(x)
+        cs.append(ctx)
         ys.append(torch.from_numpy(label.astype(np.float32)))
         amps.append(amp)
         kinds.append(np.full(len(label), fr.kind))
         frames.append(np.full(len(label), i))
         missed.append(miss)
     report(progress, n_frames, n_frames, "simulated")
-    return PatchSet(torch.cat(xs), torch.cat(ys), np.concatenate(amps), np.concatenate(kinds),
+    return PatchSet(torch.cat(xs), torch.cat(cs), torch.cat(ys), np.concatenate(amps), np.concatenate(kinds),
                     np.concatenate(frames), n_sites, np.concatenate(missed))

@@ -18,6 +18,28 @@ Channels (``N_CHANNELS``), for each candidate, per patch position p of CFA colou
 
 Patches near the ActiveArea edge fold out-of-area rows/columns back in by whole CFA repeats, so
 every position keeps its true colour.
+
+**Frame context** (:func:`frame_context`, ``N_CONTEXT`` numbers per candidate). One patch cannot
+tell a hot pixel from a star that is itself a single-site spike (a narrowband star on red sites, a
+0.3 px star on a body without an AA filter); the frame can. Its bright candidates (>= ``BRIGHT_SIGMA``
+over their colour's background, not near white) show how far this frame's stars spread light onto
+touching sites of other colours and onto the same colour's ring; and its *resolved* stars (ring
+spill >= ``RESOLVED_RING``) show whether stars light one colour only (narrowband, Hα) and which:
+
+0. no information: fewer than ``MIN_BRIGHT`` bright candidates (everything else is then 0);
+1-3. the 50/75/90 % quantiles of the *cross-colour spill* (mean shape value of the 4 orthogonally
+   touching sites) over the bright candidates;
+4-6. the same quantiles of the *ring spill* (mean shape value of the same-colour sites at
+   Chebyshev distance 2);
+7. ``log1p(resolved) / 5``: how many bright candidates are resolved stars;
+8. the share of them that light one colour only (cross-colour spill < ``SINGLE_CROSS``);
+9. the share of them that light one colour only, the candidate's own colour.
+
+Hot pixels never count as resolved (their ring holds noise only), so how many hot pixels a frame
+holds, and on which colours, does not move 7-9: a frame of a colour chart with a few hot pixels
+that happen to fall on red is not taken for an Hα frame. The context is computed from the bright
+candidates of the same call, so it does not depend on the amplitude gate (``BRIGHT_SIGMA`` is above
+every gate) and needs no second pass over the frame.
 """
 
 from __future__ import annotations
@@ -32,6 +54,12 @@ PATCH = 9
 HALF = PATCH // 2
 N_CHANNELS = 6
 SHAPE_CLIP = (-1.0, 1.5)
+N_CONTEXT = 10
+BRIGHT_SIGMA = 10.0
+MIN_BRIGHT = 5
+RESOLVED_RING = 0.1  # ring spill of a resolved star (a 10 σ hot pixel's ring holds 0.035 of noise)
+SINGLE_CROSS = 0.08  # cross-colour spill under which a resolved star lights one colour only
+QUANTILES = (0.5, 0.75, 0.9)
 
 
 def _fold(coord: np.ndarray, lo: int, hi: int, period: int) -> np.ndarray:
@@ -99,3 +127,49 @@ def features_from_values(vals: torch.Tensor, colour: torch.Tensor, black_dn: flo
     onehot = torch.nn.functional.one_hot(colour, 3).float()[None].expand(n, p2, 3)
     feats = torch.cat([torch.asinh(z / 2.0)[..., None], shape[..., None], onehot, near_white[..., None]], dim=-1)
     return feats.reshape(n, PATCH, PATCH, N_CHANNELS).permute(0, 3, 1, 2)
+
+
+def _ring_mask() -> torch.Tensor:
+    d = torch.arange(PATCH) - HALF
+    return (torch.maximum(d[:, None].abs(), d[None, :].abs()) == 2)
+
+
+def spill_measures(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per candidate: (cross-colour spill, same-colour ring spill), both mean shape values (channel 1)."""
+    shape = x[:, 1]
+    c = HALF
+    cross = (shape[:, c - 1, c] + shape[:, c + 1, c] + shape[:, c, c - 1] + shape[:, c, c + 1]) / 4.0
+    onehot = x[:, 2:5]
+    same = (onehot * onehot[:, :, c:c + 1, c:c + 1]).sum(dim=1) > 0.5  # (N, P, P) same colour as the centre
+    ring = same & _ring_mask()[None]
+    ring_spill = (shape * ring).sum(dim=(1, 2)) / ring.sum(dim=(1, 2)).clamp(min=1)
+    return cross, ring_spill
+
+
+def frame_context(x: torch.Tensor) -> torch.Tensor:
+    """(N, N_CONTEXT) context of the module docstring for the (N, N_CHANNELS, P, P) candidates of one frame."""
+    n = len(x)
+    ctx = torch.zeros((n, N_CONTEXT), dtype=torch.float32)
+    if n == 0:
+        return ctx
+    c = HALF
+    z = 2.0 * torch.sinh(x[:, 0, c, c])
+    bright = (z >= BRIGHT_SIGMA) & (x[:, 5, c, c] < 0.5)
+    nb = int(bright.sum())
+    colour = x[:, 2:5, c, c].argmax(dim=1)
+    if nb < MIN_BRIGHT:
+        ctx[:, 0] = 1.0
+        return ctx
+    cross, ring = spill_measures(x[bright])
+    q = torch.tensor(QUANTILES)
+    ctx[:, 1:4] = torch.quantile(cross, q)[None]
+    ctx[:, 4:7] = torch.quantile(ring, q)[None]
+    resolved = ring >= RESOLVED_RING
+    n_res = int(resolved.sum())
+    ctx[:, 7] = float(np.log1p(n_res)) / 5.0
+    if n_res:
+        single = resolved & (cross < SINGLE_CROSS)
+        ctx[:, 8] = float(single.sum()) / n_res
+        per_colour = torch.bincount(colour[bright][single], minlength=3).float() / n_res
+        ctx[:, 9] = per_colour[colour]
+    return ctx

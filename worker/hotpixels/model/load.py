@@ -1,6 +1,6 @@
 """Load the residual classifier once per process.
 
-Lookup: ``HOTPIXELS_MODEL`` (a file path) if set, else ``models/residual-v1.pt`` in the source
+Lookup: ``HOTPIXELS_MODEL`` (a file path) if set, else ``models/residual-v2.pt`` in the source
 tree (``Path(__file__).parents[3] / "models"``), else, in a frozen worker (PyInstaller), the
 ``models/`` folder bundled next to the executable's data (``sys._MEIPASS``). The file is read with
 ``torch.load(..., weights_only=True)`` (no pickle code runs). CPU by default; ``device="cuda"`` or
@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelCorrupt, ModelMissing
-from .features import PATCH
+from .features import N_CONTEXT, PATCH, frame_context
 from .net import ARCH, PatchNet
 from .train import pick_device
 
-MODEL_NAME = "residual-v1.pt"
+MODEL_NAME = "residual-v2.pt"
 FREEZE_MIN_BATCH = 20_000  # candidates in one call that make a TorchScript freeze worth it
 _LOCK = threading.Lock()
 _CACHE: dict[tuple[str, str], "Detector"] = {}
@@ -40,15 +40,22 @@ class Detector:
     _fast_tried: bool = False
 
     @torch.inference_mode()
-    def logits(self, x: torch.Tensor, batch: int = 4096) -> torch.Tensor:
-        """(N,) float32 logits on the CPU for (N, C, P, P) inputs, in cache-sized batches."""
+    def logits(self, x: torch.Tensor, ctx: torch.Tensor | None = None, batch: int = 4096) -> torch.Tensor:
+        """(N,) float32 logits on the CPU for (N, C, P, P) inputs, in cache-sized batches.
+
+        ``x`` should hold every candidate of one frame (above the amplitude gate): the frame context
+        (:func:`hotpixels.model.features.frame_context`) is computed from them unless ``ctx`` is given.
+        """
         if len(x) == 0:
             return torch.zeros(0)
+        if ctx is None:
+            ctx = frame_context(x)
         if not self._fast_tried and self.device.type == "cpu" and len(x) >= FREEZE_MIN_BATCH:
             self._fast_tried = True  # frozen on the first big call: ~0.5 s once, not at load
             self.fast = _frozen(self.net)
         net = self.fast if self.fast is not None else self.net
-        out = [net(x[i:i + batch].to(self.device)).float().cpu() for i in range(0, len(x), batch)]
+        out = [net(x[i:i + batch].to(self.device), ctx[i:i + batch].to(self.device)).float().cpu()
+               for i in range(0, len(x), batch)]
         return torch.cat(out)
 
 
@@ -87,7 +94,7 @@ def _frozen(net: PatchNet) -> torch.nn.Module | None:
     """A traced, frozen TorchScript copy for CPU inference (None if tracing is unavailable)."""
     try:
         with torch.inference_mode():
-            example = torch.zeros((8, net.convs[0].in_channels, PATCH, PATCH))
+            example = (torch.zeros((8, net.convs[0].in_channels, PATCH, PATCH)), torch.zeros((8, N_CONTEXT)))
             return torch.jit.freeze(torch.jit.trace(net, example))
     except Exception:  # noqa: BLE001 - the plain module is always a correct fallback
         return None

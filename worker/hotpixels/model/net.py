@@ -1,7 +1,8 @@
 """The residual hot-pixel classifier: a tiny CNN over a 9x9 CFA patch (see :mod:`.features`).
 
-Three valid 3x3 convolutions shrink 9x9 to 3x3 (receptive field: the whole patch), then two small
-fully connected layers give one logit: > 0 means "hot pixel", < 0 "star, texture or noise".
+Three valid 3x3 convolutions shrink 9x9 to 3x3 (receptive field: the whole patch); the frame
+context (:func:`hotpixels.model.features.frame_context`: how this frame's stars spread, whether
+bright spikes crowd onto one colour) joins there, and two small fully connected layers give one logit: > 0 means "hot pixel", < 0 "star, texture or noise".
 About 11 k parameters and 0.13 M multiply-adds per candidate, so the tens of thousands of
 candidates of a 24 MP star field (every star core is one) cost a fraction of a second on a CPU.
 """
@@ -11,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .features import N_CHANNELS, PATCH
+from .features import N_CHANNELS, N_CONTEXT, PATCH
 
-ARCH = "patchcnn-v1"
+ARCH = "patchcnn-ctx-v2"
 
 
 class PatchNet(nn.Module):
@@ -25,9 +26,10 @@ class PatchNet(nn.Module):
             nn.Conv2d(width, width, 3), nn.ReLU(inplace=True),
         )
         side = PATCH - 6
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(width * side * side, 32), nn.ReLU(inplace=True),
+        self.flat = nn.Flatten()
+        self.head = nn.Sequential(nn.Linear(width * side * side + N_CONTEXT, 32), nn.ReLU(inplace=True),
                                   nn.Linear(32, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, N_CHANNELS, PATCH, PATCH) -> (N,) logits."""
-        return self.head(self.convs(x))[:, 0]
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        """(N, N_CHANNELS, PATCH, PATCH) patches and (N, N_CONTEXT) frame context -> (N,) logits."""
+        return self.head(torch.cat([self.flat(self.convs(x)), ctx], dim=1))[:, 0]

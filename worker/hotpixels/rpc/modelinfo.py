@@ -25,7 +25,7 @@ def model_dirs() -> list[Path]:
     return dirs
 
 
-MODEL_NAME = "residual-v1.pt"  # the name hotpixels.model.load looks for
+MODEL_NAME = "residual-v2.pt"  # the name hotpixels.model.load looks for
 
 
 def find_weights() -> Path | None:

@@ -7,6 +7,9 @@
 * The model (stage 3's CNN) loads once, on first need or in the background after ``worker.hello``;
   nothing here imports torch until then (torch alone takes seconds to import, and hello must answer
   in milliseconds).
+* Batch scans (``image.scanBatch``): the last ``BATCH_KEEP`` results, each under an unguessable id,
+  holding per photo only its group's defect sites (a few numbers per site), for the
+  ``image.correct`` calls that name the id.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import secrets
 import sys
 import threading
 from pathlib import Path
@@ -23,6 +27,7 @@ log = logging.getLogger(__name__)
 
 PROFILE_CACHE_ENV = "HOTPIXELS_PROFILE_CACHE_MB"
 DEFAULT_PROFILE_CACHE_MB = 512
+BATCH_KEEP = 8
 
 
 def array_bytes(obj: Any, _depth: int = 0, _seen: set[int] | None = None) -> int:
@@ -198,6 +203,32 @@ class ModelHolder:
         return "cpu"
 
 
+class BatchStore:
+    """The last ``keep`` batch scans, oldest out first, each under an id a client cannot guess."""
+
+    def __init__(self, keep: int = BATCH_KEEP):
+        self.keep = keep
+        self._items: collections.OrderedDict[str, Any] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, scan: Any) -> str:
+        """Hold ``scan``; returns its new id (128 random bits, URL-safe text)."""
+        batch_id = secrets.token_urlsafe(16)
+        with self._lock:
+            self._items[batch_id] = scan
+            while len(self._items) > self.keep:
+                self._items.popitem(last=False)
+        return batch_id
+
+    def get(self, batch_id: str) -> Any | None:
+        """The scan held under ``batch_id``, or None when unknown or dropped."""
+        with self._lock:
+            return self._items.get(batch_id)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 def _fallback_library_dir() -> Path:
     """``HOTPIXELS_LIBRARY`` or the platform's per-user data folder (used only for reporting)."""
     env = os.environ.get("HOTPIXELS_LIBRARY")
@@ -219,6 +250,7 @@ class WorkerState:
         self.default_library = default_library
         self.profile_cache = ProfileCache(profile_cache_bytes)
         self.model = ModelHolder()
+        self.batches = BatchStore()
         self._libraries: dict[str, Any] = {}
         self._lock = threading.Lock()
 
