@@ -14,6 +14,7 @@ def register(subparsers) -> None:
     p.add_argument("--samples", type=int, default=3000, help="simulated training frames (256x256 each)")
     p.add_argument("--val-samples", type=int, default=300, help="validation frames (never trained on)")
     p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--width", type=int, default=16, help="channels per convolution layer")
     p.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
     p.add_argument("--json", action="store_true", help="print the metadata as JSON")
     p.set_defaults(func=run)
@@ -28,7 +29,7 @@ def run(args) -> int:
     out = args.out or str(Path(__file__).resolve().parents[3] / "models" / MODEL_NAME)
 
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
-    net, meta = train_model(seed=args.seed, frames=args.samples, val_frames=args.val_samples, epochs=args.epochs,
+    net, meta = train_model(seed=args.seed, frames=args.samples, val_frames=args.val_samples, epochs=args.epochs, width=args.width,
                             device=args.device, progress=TerminalProgress("train"), log=log)
     path = save_model(net, meta, out)
     if args.json:

@@ -79,7 +79,7 @@ def load_detector(path: str | Path, device: str | None = None) -> Detector:
         meta = blob["meta"]
         if meta.get("arch") != ARCH:
             raise ValueError(f"architecture {meta.get('arch')!r}, expected {ARCH!r}")
-        net = PatchNet()
+        net = PatchNet(width=int(meta.get("width", 16)))
         net.load_state_dict(blob["state_dict"])
     except (ModelMissing,):
         raise

@@ -52,7 +52,8 @@ def pick_device(name: str | None) -> torch.device:
     return torch.device(name)
 
 
-def train_model(*, seed: int = 1, frames: int = 3000, val_frames: int = 300, epochs: int = 12, batch: int = 1024,
+def train_model(*, seed: int = 1, frames: int = 3000, val_frames: int = 300, epochs: int = 12, width: int = 16,
+                batch: int = 1024,
                 lr: float = 3e-3, device: str | None = None, progress: ProgressFn | None = None, cancel=None,
                 log=print) -> tuple[PatchNet, dict]:
     """Train a :class:`PatchNet`; returns it (on CPU) and its metadata with validation figures."""
@@ -65,7 +66,7 @@ def train_model(*, seed: int = 1, frames: int = 3000, val_frames: int = 300, epo
     cal = make_patches(seed, CAL_FRAMES, first=CAL_FIRST, size=CAL_SIZE, typical=True, cancel=cancel)
     log(f"data: {len(train.y)} training patches ({int(train.y.sum())} hot), {len(val.y)} validation "
         f"({int(val.y.sum())} hot), {time.monotonic() - t0:.0f} s")
-    net = PatchNet().to(dev)
+    net = PatchNet(width=width).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps = epochs * ((len(train.y) + batch - 1) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1))
@@ -97,7 +98,7 @@ def train_model(*, seed: int = 1, frames: int = 3000, val_frames: int = 300, epo
     figures = {"threshold_logit": thr, **validate(net, val, thr),
                "calibration": {"megapixels": round(cal.n_sites / 1e6, 3), "fp_per_mp_by_kind": fp_by_kind(net, cal, thr)}}
     meta = {
-        "arch": ARCH, "patch": PATCH, "channels": N_CHANNELS, "seed": seed, "frames": frames,
+        "arch": ARCH, "patch": PATCH, "channels": N_CHANNELS, "seed": seed, "frames": frames, "width": width,
         "val_frames": val_frames, "epochs": epochs, "batch": batch, "lr": lr,
         "threshold_logit": figures["threshold_logit"], "sensitivity_span": SENSITIVITY_SPAN,
         "train_seconds": round(time.monotonic() - t0, 1), "device": str(dev),
