@@ -85,17 +85,18 @@ def tripod(tmp_path_factory):
 
 
 # --- the accumulator -------------------------------------------------------------------------------
-def _star_field(seed: int, n: int, shape=(150, 220)):
-    """``n`` tripod frames of a drifting star field, three defects of 6-8 σ in every frame."""
+def _star_field(seed: int, n: int, shape=(150, 220), drift_px=(2.5, 1.5), density=None):
+    """``n`` tripod frames of a drifting star field, three defects of 6-8 σ in every frame
+    (``drift_px`` (0, 0): a tracking mount, the stars stay on their sites)."""
     sensor = make_sensor("small", seed, height=shape[0], width=shape[1])
-    scene = make_scene(sensor, "stars", seed)
+    scene = make_scene(sensor, "stars", seed, star_density_per_mpx=density)
     t, l, b, r = sensor.active_area
     spots = ((0.27, 0.23), (0.6, 0.55), (0.78, 0.77))  # fractions of the ActiveArea
     defects = np.array([[t + int(f * (b - t)), l + int(g * (r - l))] for f, g in spots])
     frames = []
     for i in range(n):
         fr = render_light(sensor, scene, rng_for(seed, "light", i), exposure_s=60.0, temp_c=20.0, iso=1600,
-                          shift_yx=(2.5 * i, 1.5 * i), residual=False)
+                          shift_yx=(drift_px[0] * i, drift_px[1] * i), residual=False)
         f = fr.clean_dn.astype(np.float64)
         f[defects[:, 0], defects[:, 1]] += np.array([6.0, 7.0, 8.0]) * _sigma_dn(sensor, fr, defects)
         frames.append(np.clip(np.rint(f), 0, sensor.white_level_dn).astype(np.uint16))
@@ -188,6 +189,18 @@ def test_on_a_tracking_mount_a_recurring_site_must_also_light_a_single_pixel():
     kept = {tuple(p) for p in tracked["sites"].tolist()}
     assert tracked["tracked"] and kept <= tripod  # a further test, never a new site
     assert {tuple(d) for d in defects[1:].tolist()} <= kept  # the 7 and 8 σ defects light one pixel on the stack
+
+
+def test_on_a_tracking_mount_the_fixed_stars_recur_but_only_the_defects_are_reported():
+    """Stars stay on their sites in every frame of a tracked series, so hundreds of star cores recur
+    like defects; only the three defects (6-8 σ) are reported."""
+    sensor, frames, defects = _star_field(25, 6, shape=(200, 300), drift_px=(0.0, 0.0), density=6000)
+    kw = dict(active_area=sensor.active_area, black_level_dn=sensor.black_map(), white_level_dn=sensor.white_level_dn)
+    tracked = detect_batch(frames, sensor.cfa, tracked=True, **kw)
+    kept = {tuple(p) for p in tracked["sites"].tolist()}
+    assert {tuple(d) for d in defects.tolist()} <= kept
+    assert len(kept) <= len(defects) + 1
+    assert tracked["recurring"] > 3 * len(defects)  # the fixed star cores did recur
 
 
 def _held_arrays(obj) -> list:

@@ -18,10 +18,12 @@ the stars stay on their sites as well. So a recurring site must also look like a
   passes the same cut. On the stack, static texture a few σ high can hide a defect that stands
   alone in every single frame (this lifted the tripod benchmark's recall from 0.93 to 0.95).
 
-On tracked frames, additionally, the 8 touching sites (all colours) of the stack must hold less
-than ``SPILL_MAX`` of the centre's excess over its ring (a star of sigma 0.5 px puts about 20 % on
-each touching site). A red-only star of sigma <= 0.5 px is a single-site spike too and cannot be
-told apart from a defect by either test.
+On tracked frames, additionally, the 4 orthogonally touching sites (other colours on Bayer) of the
+stack must hold, on average, less than ``SPILL_MAX`` of the centre's excess over its ring plus
+``SPILL_NOISE`` σ of that average's noise on the stack (a star of sigma 0.5 px puts 13-20 % of its
+peak on each; the noise term keeps a weak defect on a short stack from failing on noise alone). A
+red-only star of sigma <= 0.5 px is a single-site spike too and cannot be told apart from a defect
+by either test.
 
 **Streaming** (:class:`BatchEvidence`). A batch can be hundreds of 24 MP frames, so the frames are
 fed one at a time and only fixed-size per-site accumulators are kept, 12 bytes per site however
@@ -56,6 +58,7 @@ from .candidates import K_MAX, NoiseModel, estimate_noise, ring_offsets, ring_st
 
 Z_FRAME = 3.0
 SPILL_MAX = 0.08
+SPILL_NOISE = 2.0  # σ of the stack's noise on the mean of 4 touching sites, added to the spill allowance
 BATCH_SENSITIVITY = 0.8  # recurrence is strong evidence already: a lower cut on the stack
 SCORE_SHARE = 0.5  # a hit is scored by the CNN when its site stood out in this share of the frames so far
 LOGIT_CLIP = 10.0  # single-frame logits are clipped to ±this before averaging (one star crossing stays one vote)
@@ -181,7 +184,7 @@ class BatchEvidence:
         score = _stack_scores(stack, self.cfa, yx, self.active_area, self.black_dn, self.white_level_dn, self.detector)
         keep = (score > thr) | (frame_score > thr)
         if self.tracked and len(yx):
-            keep &= _single_site(stack, self.cfa, yx)
+            keep &= _single_site(stack, self.cfa, yx, self._mean_noise(), n, self.black_dn)
         return {"sites": yx[keep], "frames_hit": frames_hit[keep], "mean_sigma": mean_z[keep],
                 "excess_dn": excess[keep], "stack_score": score[keep], "frame_score": frame_score[keep],
                 "n_frames": n, "tracked": self.tracked, "min_frames": int(min_frames), "recurring": int(len(yx))}
@@ -192,9 +195,13 @@ class BatchEvidence:
             return np.zeros(0), np.zeros(0)
         ring = _ring_mean_at(stack, self.cfa, yx)
         excess = stack[yx[:, 0], yx[:, 1]].astype(np.float64) - ring
-        a, b, floor = self._noise_sum / max(self.n_frames, 1)
-        sigma = NoiseModel(float(a), float(b), float(floor)).sigma_dn(ring - self.black_dn)
+        sigma = self._mean_noise().sigma_dn(ring - self.black_dn)
         return excess, excess / sigma
+
+    def _mean_noise(self) -> NoiseModel:
+        """The frames' mean single-frame noise model."""
+        a, b, floor = self._noise_sum / max(self.n_frames, 1)
+        return NoiseModel(float(a), float(b), float(floor))
 
 
 def _full_frame(mask: torch.Tensor, y0: int, left: int) -> np.ndarray:
@@ -256,17 +263,20 @@ def _ring_mean_at(frame: np.ndarray, cfa: CfaPattern, yx: np.ndarray) -> np.ndar
     return out
 
 
-def _single_site(stack, cfa, yx) -> np.ndarray:
-    """On the mean stack: the 8 touching sites hold < SPILL_MAX of the centre excess (per colour ring)."""
+def _single_site(stack, cfa, yx, noise: NoiseModel, n_frames: int, black_dn: float) -> np.ndarray:
+    """On the mean stack of ``n_frames``: the mean excess of the 4 orthogonally touching sites (each
+    over its own colour's ring) is under ``SPILL_MAX`` of the centre's excess plus ``SPILL_NOISE`` σ
+    of its own noise (single-frame σ from ``noise`` / sqrt(frames) / 2 for the mean of 4)."""
     centre_ex = stack[yx[:, 0], yx[:, 1]] - _ring_mean_at(stack, cfa, yx)
     spill = np.zeros(len(yx))
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy == 0 and dx == 0:
-                continue
-            nb = yx + np.array([dy, dx])
-            spill = np.maximum(spill, stack[nb[:, 0], nb[:, 1]] - _ring_mean_at(stack, cfa, nb))
-    return spill < SPILL_MAX * np.maximum(centre_ex, 1e-9)
+    level = np.zeros(len(yx))
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        nb = yx + np.array([dy, dx])
+        ring = _ring_mean_at(stack, cfa, nb)
+        spill += (stack[nb[:, 0], nb[:, 1]] - ring) / 4.0
+        level += ring / 4.0
+    sigma_mean = noise.sigma_dn(level - black_dn) / np.sqrt(max(n_frames, 1)) / 2.0
+    return spill < SPILL_MAX * np.maximum(centre_ex, 1e-9) + SPILL_NOISE * sigma_mean
 
 
 def propose_profile_additions(result: dict, known_mask: np.ndarray | None = None) -> list[dict]:
