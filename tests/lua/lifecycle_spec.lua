@@ -65,7 +65,13 @@ describe("worker lifecycle", function()
         assert.is_true(err.cancelled)
         assert.are.equal(-32800, err.code)
         assert.is_true(#scope.portions >= 3)
-        assert.are.same({ 3, 40 }, scope.portions[4] or scope.portions[#scope.portions])
+        -- progress is also resent while a step runs (at least every 0.5 s), so on a busy machine a
+        -- step can be shown twice: what matters is that 3 of 40 steps were shown before the cancel
+        local reached = false
+        for _, portion in ipairs(scope.portions) do
+            reached = reached or (portion[1] >= 3 and portion[2] == 40)
+        end
+        assert.is_true(reached, "the scope showed 3 of 40 steps before the cancel")
         assert.truthy(scope.captions[1]:find("step", 1, true) or scope.captions[#scope.captions]:find("step", 1, true))
         -- the worker is still there for the next request
         local hello = sdk.runTask(function() return WorkerClient.call("worker.hello", {}) end)
