@@ -38,6 +38,15 @@ local function seriesText(seen)
     return box and box[1].title
 end
 
+-- Every image.correct the fake worker received went without a batch_id; returns how many there were.
+local function correctedWithoutBatchId(record)
+    local corrections = world.recorded(record, "image.correct")
+    for _, msg in ipairs(corrections) do
+        assert.is_nil(msg.params.batch_id)
+    end
+    return #corrections
+end
+
 local function outputs(folder)
     local names = {}
     for _, name in ipairs(world.listDir(folder)) do
@@ -145,11 +154,7 @@ describe("Correct Hot Pixels… on a series of frames", function()
 
         assert.are.equal(4, #summary.corrected)
         assert.are.same({}, world.recorded(record, "image.scanBatch"))
-        local corrections = world.recorded(record, "image.correct")
-        assert.are.equal(4, #corrections)
-        for _, msg in ipairs(corrections) do
-            assert.is_nil(msg.params.batch_id)
-        end
+        assert.are.equal(4, correctedWithoutBatchId(record))
         assert.is_nil(seriesText(seen), "nothing to say about a series that was not compared")
         assert.is_false(import("LrPrefs").prefsForPlugin().batchEvidence, "the choice is remembered")
     end)
@@ -165,9 +170,7 @@ describe("Correct Hot Pixels… on a series of frames", function()
         assert.are.equal(2, #summary.corrected)
         assert.is_nil(sdk.view.withTitle(seen.dialog.contents, "Use frames of the same series"))
         assert.are.same({}, world.recorded(record, "image.scanBatch"))
-        for _, msg in ipairs(world.recorded(record, "image.correct")) do
-            assert.is_nil(msg.params.batch_id)
-        end
+        correctedWithoutBatchId(record)
     end)
 
     it("only DNGs with residual detection on are compared: without stage 3 there is nothing to scan", function()
@@ -199,9 +202,7 @@ describe("Correct Hot Pixels… on a series of frames", function()
         assert.are.equal(4, #summary.corrected)
         assert.are.equal(0, #summary.failed)
         assert.are.equal(1, #world.recorded(record, "image.scanBatch"))
-        for _, msg in ipairs(world.recorded(record, "image.correct")) do
-            assert.is_nil(msg.params.batch_id)
-        end
+        correctedWithoutBatchId(record)
         local text = seriesText(seen)
         assert.truthy(text and text:find("(batch evidence was not used): the frames do not fit in memory", 1, true),
             text)
