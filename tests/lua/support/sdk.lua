@@ -830,12 +830,18 @@ function LrDialogs.confirm(message, info, actionVerb, cancelVerb, otherVerb)
         cancelVerb = cancelVerb, otherVerb = otherVerb })
 end
 
-function LrDialogs.presentModalDialog(args)
-    assert(args.title and args.contents, "presentModalDialog needs title and contents")
-    local call = { kind = "modal" }
-    for k, v in pairs(args) do
+-- A dialog call record: `kind` plus a copy of the arguments the plug-in passed.
+local function callOf(kind, args)
+    local call = { kind = kind }
+    for k, v in pairs(args or {}) do
         call[k] = v
     end
+    return call
+end
+
+function LrDialogs.presentModalDialog(args)
+    assert(args.title and args.contents, "presentModalDialog needs title and contents")
+    local call = callOf("modal", args)
     call.props = type(args.contents) == "table" and args.contents.bind_to_object or nil
     return dialog(call)
 end
@@ -849,19 +855,11 @@ function LrDialogs.showBezel(message, seconds)
 end
 
 function LrDialogs.runOpenPanel(args)
-    local call = { kind = "openPanel" }
-    for k, v in pairs(args or {}) do
-        call[k] = v
-    end
-    return dialog(call)
+    return dialog(callOf("openPanel", args))
 end
 
 function LrDialogs.runSavePanel(args)
-    local call = { kind = "savePanel" }
-    for k, v in pairs(args or {}) do
-        call[k] = v
-    end
-    return dialog(call)
+    return dialog(callOf("savePanel", args))
 end
 
 --- Every dialog shown so far ({kind, title/message, ...}).

@@ -54,7 +54,7 @@ import torch
 
 from ..dng.cfa import CfaPattern
 from ..errors import InvalidOption
-from .candidates import K_MAX, NoiseModel, estimate_noise, ring_offsets, ring_stats
+from .candidates import K_MAX, NoiseModel, estimate_noise, mean_black, ring_offsets, ring_stats
 
 Z_FRAME = 3.0
 SPILL_MAX = 0.08
@@ -85,7 +85,7 @@ class BatchEvidence:
         self.shape = (int(shape[0]), int(shape[1]))
         t, l, b, r = self.active_area
         box = (max(b - t - 2 * MARGIN, 0), max(r - l - 2 * MARGIN, 0))
-        self.black_dn = float(np.mean(black_level_dn)) if np.size(black_level_dn) else 0.0
+        self.black_dn = mean_black(black_level_dn)
         self.white_level_dn = float(white_level_dn)
         self.tracked = bool(tracked)
         self.z_frame = float(z_frame)

@@ -309,7 +309,8 @@ def correct_raw(raw: RawImage, options: CorrectOptions, profile=None, profile_in
                    "hot": int(stages["hot"].get("n_interpolated", 0)),
                    "residual": int(stages["residual"].get("n_corrected", 0)),
                    "batch": int(stages["residual"].get("n_batch", 0))},
-        "batch": batch_section(batch, profile_site_mask(raw, model)),
+        # the profile's full-frame site mask only when there are batch sites to check against it
+        "batch": batch_section(batch, profile_site_mask(raw, model) if len(batch.sites) else None),
         "seconds": {"stages_1_2": round(t1 - t0, 3), "stage_3": round(t2 - t1, 3)},
     }
     return cfa_dn, out, changes
@@ -338,7 +339,6 @@ def _run_residual(cfa_dn, raw, model, options, changes, batch_yx=None) -> tuple[
     except ImportError:
         return cfa_dn, {"ran": False, "reason": "residual stage not available"}
     exclude = profile_site_mask(raw, model) if model is not None and model.n_hot else None
-    batch_yx = np.zeros((0, 2), np.int64) if batch_yx is None else np.asarray(batch_yx, np.int64).reshape(-1, 2)
     kw = dict(active_area=raw.active_area, white_level_dn=raw.white_level_dn, black_level_dn=raw.black_repeat_dn,
               sensitivity=options.sensitivity, exclude_mask=exclude)
     try:

@@ -86,7 +86,7 @@ def load_detector(path: str | Path, device: str | None = None) -> Detector:
     except Exception as exc:  # noqa: BLE001 - any failure to read the file means a bad file
         raise ModelCorrupt(f"the residual hot-pixel model cannot be read: {path} ({exc})", path=str(path)) from exc
     dev = pick_device(device) if device not in (None, "cpu") else torch.device("cpu")
-    net = net.to(dev).eval()
+    net = net.to(dev).train(False)  # inference mode
     return Detector(net, meta, dev, str(path))
 
 

@@ -93,10 +93,12 @@ def train_model(*, seed: int = 1, frames: int = 3000, val_frames: int = 300, epo
         history.append(total / len(order))
         report(progress, epoch + 1, epochs, f"epoch {epoch + 1}/{epochs} loss {history[-1]:.4f}")
         log(f"epoch {epoch + 1}/{epochs}: loss {history[-1]:.4f} ({time.monotonic() - t0:.0f} s)")
-    net = net.cpu().eval()
-    thr = calibrate(net, cal)
+    net = net.cpu().train(False)  # inference mode
+    cal_scores = scores(net, cal.x, cal.ctx)
+    thr = calibrate(cal_scores, cal)
     figures = {"threshold_logit": thr, **validate(net, val, thr),
-               "calibration": {"megapixels": round(cal.n_sites / 1e6, 3), "fp_per_mp_by_kind": fp_by_kind(net, cal, thr)}}
+               "calibration": {"megapixels": round(cal.n_sites / 1e6, 3),
+                               "fp_per_mp_by_kind": fp_by_kind(cal_scores, cal, thr)}}
     meta = {
         "arch": ARCH, "patch": PATCH, "channels": N_CHANNELS, "seed": seed, "frames": frames, "width": width,
         "val_frames": val_frames, "epochs": epochs, "batch": batch, "lr": lr,
@@ -115,17 +117,16 @@ def scores(net: PatchNet, x: torch.Tensor, ctx: torch.Tensor, batch: int = 8192)
     return torch.cat([net(x[i:i + batch], ctx[i:i + batch]) for i in range(0, len(x), batch)]).numpy()
 
 
-def calibrate(net: PatchNet, cal) -> float:
-    """The logit at which false detections on the calibration frames reach TARGET_FP_PER_MP."""
-    s = scores(net, cal.x, cal.ctx)
+def calibrate(s: np.ndarray, cal) -> float:
+    """The logit at which false detections on the calibration frames (scores ``s``) reach TARGET_FP_PER_MP."""
     neg = np.sort(s[cal.y.numpy() == 0])[::-1]
     allowed = int(np.floor(TARGET_FP_PER_MP * cal.n_sites / 1e6))
     return float(neg[allowed]) if allowed < len(neg) else float(neg[-1] - 1.0) if len(neg) else 0.0
 
 
-def fp_by_kind(net: PatchNet, data, thr: float) -> dict:
-    """False detections per MP above ``thr``, per scene kind (frames share one size: MP per kind by frames)."""
-    s = scores(net, data.x, data.ctx)
+def fp_by_kind(s: np.ndarray, data, thr: float) -> dict:
+    """False detections per MP of scores ``s`` above ``thr``, per scene kind (frames share one size: MP
+    per kind by frames)."""
     neg = data.y.numpy() == 0
     kinds = np.asarray(data.kind)
     frame_kind = dict(zip(data.frame.tolist(), kinds.tolist()))
@@ -141,7 +142,7 @@ def validate(net: PatchNet, val, thr: float) -> dict:
     mp = val.n_sites / 1e6
     pos = val.y.numpy() == 1
     out = {"val_megapixels": round(mp, 3), "fp_per_mp": round(float((s[~pos] > thr).sum()) / mp, 3),
-           "fp_per_mp_by_kind": fp_by_kind(net, val, thr)}
+           "fp_per_mp_by_kind": fp_by_kind(s, val, thr)}
     for lo, hi in ((5, 8), (8, 1e9)):
         band_found = pos & (val.amp_sigma >= lo) & (val.amp_sigma < hi)
         n_missed = int(((val.missed >= lo) & (val.missed < hi)).sum())
