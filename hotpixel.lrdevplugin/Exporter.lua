@@ -12,6 +12,7 @@ local LrExportSession = import "LrExportSession"
 local LrFileUtils = import "LrFileUtils"
 local LrPathUtils = import "LrPathUtils"
 
+local Loc = require "Loc"
 local Log = require "Log"
 
 local Exporter = {}
@@ -48,13 +49,16 @@ function Exporter.uniqueTempFolder()
     return folder
 end
 
---- Exports `photo` as a raw DNG; returns dngPath, tempFolder or nil, message. Call from a task,
--- outside any catalog write gate.
-function Exporter.toDng(photo)
+--- Exports `photo` as a raw DNG; returns dngPath, tempFolder or nil, message, cancelled. Call from a task,
+-- outside any catalog write gate. As every stand-alone export in the SDK samples does, the export is
+-- started with doExportOnCurrentTask() before its renditions are read; `scope` (an LrProgressScope)
+-- cancels it (stopIfCanceled).
+function Exporter.toDng(photo, scope)
     local folder = Exporter.uniqueTempFolder()
     local session = LrExportSession { photosToExport = { photo }, exportSettings = Exporter.settings(folder) }
+    session:doExportOnCurrentTask()
     local dngPath, failure
-    for _, rendition in session:renditions { stopIfCanceled = true } do
+    for _, rendition in session:renditions { progressScope = scope, stopIfCanceled = true } do
         local ok, pathOrMessage = rendition:waitForRender()
         if ok then
             dngPath = pathOrMessage
@@ -64,8 +68,12 @@ function Exporter.toDng(photo)
     end
     if not dngPath then
         LrFileUtils.delete(folder)
+        if scope and scope:isCanceled() then
+            return nil, Loc.text("Exporter/Cancelled", "The conversion to DNG was cancelled."), true
+        end
         Log.warn("DNG export failed:", failure)
-        return nil, "Lightroom could not export this photo as DNG: " .. tostring(failure or "no file was written")
+        return nil, Loc.text("Exporter/Failed", "Lightroom could not export this photo as DNG: ^1",
+            tostring(failure or Loc.text("Exporter/NoFile", "no file was written")))
     end
     return dngPath, folder
 end

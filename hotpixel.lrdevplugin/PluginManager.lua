@@ -4,7 +4,10 @@ Plug-in Manager: worker status, version, device and model; the profile library
 folder; where the logs are; a button that restarts the worker.
 
 startDialog blocks the Plug-in Manager, so the worker's status is fetched in a
-task that fills the bound properties when it arrives.
+task that fills the bound properties when it arrives. Opening the Plug-in Manager
+never starts the worker (an 800 MB process): a running one is asked for its
+details; otherwise the section says it starts on first use or with
+"Restart Worker".
 ------------------------------------------------------------------------------]]
 
 local LrDialogs = import "LrDialogs"
@@ -12,6 +15,7 @@ local LrShell = import "LrShell"
 local LrTasks = import "LrTasks"
 local LrView = import "LrView"
 
+local Loc = require "Loc"
 local Log = require "Log"
 local Settings = require "Settings"
 local Ui = require "Ui"
@@ -33,17 +37,25 @@ function PluginManager.showHello(props, hello, err)
     props.workerVersion = string.format("%s (protocol %s)", tostring(Ui.value(hello.worker_version) or "?"),
         tostring(hello.protocol))
     props.workerDevice = tostring(Ui.value(hello.device) or "?")
-    props.workerModel = Ui.value(model.name) and string.format("%s%s", model.name,
-        Ui.value(model.loaded) and "" or " (loading…)") or "no residual model found"
+    local state = Ui.value(model.loaded) and Loc.text("PluginManager/ModelLoaded", "loaded")
+        or Ui.value(model.loading) and Loc.text("PluginManager/ModelLoading", "loading…")
+        or Loc.text("PluginManager/ModelLazy", "loads with the first correction")
+    props.workerModel = Ui.value(model.name) and string.format("%s (%s)", model.name, state)
+        or Loc.text("PluginManager/NoModel", "no residual model found")
     if not props.libraryFolder or props.libraryFolder == "" then
         props.libraryDefault = tostring(Ui.value(hello.library) or "")
     end
 end
 
---- Fills props from the worker, starting it when needed. Call from a task.
+--- Fills props from a running worker (never starts one). Call from a task.
 function PluginManager.refresh(props)
-    props.workerStatus = "starting the worker…"
-    local hello, err = WorkerClient.shared():ensureStarted()
+    if not WorkerClient.sharedIsRunning() then
+        props.workerStatus = WorkerClient.shared():statusText()
+        props.workerModel = Loc.text("PluginManager/ModelUnknown", "(known once the worker runs)")
+        return
+    end
+    local hello, err = WorkerClient.shared():request("worker.hello", { protocol = WorkerClient.PROTOCOL,
+        client = "plug-in manager" })
     PluginManager.showHello(props, hello, err)
 end
 

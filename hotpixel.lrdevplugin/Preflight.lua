@@ -22,7 +22,6 @@ local LrTasks = import "LrTasks"
 
 local Log = require "Log"
 local Settings = require "Settings"
-local Shell = require "Shell"
 local Ui = require "Ui"
 local WorkerClient = require "WorkerClient"
 
@@ -41,37 +40,36 @@ function Preflight.fileSize(path)
     return size
 end
 
---- Free bytes on the volume that holds `folder`, or nil when the system cannot say. Runs `df -Pk`
--- (macOS) or `dir /-C` (Windows) through LrTasks.execute and reads its output file.
+--- Free bytes on the volume that holds `folder`, or nil when Lightroom cannot say (then the check is
+-- skipped and logged). The SDK way: LrFileUtils.volumeAttributes(path).fileSystemFreeSize; nothing is
+-- run in a shell.
 function Preflight.freeBytes(folder)
-    local out = LrPathUtils.child(LrPathUtils.getStandardFilePath("temp"),
-        string.format("hotpixels-free-%d-%d.txt", os.time(), math.random(0, 999999)))
-    local command
-    if WIN_ENV then
-        command = Shell.commandLine({ "cmd", "/c", "dir", "/-C", folder }, true, out)
-    else
-        command = Shell.commandLine({ "df", "-Pk", folder }, false, out)
-    end
-    local status = LrTasks.execute(command)
-    local text = LrFileUtils.readFile(out) or ""
-    LrFileUtils.delete(out)
-    if status ~= 0 then
-        Log.warn("free space check failed for", folder, "status", status)
+    if type(LrFileUtils.volumeAttributes) ~= "function" then
+        Log.warn("this Lightroom has no LrFileUtils.volumeAttributes: free space not checked")
         return nil
     end
-    return Preflight.parseFreeBytes(text, WIN_ENV)
+    local ok, attributes = LrTasks.pcall(LrFileUtils.volumeAttributes, folder)
+    local free = ok and type(attributes) == "table" and tonumber(attributes.fileSystemFreeSize) or nil
+    if not free then
+        Log.warn("free space unknown for", folder, ok and "" or tostring(attributes))
+    end
+    return free
 end
 
---- Free bytes from the output of `df -Pk FOLDER` or (windows) `dir /-C FOLDER`; nil if unreadable.
-function Preflight.parseFreeBytes(text, windows)
-    if windows then
-        local free = text:match("(%d+) bytes free")
-        return free and tonumber(free) or nil
+--- Whether files can be created in `folder`: a probe file is copied in and deleted again (the SDK's
+-- isWritable speaks of files, so a folder is never asked directly).
+function Preflight.canWrite(folder)
+    if LrFileUtils.exists(folder) ~= "directory" then
+        return false
     end
-    -- POSIX format: a header, then "Filesystem 1024-blocks Used Available Capacity Mounted-on"
-    local second = text:match("\n([^\n]+)")
-    local available = second and second:match("^.-%s+%d+%s+%d+%s+(%d+)%s+%d+%%")
-    return available and tonumber(available) * 1024 or nil
+    local probe = LrFileUtils.chooseUniqueFileName(LrPathUtils.child(folder,
+        string.format(".hotpixels-write-test-%d.tmp", math.random(0, 999999))))
+    local ok = LrFileUtils.copy(LrPathUtils.child(_PLUGIN.path, "Info.lua"), probe)
+    if ok then
+        LrFileUtils.delete(probe)
+        return true
+    end
+    return false
 end
 
 -- Steps ---------------------------------------------------------------------------------
@@ -214,7 +212,7 @@ local function checkFolders(entries, plan)
     local kept = {}
     for _, folder in ipairs(order) do
         local group = folders[folder].entries
-        if LrFileUtils.isWritable(folder) then
+        if Preflight.canWrite(folder) then
             for _, entry in ipairs(group) do
                 kept[#kept + 1] = entry
             end
@@ -230,7 +228,7 @@ local function checkFolders(entries, plan)
                     canChooseFiles = false, canChooseDirectories = true, canCreateDirectories = true,
                     allowsMultipleSelection = false }
                 chosen = picked and picked[1]
-                if chosen and not LrFileUtils.isWritable(chosen) then
+                if chosen and not Preflight.canWrite(chosen) then
                     LrDialogs.message("That folder is read-only too", chosen, "warning")
                     chosen = nil
                 end

@@ -28,6 +28,7 @@ local LrPathUtils = import "LrPathUtils"
 local LrFileUtils = import "LrFileUtils"
 
 local Json = require "Json"
+local Loc = require "Loc"
 local Log = require "Log"
 local Settings = require "Settings"
 local Shell = require "Shell"
@@ -55,17 +56,46 @@ local function newError(name, message, code, data)
 end
 WorkerClient.newError = newError
 
-local function describeExit(status)
-    if status == nil then
-        return "it stopped"
-    elseif status == 127 or status == 9009 then
-        return string.format("exit status %d: the worker program was not found", status)
-    elseif status == 126 then
-        return "exit status 126: the worker program could not be run (permissions or antivirus)"
-    elseif status > 128 and status < 160 then
-        return string.format("exit status %d: it was killed by signal %d", status, status - 128)
+--- The exit code and signal in a status from LrTasks.execute. Lightroom documents only "the exit
+-- status"; on macOS it may be a raw wait status (exit code * 256, or a signal in the low 7 bits) or the
+-- shell's decoded one, so both are understood. Windows returns the program's exit code as is.
+function WorkerClient.decodeStatus(status, windows)
+    if type(status) ~= "number" then
+        return nil, nil
     end
-    return string.format("exit status %d", status)
+    if windows or status < 256 then
+        if not windows and status > 128 and status < 160 then
+            return nil, status - 128 -- the shell's "killed by signal n"
+        end
+        return status, nil
+    end
+    if status % 256 == 0 then
+        return math.floor(status / 256), nil
+    end
+    return nil, status % 128
+end
+
+local SIGNALS = { [2] = "interrupted", [6] = "aborted", [9] = "killed", [11] = "crashed (segmentation fault)",
+    [15] = "terminated" }
+
+local function describeExit(status, windows)
+    if windows == nil then
+        windows = WIN_ENV
+    end
+    if status == nil then
+        return Loc.text("Worker/Exit/Stopped", "it stopped")
+    end
+    local code, signal = WorkerClient.decodeStatus(status, windows)
+    if signal then
+        return Loc.text("Worker/Exit/Signal", "it was ^1 (signal ^2)", SIGNALS[signal] or "stopped by the system",
+            signal)
+    elseif code == 127 or (windows and (code == 9009 or code == 3)) then
+        return Loc.text("Worker/Exit/NotFound", "the worker program was not found (exit status ^1)", code)
+    elseif code == 126 then
+        return Loc.text("Worker/Exit/NotExecutable", "the worker program is not executable: its permissions, " ..
+            "or an antivirus, stopped it (exit status 126)")
+    end
+    return Loc.text("Worker/Exit/Code", "it ended with exit status ^1", code)
 end
 WorkerClient.describeExit = describeExit
 
@@ -133,8 +163,8 @@ function WorkerClient.findWorker()
             return { runScript, "serve" }, "the development checkout in " .. root
         end
     end
-    return nil, "no worker found: the plug-in has no bin/ folder for this system and PluginPath.txt names no " ..
-        "development install. Reinstall the plug-in, or run ./run.sh in the source folder."
+    return nil, Loc.text("Worker/NotFound", "no worker found: the plug-in folder has no worker for this system " ..
+        "(its bin folder is missing). Reinstall the plug-in from its download.")
 end
 
 -- Tokens ------------------------------------------------------------------------------
@@ -203,13 +233,14 @@ end
 function WorkerClient:statusText()
     local s = self.session
     if s and s.ready and not s.ended then
-        return string.format("running (pid %s)", tostring(s.pid))
+        return Loc.text("Worker/Status/Running", "running (pid ^1)", tostring(s.pid))
     elseif s and not s.ended then
-        return "starting…"
+        return Loc.text("Worker/Status/Starting", "starting…")
     elseif self.lastFailure then
-        return "stopped: " .. self.lastFailure
+        return Loc.text("Worker/Status/Stopped", "stopped: ^1", self.lastFailure)
     end
-    return "not started (starts on first use)"
+    return Loc.text("Worker/Status/NotStarted", "not started (it starts when you first use a command, or with " ..
+        "Restart Worker)")
 end
 
 -- Session internals ------------------------------------------------------------------------
@@ -373,10 +404,26 @@ end
 function WorkerClient:_runSession(s, ctx)
     local function onError(which)
         return function(_, err)
-            if err ~= "timeout" then -- unconnected receive sockets report "timeout" every ~10 s: normal
+            if err == "timeout" then
+                -- an unconnected receive socket reports "timeout" (about every 10 s) and then, as the SDK
+                -- says, needs reconnect(); the session loop calls it (callbacks cannot yield). A send
+                -- socket is never reconnected (M2L: that hung Lightroom); its timeout is only logged.
+                s[which .. "TimedOut"] = true
+                Log.trace("socket", which, "timed out waiting for the worker")
+            else
                 Log.warn("socket", which, "error:", err)
                 s.socketError = tostring(err)
             end
+        end
+    end
+    local function onConnecting(which)
+        return function(_, port)
+            local key = which .. "Port"
+            if s.launched and s[key] ~= port then
+                -- reconnect() moved the socket to another port: the worker cannot find it any more
+                s.portMoved = true
+            end
+            s[key] = port
         end
     end
     local function onClosed(which)
@@ -388,7 +435,7 @@ function WorkerClient:_runSession(s, ctx)
     end
     s.sendSocket = LrSocket.bind {
         functionContext = ctx, plugin = _PLUGIN, port = 0, mode = "send",
-        onConnecting = function(_, port) s.sendPort = port end,
+        onConnecting = onConnecting("send"),
         onConnected = function() s.sendConnected = true end,
         onMessage = function() end,
         onClosed = onClosed("send"),
@@ -396,7 +443,7 @@ function WorkerClient:_runSession(s, ctx)
     }
     s.recvSocket = LrSocket.bind {
         functionContext = ctx, plugin = _PLUGIN, port = 0, mode = "receive",
-        onConnecting = function(_, port) s.recvPort = port end,
+        onConnecting = onConnecting("recv"),
         onConnected = function() s.recvConnected = true end,
         onMessage = function(_, message) s.queue[#s.queue + 1] = message end,
         onClosed = onClosed("recv"),
@@ -425,6 +472,7 @@ function WorkerClient:_runSession(s, ctx)
             argv[#argv + 1] = library
         end
         s.command = WorkerClient.commandLine(argv, WIN_ENV)
+        s.launched = true
         Log.info("starting worker session", s.number, "from", s.programSource, ":",
             (s.command:gsub(s.token, "<token>")))
         LrTasks.startAsyncTask(function()
@@ -436,6 +484,18 @@ function WorkerClient:_runSession(s, ctx)
     while not s.ended do
         LrTasks.sleep(0.05)
         self:_pump(s)
+        if s.recvTimedOut and not s.ended then
+            s.recvTimedOut = false
+            s.recvReconnects = (s.recvReconnects or 0) + 1
+            local ok, err = LrTasks.pcall(function() s.recvSocket:reconnect() end)
+            if not ok then
+                Log.warn("reconnect() of the receive socket failed:", err)
+            end
+        end
+        if s.portMoved and not s.ended then
+            self:_endSession(s, Loc.text("Worker/PortMoved", "Lightroom moved the plug-in's socket to another " ..
+                "port while the worker was starting"))
+        end
         if (s.sendClosed or s.recvClosed) and not s.ended then
             -- a closed socket usually means the process is ending: wait a moment for its exit status,
             -- which explains more than the close itself (_pump ends the session when it arrives)
@@ -500,7 +560,7 @@ function WorkerClient:_start()
     if hello.protocol ~= WorkerClient.PROTOCOL then
         local e = newError("worker_protocol", string.format("This HotPixels worker speaks protocol %s but the " ..
             "plug-in needs protocol %d. The plug-in and its worker come from different versions: reinstall the " ..
-            "plug-in (or rebuild the worker with ./run.sh build).", tostring(hello.protocol), WorkerClient.PROTOCOL))
+            "plug-in from one download.", tostring(hello.protocol), WorkerClient.PROTOCOL))
         send(s, { jsonrpc = "2.0", id = Json.null, method = "worker.shutdown", params = Json.object() })
         return fail(e)
     end

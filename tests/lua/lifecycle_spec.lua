@@ -17,7 +17,8 @@ describe("worker lifecycle", function()
         assert.are.same({}, sdk.state and sdk.state.callbackErrors or {})
     end)
 
-    itWithWorker("the Plug-in Manager shows the worker's status, version, device and model; Restart works", function()
+    itWithWorker("the Plug-in Manager starts no worker; Restart starts one and shows its version, device, model",
+        function()
         world.fresh()
         local PluginManager = runPluginScript("PluginManager.lua")
         local props
@@ -27,16 +28,26 @@ describe("worker lifecycle", function()
             end)
         end)
         PluginManager.startDialog(props) -- not in a task, as in Lightroom
+        local execs = sdk.state.execCount
+        sdk.pump(nil, 2)
+        assert.are.equal(execs, sdk.state.execCount, "opening the Plug-in Manager launched nothing")
+        local WorkerClient = require "WorkerClient"
+        assert.is_false(WorkerClient.sharedIsRunning())
+        assert.truthy(props.workerStatus:find("not started", 1, true), props.workerStatus)
+        local function restart()
+            sdk.view.press(sdk.view.withTitle(PluginManager.sectionsForTopOfDialog(import("LrView").osFactory(),
+                props)[1], "Restart Worker", "push_button"))
+        end
+        restart()
         sdk.pump(function() return props.workerVersion ~= "" end, 60, "the status")
         assert.truthy(props.workerStatus:find("running (pid", 1, true), props.workerStatus)
         assert.truthy(props.workerVersion:find("(protocol 1)", 1, true))
         assert.truthy(props.workerDevice == "cpu" or props.workerDevice:find("cuda") or props.workerDevice == "mps")
         assert.truthy(props.workerModel ~= "")
         assert.truthy(props.workerLog:find("hotpixels-worker.log", 1, true))
-        local WorkerClient = require "WorkerClient"
+        assert.is_nil(props.workerModel:find("loading…", 1, true), props.workerModel)
         local before = WorkerClient.shared():pid()
-        sdk.view.press(sdk.view.withTitle(PluginManager.sectionsForTopOfDialog(import("LrView").osFactory(),
-            props)[1], "Restart Worker", "push_button"))
+        restart()
         sdk.pump(function()
             local pid = WorkerClient.shared():pid()
             return pid and pid ~= before and props.workerStatus:find("running", 1, true)

@@ -50,22 +50,27 @@ describe("Before a batch", function()
         assert.are.equal(0, #world.shown("modal"))
     end)
 
-    it("reads free space from df (macOS) and dir (Windows) output", function()
-        local Preflight = require "Preflight"
-        local df = "Filesystem 1024-blocks Used Available Capacity Mounted on\n" ..
-            "/dev/disk3s5 971350180 512332816 440051332 54% /System/Volumes/Data\n"
-        assert.are.equal(440051332 * 1024, Preflight.parseFreeBytes(df, false))
-        local dir = " Volume in drive C has no label.\r\n Directory of C:\\Photos\r\n\r\n" ..
-            "               3 File(s)       75497472 bytes\r\n               2 Dir(s)  123456789012 bytes free\r\n"
-        assert.are.equal(123456789012, Preflight.parseFreeBytes(dir, true))
-        assert.is_nil(Preflight.parseFreeBytes("garbage", false))
-    end)
-
-    it("reads the free space of a real folder", function()
+    it("reads free space through LrFileUtils.volumeAttributes, never a shell", function()
         local Preflight = require "Preflight"
         local free = world.task(function() return Preflight.freeBytes(world.tmp) end)
         assert.is_true(type(free) == "number" and free > 0)
         assert.is_nil(world.task(function() return Preflight.freeBytes(world.tmp .. "/no such folder") end))
+        sdk.setFreeBytes(1000)
+        assert.are.equal(1000, world.task(function() return Preflight.freeBytes(world.tmp) end))
+        local execs = sdk.state.execCount
+        world.task(function() return Preflight.freeBytes(world.tmp) end)
+        assert.are.equal(execs, sdk.state.execCount, "no command was run")
+    end)
+
+    it("decides a folder is writable by creating and deleting a probe file", function()
+        local Preflight = require "Preflight"
+        local folder = world.tmp .. "/Night sky"
+        lfs.mkdir(folder)
+        assert.is_true(world.task(function() return Preflight.canWrite(folder) end))
+        assert.are.same({}, world.listDir(folder), "the probe is gone")
+        sdk.markReadOnly(folder)
+        assert.is_false(world.task(function() return Preflight.canWrite(folder) end))
+        assert.is_false(world.task(function() return Preflight.canWrite(world.tmp .. "/missing") end))
     end)
 
     itWithWorker("skips an offline photo with the reason and corrects the others", function()

@@ -93,14 +93,47 @@ describe("the SDK stand-in", function()
         sdk.state.callbackErrors = {}
     end)
 
-    it("reports the receive socket's periodic timeout while nobody is connected, and forbids reconnect()", function()
-        local LrSocket = import "LrSocket"
-        local errors = {}
-        local controller = LrSocket.bind { port = 0, mode = "receive",
-            onError = function(_, err) errors[#errors + 1] = err end }
-        sdk.pump(function() return #errors >= 2 end, 5)
-        assert.are.same({ "timeout", "timeout" }, { errors[1], errors[2] })
-        assert.has_error(function() controller:reconnect() end)
-        controller:close()
+    it("a receive socket that timed out accepts nobody until reconnect(); send sockets refuse reconnect()",
+        function()
+            local LrSocket = import "LrSocket"
+            local errors, ports, connected = {}, {}, false
+            local controller = LrSocket.bind { port = 0, mode = "receive",
+                onConnecting = function(_, p) ports[#ports + 1] = p end,
+                onConnected = function() connected = true end,
+                onError = function(_, err) errors[#errors + 1] = err end }
+            sdk.pump(function() return #errors >= 1 end, 5)
+            assert.are.same({ "timeout" }, errors)
+            local client = assert(socket.connect("127.0.0.1", ports[1]))
+            client:send("late\n")
+            local t0 = socket.gettime()
+            sdk.pump(function() return socket.gettime() - t0 > 0.8 end, 5)
+            assert.is_false(connected, "a timed-out socket must not deliver before reconnect()")
+            assert.are.same({ "timeout" }, errors, "one timeout, then silence until reconnect()")
+            controller:reconnect()
+            sdk.pump(function() return connected end, 5, "the connection after reconnect()")
+            assert.are.equal(ports[1], ports[2], "announced again through onConnecting")
+            client:close()
+            controller:close()
+            local sender = LrSocket.bind { port = 0, mode = "send" }
+            assert.has_error(function() sender:reconnect() end)
+            sender:close()
+        end)
+
+    it("isWritable answers for files only; volumeAttributes gives the free space", function()
+        local LrFileUtils = import "LrFileUtils"
+        assert.is_false(LrFileUtils.isWritable(world.tmp), "a folder, read literally: not 'a writable disk file'")
+        assert.is_true(LrFileUtils.isWritable(world.tmp .. "/IMG_0001.dng"))
+        local attrs = LrFileUtils.volumeAttributes(world.tmp)
+        assert.is_true(attrs.fileSystemFreeSize > 0)
+        sdk.markReadOnly(world.tmp)
+        assert.is_false(LrFileUtils.copy(world.tmp .. "/IMG_0001.dng", world.tmp .. "/copy.dng"))
+    end)
+
+    it("gives an export's renditions only after doExportOnCurrentTask()", function()
+        local LrExportSession = import "LrExportSession"
+        local Exporter = sdk.requirePlugin("Exporter")
+        local session = LrExportSession { photosToExport = { photo },
+            exportSettings = Exporter.settings(world.tmp) }
+        assert.has_error(function() sdk.runTask(function() for _ in session:renditions {} do end end) end)
     end)
 end)

@@ -34,8 +34,17 @@ describe("WorkerClient", function()
 
         it("explains exit statuses a photographer can act on", function()
             local WorkerClient = require "WorkerClient"
-            assert.truthy(WorkerClient.describeExit(127):find("not found"))
-            assert.truthy(WorkerClient.describeExit(137):find("signal 9"))
+            assert.truthy(WorkerClient.describeExit(127, false):find("not found"))
+            assert.truthy(WorkerClient.describeExit(137, false):find("signal 9"))
+            -- raw wait statuses, as a system() call returns them on macOS
+            assert.truthy(WorkerClient.describeExit(32256, false):find("not executable"), "126 << 8")
+            assert.truthy(WorkerClient.describeExit(32512, false):find("not found"), "127 << 8")
+            assert.truthy(WorkerClient.describeExit(768, false):find("exit status 3", 1, true))
+            assert.truthy(WorkerClient.describeExit(9009, true):find("not found"), "cmd.exe: no such program")
+            for _, status in ipairs({ 32256, 32512, 768, 137 }) do
+                assert.is_nil(WorkerClient.describeExit(status, false):find(tostring(status), 1, true),
+                    "no raw status in the message: " .. status)
+            end
         end)
 
         it("makes a fresh 32-digit token for every session", function()
@@ -186,6 +195,42 @@ describe("WorkerClient", function()
             local WorkerClient = require "WorkerClient"
             local hello = world.task(function() return WorkerClient.shared():ensureStarted() end)
             assert.are.equal(1, hello.protocol)
+        end)
+    end)
+
+    describe("a slow first start", function()
+        it("connects a worker that needs 12 s to start: the receive socket's timeout is followed by reconnect()",
+            function()
+                -- Lightroom's receive socket times out after about 10 s with nobody connected and then needs
+                -- reconnect(); an unsigned worker scanned by an antivirus can take longer than that to start
+                world.fresh({ socketTimeoutS = 10 })
+                local slow = world.wrapper(world.tmp .. "/slow-worker", "lua5.1 " ..
+                    sdk.shellQuote(world.root .. "/tests/lua/support/fake_worker.lua") .. " series", "sleep 12")
+                import("LrPrefs").prefsForPlugin().workerPath = slow
+                local WorkerClient = require "WorkerClient"
+                local client = WorkerClient.new({ startTimeoutS = 40 })
+                local started = require("socket").gettime()
+                local hello, err = world.task(function() return client:ensureStarted() end, 60)
+                assert.is_nil(err)
+                assert.are.equal(1, hello.protocol)
+                local took = require("socket").gettime() - started
+                assert.is_true(took >= 12 and took < 30, "connected after " .. took .. " s")
+                assert.is_true(client.session.recvReconnects >= 1, "reconnect() was called after the timeout")
+                world.task(function() client:stop(5) end)
+            end)
+
+        it("says so in words when the worker program is not executable", function()
+            world.fresh()
+            local notExecutable = world.tmp .. "/hotpixels-worker"
+            local f = assert(io.open(notExecutable, "w"))
+            f:write("#!/bin/sh\nexit 0\n")
+            f:close()
+            import("LrPrefs").prefsForPlugin().workerPath = notExecutable
+            local WorkerClient = require "WorkerClient"
+            local client = WorkerClient.new({ startTimeoutS = 10 })
+            local hello, err = world.task(function() return client:ensureStarted() end)
+            assert.is_nil(hello)
+            assert.truthy(err.message:find("not executable", 1, true), err.message)
         end)
     end)
 

@@ -369,9 +369,21 @@ function SocketController:send(message)
     end
 end
 
-function SocketController.reconnect()
-    -- M2L saw reconnect() on a send socket hang Lightroom (LIGHTROOM.md §2): the plug-in must rebind
-    error("LrSocket: reconnect() is not used by this plug-in; close and bind again", 2)
+--- Receive sockets: after a "timeout" the socket stops accepting its client until reconnect() (the
+-- SDK says to call reconnect() after a timeout; LIGHTROOM.md §2). It announces its port again through
+-- onConnecting (the same port here; a plug-in must not assume so). Send sockets: M2L saw reconnect()
+-- hang Lightroom, so the stand-in refuses it there (close and bind again instead).
+function SocketController:reconnect()
+    if self.params.mode ~= "receive" then
+        error("LrSocket: reconnect() on a send socket hangs Lightroom (M2L); close and bind again", 2)
+    end
+    if self.closed then
+        error("LrSocket: reconnect() on a closed socket", 2)
+    end
+    self.reconnects = (self.reconnects or 0) + 1
+    self.stalled = false
+    self.lastTimeout = now()
+    self.announced = false
 end
 
 function SocketController:_close()
@@ -419,6 +431,9 @@ local function pollOne(sock)
         return
     end
     if not sock.client then
+        if sock.stalled then
+            return -- timed out: it accepts nobody until reconnect()
+        end
         local client = sock.server:accept()
         if client then
             client:settimeout(0)
@@ -426,6 +441,7 @@ local function pollOne(sock)
             callback(sock, "onConnected", sock.port)
         elseif sock.params.mode == "receive" and now() - sock.lastTimeout >= state.socketTimeoutS then
             sock.lastTimeout = now()
+            sock.stalled = true
             callback(sock, "onError", "timeout")
         end
         return
@@ -530,13 +546,45 @@ function LrFileUtils.exists(path)
     return false
 end
 
-function LrFileUtils.isWritable(path)
+local function markedReadOnly(path)
     for dir in pairs(state.readOnly) do
         if path == dir or path:sub(1, #dir + 1) == dir .. "/" then
-            return false
+            return true
         end
     end
+    return false
+end
+
+--- The SDK documents isWritable for "a writable disk file": a folder answers false, read literally.
+function LrFileUtils.isWritable(path)
+    if lfs.attributes(path, "mode") ~= "file" or markedReadOnly(path) then
+        return false
+    end
     return os.execute("test -w " .. shq(path)) == 0
+end
+
+--- {fileSystemFreeSize, fileSystemSize} (bytes) of the volume holding `path`, from `df`; nil when the path
+-- does not exist. (The plug-in itself never shells out for this.)
+function LrFileUtils.volumeAttributes(path)
+    if not lfs.attributes(path, "mode") then
+        return nil
+    end
+    if state.freeBytes then
+        return { fileSystemFreeSize = state.freeBytes, fileSystemSize = state.freeBytes * 4 }
+    end
+    local p = io.popen("df -Pk " .. shq(path) .. " 2>/dev/null")
+    local text = p:read("*a")
+    p:close()
+    local size, available = (text:match("\n([^\n]+)") or ""):match("^.-%s+(%d+)%s+%d+%s+(%d+)%s+%d+%%")
+    if not available then
+        return nil
+    end
+    return { fileSystemFreeSize = tonumber(available) * 1024, fileSystemSize = tonumber(size) * 1024 }
+end
+
+--- Tests set the free space the volumes report (bytes; nil: the real figure).
+function sdk.setFreeBytes(bytes)
+    state.freeBytes = bytes
 end
 
 function LrFileUtils.isReadable(path)
@@ -570,6 +618,9 @@ function LrFileUtils.copy(from, to)
     if LrFileUtils.exists(to) then
         return false, "destination exists"
     end
+    if markedReadOnly(to) then
+        return false, "permission denied"
+    end
     local data = LrFileUtils.readFile(from)
     if not data then
         return false, "cannot read " .. from
@@ -586,6 +637,9 @@ end
 function LrFileUtils.move(from, to)
     if LrFileUtils.exists(to) then
         return false, "destination exists"
+    end
+    if markedReadOnly(to) or markedReadOnly(from) then
+        return false, "permission denied"
     end
     local ok, err = os.rename(from, to)
     return ok and true or false, err
@@ -984,14 +1038,23 @@ function ExportSession:doExportOnCurrentTask()
     self.exported = true
 end
 
-function ExportSession:renditions()
+--- Renditions exist only once the export runs (every stand-alone export in the SDK samples calls
+-- doExportOnCurrentTask first); a cancelled progress scope stops the loop when stopIfCanceled is set.
+function ExportSession:renditions(args)
     checkCanYield("LrExportSession:renditions")
+    if not self.exported then
+        error("LrExportSession:renditions before doExportOnCurrentTask(): the export never started", 2)
+    end
+    args = args or {}
     local settings = self.exportSettings
     local i = 0
     return function()
         i = i + 1
         local photo = self.photosToExport[i]
         if not photo then
+            return nil
+        end
+        if args.stopIfCanceled and args.progressScope and args.progressScope:isCanceled() then
             return nil
         end
         local folder = settings.LR_export_destinationPathPrefix
@@ -1042,11 +1105,16 @@ local rawKeys = {
     keywords = true, rating = true, pickStatus = true,
     -- the settable keys (§4 setRawMetadata) read back the same way
     label = true, colorNameForLabel = true,
+    -- catalog-only IPTC/location metadata (LrPhoto getRawMetadata/setRawMetadata)
+    title = true, caption = true, copyright = true, creator = true, headline = true, gps = true, gpsAltitude = true,
+    location = true, city = true, stateProvince = true, country = true,
 }
 local formattedKeys = {
     cameraMake = true, cameraModel = true, cameraSerialNumber = true, fileName = true, isoSpeedRating = true,
 }
-local settableKeys = { rating = true, label = true, colorNameForLabel = true, pickStatus = true }
+local settableKeys = { rating = true, label = true, colorNameForLabel = true, pickStatus = true,
+    title = true, caption = true, copyright = true, creator = true, headline = true, gps = true, gpsAltitude = true,
+    location = true, city = true, stateProvince = true, country = true }
 
 local Photo = {}
 Photo.__index = Photo
@@ -1123,6 +1191,52 @@ function Photo:applyDevelopSettings(settings)
     end
 end
 
+--- The (ordinary) collections that hold this photo.
+function Photo:getContainedCollections()
+    local out = {}
+    for _, c in ipairs(self.catalog.collections) do
+        for _, p in ipairs(c.photos) do
+            if p == self then
+                out[#out + 1] = c
+                break
+            end
+        end
+    end
+    return out
+end
+
+local Collection = {}
+Collection.__index = Collection
+
+function Collection:getName()
+    return self.name
+end
+
+function Collection:getPhotos()
+    local copy = {}
+    for i, p in ipairs(self.photos) do
+        copy[i] = p
+    end
+    return copy
+end
+
+function Collection.isSmartCollection()
+    return false
+end
+
+function Collection:addPhotos(photos)
+    requireGate("LrCollection:addPhotos")
+    for _, photo in ipairs(photos) do
+        local present = false
+        for _, p in ipairs(self.photos) do
+            present = present or p == photo
+        end
+        if not present then
+            self.photos[#self.photos + 1] = photo
+        end
+    end
+end
+
 local Keyword = {}
 Keyword.__index = Keyword
 
@@ -1134,7 +1248,8 @@ local Catalog = {}
 Catalog.__index = Catalog
 
 function sdk.newCatalog()
-    return setmetatable({ photos = {}, targets = {}, keywords = {}, nextId = 1 }, Catalog)
+    return setmetatable({ photos = {}, targets = {}, keywords = {}, collections = {}, undoSteps = {}, nextId = 1 },
+        Catalog)
 end
 
 local function newPhoto(catalog, path, fields)
@@ -1143,13 +1258,15 @@ local function newPhoto(catalog, path, fields)
     catalog.nextId = id + 1
     local ext = LrPathUtils.extension(path):lower()
     local photo = setmetatable({
-        id = id, path = path, online = fields.online, master = fields.master,
+        id = id, path = path, online = fields.online, master = fields.master, catalog = catalog,
         keywords = {}, develop = fields.develop or {},
         raw = {
             uuid = string.format("UUID-%04d", id), fileFormat = fields.fileFormat or (ext == "dng" and "DNG" or "RAW"),
             isVirtualCopy = fields.master ~= nil, isoSpeedRating = fields.iso, shutterSpeed = fields.exposure,
             dateTimeOriginal = fields.dateTimeOriginal, rating = fields.rating, pickStatus = fields.pickStatus or 0,
             colorNameForLabel = fields.colorNameForLabel or "none", label = fields.label,
+            title = fields.title, caption = fields.caption, copyright = fields.copyright, gps = fields.gps,
+            gpsAltitude = fields.gpsAltitude, creator = fields.creator,
             stackInFolderIsCollapsed = false, stackPositionInFolder = nil,
         },
         formatted = {
@@ -1182,6 +1299,33 @@ function Catalog:select(photos)
     self.targets = photos
 end
 
+--- Test helper: an ordinary collection named `name` holding `photos`.
+function Catalog:addExistingCollection(name, photos)
+    local c = setmetatable({ name = name, photos = {} }, Collection)
+    for i, p in ipairs(photos or {}) do
+        c.photos[i] = p
+    end
+    self.collections[#self.collections + 1] = c
+    return c
+end
+
+--- Selects `active` and `others` in the grid (no write access needed; LrCatalog).
+function Catalog:setSelectedPhotos(active, others)
+    if state.gateDepth > 0 then
+        error("catalog:setSelectedPhotos inside a write gate", 2)
+    end
+    assert(getmetatable(active) == Photo, "catalog:setSelectedPhotos: activePhoto must be an LrPhoto")
+    local targets = { active }
+    for _, p in ipairs(others or {}) do
+        assert(getmetatable(p) == Photo, "catalog:setSelectedPhotos: otherSelectedPhotos must be LrPhotos")
+        if p ~= active then
+            targets[#targets + 1] = p
+        end
+    end
+    self.targets = targets
+    self.selectionSetBy = (self.selectionSetBy or 0) + 1
+end
+
 function Catalog:getTargetPhotos()
     return self.targets
 end
@@ -1209,6 +1353,7 @@ function Catalog:withWriteAccessDo(actionName, fn, opts)
         error(err, 0)
     end
     self.writes = (self.writes or 0) + 1
+    self.undoSteps[#self.undoSteps + 1] = actionName -- Edit > "Undo <actionName>"
     if opts and opts.callback then
         opts.callback()
     end
