@@ -30,6 +30,7 @@ BatchScan.MIN_PHOTOS = 3 -- the worker finds evidence only in groups of 3 or mor
 BatchScan.CAPTION = "Looking for defects that recur across frames"
 
 local METHOD_NOT_FOUND = -32601
+BatchScan.BATCH_EXPIRED = 1014
 local INVALID_OPTION = -32602
 
 local function hasStage(stages, name)
@@ -131,7 +132,9 @@ end
 --- Whether an image.correct error says the worker no longer knows the scan (-32602 on batch_id).
 function BatchScan.forgotten(err)
     local data = err and type(err.data) == "table" and err.data or {}
-    return err ~= nil and err.code == INVALID_OPTION and data.param == "batch_id"
+    -- 1014 batch_expired (the contract of issue 16); older workers: -32602 naming the batch_id parameter
+    return err ~= nil and (err.code == BatchScan.BATCH_EXPIRED or err.name == "batch_expired"
+        or (err.code == INVALID_OPTION and data.param == "batch_id"))
 end
 
 --- Stops using the scan after the worker forgot it (`err`); the later photos go without batch_id.

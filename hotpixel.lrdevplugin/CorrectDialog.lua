@@ -20,21 +20,15 @@ CorrectDialog.lua: "Correct Hot Pixels…".
 local LrApplication = import "LrApplication"
 local LrBinding = import "LrBinding"
 local LrDialogs = import "LrDialogs"
-local LrFileUtils = import "LrFileUtils"
-local LrPathUtils = import "LrPathUtils"
-local LrProgressScope = import "LrProgressScope"
 local LrView = import "LrView"
 
+local BatchRun = require "BatchRun"
 local BatchScan = require "BatchScan"
-local CatalogOps = require "CatalogOps"
-local Exporter = require "Exporter"
+local CorrectSummary = require "CorrectSummary"
 local Groups = require "Groups"
-local Json = require "Json"
-local Log = require "Log"
 local Preflight = require "Preflight"
 local Settings = require "Settings"
 local Ui = require "Ui"
-local WorkerClient = require "WorkerClient"
 
 local bind = LrView.bind
 
@@ -132,248 +126,9 @@ function CorrectDialog.buildView(f, props, groups, plan)
     }
 end
 
--- The batch ---------------------------------------------------------------------------
-
-local function stagesFor(props, choice)
-    local stages = Json.array()
-    if choice ~= Groups.RESIDUAL_ONLY then
-        if props.stageDark then
-            stages[#stages + 1] = "dark"
-        end
-        if props.stageHot then
-            stages[#stages + 1] = "hot"
-        end
-    end
-    if props.stageResidual then
-        stages[#stages + 1] = "residual"
-    end
-    return stages
-end
-
---- The work list: one job per file, with its profile choice and stages; skipped groups are reported.
-function CorrectDialog.jobs(props, groups, summary)
-    local jobs = {}
-    for i, group in ipairs(groups) do
-        local choice = props[Groups.key(i)]
-        local stages = stagesFor(props, choice)
-        for _, entry in ipairs(group.entries) do
-            if choice == Groups.SKIP then
-                entry.skipReason = "You chose to skip this group. " .. (group.best and "" or group.explanation)
-                summary.skipped[#summary.skipped + 1] = entry
-            elseif #stages == 0 then
-                entry.skipReason = "No stage selected for this group (residual detection is off and there is " ..
-                    "no profile)."
-                summary.skipped[#summary.skipped + 1] = entry
-            else
-                jobs[#jobs + 1] = { entry = entry, choice = choice, stages = stages }
-            end
-        end
-    end
-    return jobs
-end
-
-local function fail(summary, entry, message)
-    entry.failure = message
-    summary.failed[#summary.failed + 1] = entry
-    Log.warn("correcting", entry.path, "failed:", message)
-end
-
--- One image.correct request; when the worker no longer knows the batch scan (an expired batch_id),
--- the image is sent again once without it, and the scan is not named again.
-local function requestCorrect(params, opts, scan)
-    local result, err = WorkerClient.call("image.correct", params, opts)
-    if not result and params.batch_id and BatchScan.forgotten(err) and not opts.cancelScope:isCanceled() then
-        BatchScan.forget(scan, err)
-        params.batch_id = nil
-        result, err = WorkerClient.call("image.correct", params, opts)
-    end
-    return result, err
-end
-
--- Corrects one job, filling the batch's bar up to `progressEnd` (0..1); returns false when the batch
--- should stop (cancelled).
-local function correctOne(job, props, catalog, batchScope, summary, progressEnd)
-    local entry = job.entry
-    local source, tempFolder = entry.path, nil
-    if not entry.isDng then
-        local dng, folderOrMessage = Exporter.toDng(entry.photo)
-        if not dng then
-            fail(summary, entry, folderOrMessage)
-            return true
-        end
-        source, tempFolder = dng, folderOrMessage
-        local info, err = WorkerClient.call("image.inspect", { path = dng })
-        if not info then
-            LrFileUtils.delete(tempFolder)
-            fail(summary, entry, "The DNG Lightroom made from it cannot be corrected: " .. err.message)
-            return not err.cancelled
-        end
-    end
-    local child = LrProgressScope { parent = batchScope, parentEndRange = progressEnd, caption = entry.fileName }
-    local params = {
-        paths = { source },
-        profile = job.choice == Groups.RESIDUAL_ONLY and Json.null or job.choice,
-        stages = job.stages,
-        sensitivity = props.sensitivity,
-        output_dir = entry.outputFolder,
-        suffix = props.suffix,
-        force = entry.force or false,
-        batch_id = BatchScan.idFor(summary.batch, entry.path),
-    }
-    local opts = { scope = child, cancelScope = batchScope }
-    local result, err = requestCorrect(params, opts, summary.batch)
-    local first = result and (Ui.value(result.results) or {})[1]
-    local firstError = first and not first.ok and Ui.value(first.error)
-    if job.choice == Groups.AUTO and firstError and firstError.name == "no_matching_profile" and props.stageResidual
-        and not batchScope:isCanceled() then
-        -- converted from another raw format, no profile matched: fall back to residual detection only
-        params.profile, params.stages = Json.null, Json.array({ "residual" })
-        result, err = WorkerClient.call("image.correct", params, opts)
-        entry.note = "No profile matched (" .. tostring(firstError.message) .. "): residual detection only."
-    end
-    child:done()
-    if tempFolder then
-        LrFileUtils.delete(tempFolder)
-    end
-    if not result then
-        if err.cancelled or batchScope:isCanceled() then
-            summary.cancelled = true
-            summary.notDone[#summary.notDone + 1] = entry
-            return false
-        end
-        fail(summary, entry, err.message)
-        return true
-    end
-    local r = (Ui.value(result.results) or {})[1]
-    if not r or not r.ok then
-        local e = r and Ui.value(r.error) or {}
-        fail(summary, entry, e.message or "The worker returned no result for this photo.")
-        return true
-    end
-    entry.result = r
-    local used = Ui.value(r.profile) or {}
-    if job.choice == Groups.AUTO and not Ui.value(used.name) then
-        entry.note = entry.note or ("No profile matched (" .. tostring(Ui.value(used.reason) or "?") ..
-            "): residual detection only.")
-    end
-    local stackTarget = (props.stackWithOriginal and entry.stack) and entry.stackTarget or nil
-    local copied = CatalogOps.readSource(entry.photo)
-    local added, message = CatalogOps.addCorrected(catalog, r.output, stackTarget, copied)
-    if not added then
-        fail(summary, entry, message)
-        return true
-    end
-    entry.added = added
-    summary.corrected[#summary.corrected + 1] = entry
-    return true
-end
-
---- Runs the batch in the calling task; returns the summary {corrected, failed, skipped, notDone, cancelled,
--- batch (BatchScan's scan table, when a scan ran)}. A scan counts as one more image on the progress bar.
-function CorrectDialog.runBatch(context, props, groups, plan)
-    local catalog = LrApplication.activeCatalog()
-    local summary = { corrected = {}, failed = {}, skipped = {}, notDone = {}, cancelled = false }
-    for _, entry in ipairs(plan.skipped) do
-        summary.skipped[#summary.skipped + 1] = entry
-    end
-    local jobs = CorrectDialog.jobs(props, groups, summary)
-    local scope = LrProgressScope { title = "Correcting hot pixels", functionContext = context }
-    scope:setCancelable(true)
-    local series = BatchScan.candidates(props, jobs)
-    local before = series and 1 or 0
-    local units = #jobs + before
-    if series then
-        summary.batch = BatchScan.run(series, props, scope, before / units)
-        summary.cancelled = summary.batch.cancelled == true
-    end
-    for i, job in ipairs(jobs) do
-        if summary.cancelled or scope:isCanceled() then
-            summary.cancelled = true
-            summary.notDone[#summary.notDone + 1] = job.entry
-        else
-            scope:setPortionComplete(before + i - 1, units)
-            scope:setCaption(string.format("%d of %d: %s", i, #jobs, job.entry.fileName))
-            if not correctOne(job, props, catalog, scope, summary, (before + i) / units) then
-                summary.cancelled = true
-            end
-        end
-    end
-    scope:setPortionComplete(units, units)
-    scope:done()
-    return summary
-end
-
--- The summary ---------------------------------------------------------------------------
-
-local function listText(entries, field)
-    local lines = {}
-    for _, entry in ipairs(entries) do
-        lines[#lines + 1] = entry.fileName .. ": " .. tostring(entry[field])
-    end
-    return table.concat(lines, "\n")
-end
-
---- The summary's view tree.
-function CorrectDialog.summaryView(f, summary)
-    local rows = {
-        f:static_text { title = string.format("Corrected: %d    Failed: %d    Skipped: %d%s", #summary.corrected,
-            #summary.failed, #summary.skipped, summary.cancelled and
-            string.format("    Not done (cancelled): %d", #summary.notDone) or "") },
-    }
-    if #summary.failed > 0 then
-        rows[#rows + 1] = f:group_box { title = "Failed", f:static_text { title = listText(summary.failed, "failure"),
-            width_in_chars = 80 } }
-    end
-    if #summary.skipped > 0 then
-        rows[#rows + 1] = f:group_box { title = "Skipped", f:static_text {
-            title = listText(summary.skipped, "skipReason"), width_in_chars = 80 } }
-    end
-    local noted = {}
-    for _, entry in ipairs(summary.corrected) do
-        if entry.note then
-            noted[#noted + 1] = entry
-        end
-    end
-    if #noted > 0 then
-        rows[#rows + 1] = f:group_box { title = "Notes", f:static_text { title = listText(noted, "note"),
-            width_in_chars = 80 } }
-    end
-    local series = BatchScan.summaryText(summary.batch, summary.corrected)
-    if series then
-        local _, breaks = series:gsub("\n", "")
-        rows[#rows + 1] = f:group_box { title = "Frames of the same series", f:static_text { title = series,
-            width_in_chars = 80, height_in_lines = breaks + 1 } }
-    end
-    local first = summary.corrected[1]
-    if first then
-        local r = first.result
-        local counts = Ui.value(r.counts) or {}
-        local profile = Ui.value(r.profile) or {}
-        local fromSeries = tonumber(Ui.value(counts.batch)) or 0
-        rows[#rows + 1] = f:static_text { title = string.format("%s → %s\nProfile: %s. %s\nFixed: %s by the dark " ..
-            "model, %s known hot pixels, %s residual%s.", first.fileName, LrPathUtils.leafName(r.output),
-            tostring(Ui.value(profile.name) or "none"), tostring(Ui.value(profile.why) or ""),
-            tostring(Ui.value(counts.dark) or 0), tostring(Ui.value(counts.hot) or 0),
-            tostring(Ui.value(counts.residual) or 0),
-            fromSeries > 0 and string.format(", %d recurring across the series", fromSeries) or ""),
-            width_in_chars = 80 }
-        local previews = Ui.value(r.previews) or {}
-        local before, after = Ui.picturePath(previews.before), Ui.picturePath(previews.after)
-        if before and after then
-            rows[#rows + 1] = f:row {
-                f:column { f:static_text { title = "Before" }, f:picture { value = before } },
-                f:column { f:static_text { title = "After" }, f:picture { value = after } },
-            }
-        end
-    end
-    return f:column(rows)
-end
-
-function CorrectDialog.showSummary(summary)
-    local f = LrView.osFactory()
-    LrDialogs.presentModalDialog { title = "Hot pixels corrected", contents = CorrectDialog.summaryView(f, summary),
-        cancelVerb = "< exclude >", actionVerb = "OK" }
-end
+--- The batch and its summary live in BatchRun.lua and CorrectSummary.lua.
+CorrectDialog.runBatch = BatchRun.run
+CorrectDialog.jobs = BatchRun.jobs
 
 -- The menu command ----------------------------------------------------------------------
 
@@ -427,8 +182,8 @@ function CorrectDialog.run(context)
             return nil
         end
         savePrefs(props)
-        local summary = CorrectDialog.runBatch(context, props, groups, plan)
-        CorrectDialog.showSummary(summary)
+        local summary = BatchRun.run(context, props, groups, plan)
+        CorrectSummary.show(context, summary)
         return summary
     end)
 end

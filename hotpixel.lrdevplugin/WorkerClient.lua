@@ -324,6 +324,18 @@ function WorkerClient:_handleLine(s, line)
         end
         return
     end
+    if message.method == "$/result" then
+        -- one image of a multi-image request is final (issue 16): its per-image result, as in results[]
+        local params = message.params or {}
+        local p = s.pending[params.id]
+        if p then
+            p.lastActivity = wallClock()
+            if p.onResult then
+                p.onResult(params)
+            end
+        end
+        return
+    end
     if message.method then
         Log.trace("worker notification", message.method)
         return
@@ -361,9 +373,12 @@ function WorkerClient:_call(s, method, params, opts)
     opts = opts or {}
     local id = self.nextId
     self.nextId = id + 1
-    local p = { id = id, method = method, scope = opts.scope, onProgress = opts.onProgress,
+    local p = { id = id, method = method, scope = opts.scope, onProgress = opts.onProgress, onResult = opts.onResult,
         lastActivity = wallClock() }
     s.pending[id] = p
+    if opts.handle then
+        opts.handle.id, opts.handle.session = id, s
+    end
     if not send(s, { jsonrpc = "2.0", id = id, method = method, params = params or Json.object() }) then
         s.pending[id] = nil
         return nil, newError("worker_stopped", "The HotPixels worker is not connected.")
@@ -610,7 +625,9 @@ end
 
 --- Sends one request and waits for its reply; returns result or nil, err (err.message is for people).
 -- opts.scope: an LrProgressScope that `$/progress` drives and whose cancel sends `$/cancelRequest`;
--- opts.cancelScope: another scope whose cancel also cancels; opts.idleTimeoutS; opts.onProgress(params).
+-- opts.cancelScope: another scope whose cancel also cancels; opts.idleTimeoutS; opts.onProgress(params);
+-- opts.onResult(params): each `$/result` notification ({id, index, total, result}) as it arrives (called in a
+-- task, never inside a socket callback); opts.handle: a table that receives the request's id (cancelPart).
 function WorkerClient:request(method, params, opts)
     local s, err = self:_ensure()
     if not s then
@@ -619,11 +636,23 @@ function WorkerClient:request(method, params, opts)
     return self:_call(s, method, params, opts)
 end
 
+--- Cancels one image of a running multi-image request (`$/cancelRequest {id, path}`): its result
+-- becomes a "cancelled" error and the other images go on. `handle` is the table passed as opts.handle.
+function WorkerClient.cancelPart(handle, path)
+    local s = handle and handle.session
+    if not s or s.ended or not s.pending[handle.id] then
+        return false
+    end
+    Log.info("cancelling", path, "of request", handle.id)
+    return send(s, { jsonrpc = "2.0", method = "$/cancelRequest", params = { id = handle.id, path = path } })
+end
+
 --- Sends a request through the shared client, adding the profile library folder when one is set.
 function WorkerClient.call(method, params, opts)
     params = params or Json.object()
     local library = Settings.get("libraryFolder")
     local takesLibrary = method:match("^profiles%.") or method == "image.correct" or method == "image.scanBatch"
+        or method == "image.preview"
     if library and library ~= "" and params.library == nil and takesLibrary then
         params.library = library
     end

@@ -108,11 +108,9 @@ describe("Correct Hot Pixels… on a series of frames", function()
         assert.are.same(frames, scans[1].params.paths)
         assert.is_false(scans[1].params.tracked)
         assert.are.equal(import("LrPrefs").prefsForPlugin().libraryFolder, scans[1].params.library)
-        assert.are.equal(4, #corrections)
-        for i, msg in ipairs(corrections) do
-            assert.are.same({ frames[i] }, msg.params.paths)
-            assert.are.equal(summary.batch.batchId, msg.params.batch_id)
-        end
+        assert.are.equal(1, #corrections, "one request for the group (issue 16)")
+        assert.are.same(frames, corrections[1].params.paths)
+        assert.are.equal(summary.batch.batchId, corrections[1].params.batch_id)
         for _, entry in ipairs(summary.corrected) do
             local counts = entry.result.counts
             assert.are.equal(3, counts.batch, "the three defects recur in every frame")
@@ -123,7 +121,9 @@ describe("Correct Hot Pixels… on a series of frames", function()
         assert.truthy(text:find("12 hot pixels were repaired because they recur on the same spot in every frame",
             1, true), text)
         assert.truthy(text:find("proposes adding 3 hot pixels to the camera's profile", 1, true), text)
-        assert.truthy(summaryText(seen, "3 recurring across the series"), "the first photo's counts name them")
+        local caption = sdk.view.bound(seen.summary.contents, "static_text", "title", "page")[1]
+        assert.truthy(caption.title.transform(1):find("3 recurring across the series", 1, true),
+            "the first photo's page names them")
         assert.are.equal(4, #outputs(frames[1]:match("^(.*)/")))
     end)
 
@@ -154,7 +154,7 @@ describe("Correct Hot Pixels… on a series of frames", function()
 
         assert.are.equal(4, #summary.corrected)
         assert.are.same({}, world.recorded(record, "image.scanBatch"))
-        assert.are.equal(4, correctedWithoutBatchId(record))
+        assert.are.equal(1, correctedWithoutBatchId(record), "one request for the group")
         assert.is_nil(seriesText(seen), "nothing to say about a series that was not compared")
         assert.is_false(import("LrPrefs").prefsForPlugin().batchEvidence, "the choice is remembered")
     end)
@@ -224,40 +224,33 @@ describe("Correct Hot Pixels… on a series of frames", function()
         local summary = world.runCommand(CorrectDialog)
 
         assert.are.equal(3, #summary.corrected, summary.failed[1] and summary.failed[1].failure)
-        assert.are.equal(3, #world.recorded(record, "image.correct"), "one request each: none named the scan")
+        assert.are.equal(1, correctedWithoutBatchId(record), "one request for the group, without the scan")
         local text = seriesText(seen)
         assert.truthy(text and text:find("cannot compare frames", 1, true), text)
     end)
 
-    it("when the worker has forgotten the scan partway (an expired batch_id), that photo is corrected again " ..
-        "without it and so are the rest", function()
-        local record = withFakeWorker("scan-expires")
-        load()
-        local frames = tripodFrames(4)
-        world.selectFiles(frames)
-        local seen = world.answerCorrectDialog({})
+    for _, case in ipairs({ { "scan-gone", "1014 batch_expired" }, { "scan-gone-old", "-32602 on batch_id" } }) do
+        it("when the worker has forgotten the scan (" .. case[2] .. "), the group is sent again once without it",
+            function()
+                local record = withFakeWorker(case[1])
+                load()
+                local frames = tripodFrames(4)
+                world.selectFiles(frames)
+                local seen = world.answerCorrectDialog({})
 
-        local summary = world.runCommand(CorrectDialog)
+                local summary = world.runCommand(CorrectDialog)
 
-        assert.are.equal(4, #summary.corrected, summary.failed[1] and summary.failed[1].failure)
-        local sent = {}
-        for _, msg in ipairs(world.recorded(record, "image.correct")) do
-            sent[#sent + 1] = { msg.params.paths[1], msg.params.batch_id ~= nil }
-        end
-        assert.are.same({
-            { frames[1], true },
-            { frames[2], true }, -- answered -32602 on batch_id: the scan expired
-            { frames[2], false },
-            { frames[3], false },
-            { frames[4], false },
-        }, sent)
-        assert.are.equal(3, summary.corrected[1].result.counts.batch)
-        assert.are.equal(0, summary.corrected[2].result.counts.batch)
-        local text = seriesText(seen)
-        assert.truthy(text:find("3 hot pixels were repaired", 1, true), text)
-        assert.truthy(text:find("no longer had the scan's findings", 1, true), text)
-        assert.are.equal(4, #outputs(frames[1]:match("^(.*)/")), "one corrected file per photo, no duplicates")
-    end)
+                assert.are.equal(4, #summary.corrected, summary.failed[1] and summary.failed[1].failure)
+                local sent = {}
+                for _, msg in ipairs(world.recorded(record, "image.correct")) do
+                    sent[#sent + 1] = { #msg.params.paths, msg.params.batch_id ~= nil }
+                end
+                assert.are.same({ { 4, true }, { 4, false } }, sent, "one group request, retried once without it")
+                local text = seriesText(seen)
+                assert.truthy(text:find("no longer had the scan's findings", 1, true), text)
+                assert.are.equal(4, #outputs(frames[1]:match("^(.*)/")), "one corrected file per photo")
+            end)
+    end
 
     it("cancel during the scan corrects nothing", function()
         local record = withFakeWorker("series")

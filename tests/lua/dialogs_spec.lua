@@ -124,10 +124,10 @@ describe("view trees", function()
     end)
 
     it("Correct Hot Pixels summary: counts, reasons and the before/after crop", function()
-        local CorrectDialog = require "CorrectDialog"
+        local CorrectSummary = require "CorrectSummary"
         local png = world.tmp .. "/crop.png"
         io.open(png, "wb"):close()
-        local tree = CorrectDialog.summaryView(import("LrView").osFactory(), {
+        local tree = CorrectSummary.view(import("LrView").osFactory(), props(), {
             corrected = { { fileName = "a.dng", result = { output = "/x/a_hotpixels.dng", counts = { dark = 5, hot = 2,
                 residual = 1 }, profile = { name = "Night", why = "same body" }, previews = { before = png,
                 after = png } } } },
@@ -137,8 +137,8 @@ describe("view trees", function()
         assert.truthy(sdk.view.withTitle(tree, "b.dng: The worker stopped."))
         assert.truthy(sdk.view.withTitle(tree, "c.dng: offline"))
         local pictures = 0
-        for _, node in ipairs(sdk.view.nodes(tree)) do
-            pictures = pictures + (node.kind == "picture" and node.value == png and 1 or 0)
+        for _, node in ipairs(sdk.view.bound(tree, "picture", "value", "page")) do
+            pictures = pictures + (node.value.transform(1) == png and 1 or 0)
         end
         assert.are.equal(2, pictures)
     end)

@@ -22,10 +22,21 @@ never overwriting) and answers `$/cancelRequest` with -32800.
                 -32602 for a batch_id parameter.
   scan-fails    image.scanBatch fails with out_of_memory (4002).
   scan-expires  the worker forgets a scan after the first image.correct that
-                uses it (an expired batch_id: -32602, data.param "batch_id").
-A multi-photo image.correct does not scan by itself (the plug-in sends one photo
-per request). The profile library is always empty (profiles.match: best null), so every
-recurring site is a proposed profile addition.
+                uses it.
+  scan-gone     the worker forgets every scan at once: the image.correct naming
+                it gets 1014 batch_expired (scan-gone-old: -32602 on batch_id,
+                as workers from before 1014 answered).
+A multi-photo image.correct does not scan by itself. As the contract of issue 16
+says, it sends `$/result {id, index, total, result}` for each image as soon as its
+file is final, answers `$/cancelRequest {id}` with -32800 whose data.results are the
+finished images (the one in flight leaves no file), and `$/cancelRequest {id, path}`
+by turning that image's result into a "cancelled" error while the others go on. An
+unknown batch_id is 1014 batch_expired (in no-scan mode: -32602, as old workers).
+Each image takes CORRECT_STEP_S seconds.
+The profile library holds one profile, "FakeCam night", for the body with serial
+PROFILED (profiles.match explains why); other bodies match nothing. A profile's
+recurring sites that it does not list are proposed additions (every recurring site:
+the profile lists none); profiles.addSites records them.
 
 --record FILE appends every request line the worker reads to FILE.
 ------------------------------------------------------------------------------]]
@@ -49,6 +60,9 @@ if mode == "exit-3" then
     os.exit(3)
 end
 
+local CORRECT_STEP_S = tonumber(os.getenv("HOTPIXELS_FAKE_STEP_S") or "0.05") -- seconds per image
+local PROFILED = { serial = "PROFILED", name = "FakeCam night",
+    why = "same body (serial PROFILED), ISO 1600 = 1600, exposure 30 s = 30 s" }
 local SCAN_STEP_S = 0.1 -- seconds the scan spends on each frame, so that a cancel can arrive mid-scan
 
 local requests = assert(socket.connect("127.0.0.1", sendPort)) -- we read requests here
@@ -169,6 +183,8 @@ local function readLine()
     return line
 end
 
+local cancelledPaths = {} -- request id -> {path = true}: images cancelled one by one
+
 -- Reads what the client sent meanwhile (without waiting); true when it cancelled request `id`.
 local function cancelArrived(id)
     while #socket.select({ requests }, nil, 0) > 0 do
@@ -179,15 +195,21 @@ local function cancelArrived(id)
         record(line)
         local msg = cjson.decode(line)
         if msg.method == "$/cancelRequest" and type(msg.params) == "table" and msg.params.id == id then
-            return true
+            if msg.params.path == nil then
+                return true
+            end
+            cancelledPaths[id] = cancelledPaths[id] or {}
+            cancelledPaths[id][msg.params.path] = true
+        else
+            inbox[#inbox + 1] = line
         end
-        inbox[#inbox + 1] = line
     end
     return false
 end
 
-local function cancelled()
-    return rpcError(-32800, "cancelled", "cancelled by the user; no partial files were left behind")
+local function cancelled(results)
+    return rpcError(-32800, "cancelled", "cancelled by the user; no partial files were left behind",
+        results and { results = results } or nil)
 end
 
 -- Methods -----------------------------------------------------------------------------
@@ -206,8 +228,29 @@ end
 
 function methods.profiles_match(params)
     checkParams(params, { "path", "library" })
-    readFrame(params.path, "path")
+    local frame = readFrame(params.path, "path")
+    if frame.serial == PROFILED.serial then
+        return { best = PROFILED.name,
+            candidates = { { name = PROFILED.name, score = 1, explanation = PROFILED.why } } }
+    end
     return { best = cjson.null, candidates = {}, reason = "the library holds no profile for this body" }
+end
+
+local addedSites = {}
+function methods.profiles_addSites(params)
+    checkParams(params, { "name", "sites", "paths", "library" })
+    if params.name ~= PROFILED.name then
+        error(rpcError(2001, "profile_not_found", "no profile named '" .. tostring(params.name) .. "'"), 0)
+    end
+    local added = 0
+    for _, site in ipairs(params.sites or {}) do
+        local key = site.y .. ":" .. site.x
+        if not addedSites[key] then
+            addedSites[key] = true
+            added = added + 1
+        end
+    end
+    return { profile = { name = PROFILED.name, kind = "dark" }, added = added }
 end
 
 function methods.image_scanBatch(params, id)
@@ -258,7 +301,9 @@ function methods.image_scanBatch(params, id)
     end
     local batchId = string.format("batch-%d-%d", pid or 0, nextBatch)
     nextBatch = nextBatch + 1
-    batches[batchId] = batch
+    if mode ~= "scan-gone" and mode ~= "scan-gone-old" then
+        batches[batchId] = batch -- scan-gone: forgotten at once (the worker restarted, or held too many)
+    end
     return { batch_id = batchId, groups = out, skipped = skipped, seconds = socket.gettime() - started }
 end
 
@@ -296,13 +341,28 @@ local function correctOne(path, params, batch)
         end
     end
     local output = outputPath(path, params.output_dir, params.suffix or "_hotpixels")
-    local f = assert(io.open(output, "wb"))
+    -- written under a temporary name and renamed when complete, as the real worker's atomic writes
+    local f = assert(io.open(output .. ".partial", "wb"))
     f:write(string.format("FAKE-DNG serial=%s size=%s defects= corrected=1\n", frame.serial, frame.size))
     f:close()
-    return { path = path, ok = true, output = output, report_path = cjson.null,
-        profile = { name = cjson.null, why = "no profile: residual detection only" },
+    assert(os.rename(output .. ".partial", output))
+    local profile = { name = cjson.null, why = "no profile requested (--profile none)" }
+    if params.profile == PROFILED.name then
+        profile = { name = PROFILED.name, how = "named", why = "chosen by the user" }
+    end
+    local proposals = {}
+    if evidence and profile.name ~= cjson.null then
+        for site in pairs(evidence.sites) do
+            local y, x = site:match("^(%d+):(%d+)$")
+            proposals[#proposals + 1] = { y = tonumber(y), x = tonumber(x), excess_dn = 80,
+                frames_hit = evidence.frames }
+        end
+        table.sort(proposals, function(a, b) return a.y * 100000 + a.x < b.y * 100000 + b.x end)
+    end
+    return { path = path, ok = true, output = output, report_path = cjson.null, profile = profile,
         counts = { dark = 0, hot = 0, residual = residual, batch = fromBatch },
-        batch = evidence and { batch_id = params.batch_id, frames = evidence.frames, sites = fromBatch } or cjson.null }
+        batch = evidence and { batch_id = params.batch_id, frames = evidence.frames, sites = fromBatch,
+            proposed_profile_additions = proposals } or cjson.null }
 end
 
 function methods.image_correct(params, id)
@@ -323,8 +383,12 @@ function methods.image_correct(params, id)
     if params.batch_id ~= nil then
         batch = batches[params.batch_id]
         if not batch then
-            error(badParam("batch_id", "no batch scan '" .. tostring(params.batch_id) .. "' (unknown or expired): " ..
-                "scan the frames again"), 0)
+            if mode == "no-scan" or mode == "scan-gone-old" then
+                error(badParam("batch_id", "no batch scan '" .. tostring(params.batch_id) .. "' (unknown or " ..
+                    "expired): scan the frames again"), 0)
+            end
+            error(rpcError(1014, "batch_expired", "no batch scan '" .. tostring(params.batch_id) .. "' (unknown or " ..
+                "expired): scan the frames again", { param = "batch_id" }), 0)
         end
         if mode == "scan-expires" then
             batches[params.batch_id] = nil
@@ -335,23 +399,34 @@ function methods.image_correct(params, id)
     for i, path in ipairs(paths) do
         write({ jsonrpc = "2.0", method = "$/progress", params = { id = id, done = 1000 * (i - 1),
             total = 1000 * #paths, message = "correcting " .. leaf(path) } })
+        socket.sleep(CORRECT_STEP_S)
         if cancelArrived(id) then
-            error(cancelled(), 0)
+            error(cancelled(results), 0) -- the image in flight leaves nothing: its file was never renamed
         end
-        local ok, result = pcall(correctOne, path, params, batch)
-        if not ok then
-            local e = getmetatable(result) == RpcError and result or rpcError(1000, "internal", tostring(result))
-            result = { path = path, ok = false, error = { code = e.code, name = e.data.name, message = e.message,
-                path = path } }
+        local result
+        if (cancelledPaths[id] or {})[path] then
+            result = { path = path, ok = false, error = { code = -32800, name = "cancelled",
+                message = "you cancelled this image" } }
+        else
+            local ok
+            ok, result = pcall(correctOne, path, params, batch)
+            if not ok then
+                local e = getmetatable(result) == RpcError and result or rpcError(1000, "internal", tostring(result))
+                result = { path = path, ok = false, error = { code = e.code, name = e.data.name, message = e.message,
+                    path = path } }
+            end
         end
         results[i] = result
+        write({ jsonrpc = "2.0", method = "$/result", params = { id = id, index = i - 1, total = #paths,
+            result = result } })
     end
     return { results = results }
 end
 
 -- The loop ---------------------------------------------------------------------------
 
-local series = { series = true, ["no-scan"] = true, ["scan-fails"] = true, ["scan-expires"] = true }
+local series = { series = true, ["no-scan"] = true, ["scan-fails"] = true, ["scan-expires"] = true,
+    ["scan-gone"] = true, ["scan-gone-old"] = true }
 
 local function answer(msg)
     local name = msg.method:gsub("%.", "_")
