@@ -140,7 +140,7 @@ describe("A 20-photo tripod batch with two groups", function()
             local frames = world.fakeFrames(5, { serial = "PROFILED" })
             world.selectFiles(frames)
             local target
-            sdk.onProgress(function(scope, what)
+            sdk.onProgress(function(_, what)
                 if what == "portion" and not target then
                     for _, s in ipairs(sdk.scopes()) do
                         if s.caption == "frame_0004.dng" then
