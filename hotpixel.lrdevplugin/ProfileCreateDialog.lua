@@ -18,6 +18,7 @@ local LrProgressScope = import "LrProgressScope"
 local LrView = import "LrView"
 
 local Exporter = require "Exporter"
+local Loc = require "Loc"
 local Log = require "Log"
 local Ui = require "Ui"
 local WorkerClient = require "WorkerClient"
@@ -27,6 +28,30 @@ local bind = LrView.bind
 local ProfileCreateDialog = {}
 
 ProfileCreateDialog.DEFAULT_THRESHOLD = 5
+ProfileCreateDialog.NOT_A_DARK_FRAME = 2011 -- data {path, reason}; allow_mismatch does not override it
+-- A dark frame set with more hot pixels than this share of the sensor (or none at all) is suspect:
+-- a lit frame, a wrong threshold, or a sensor that is not hot at these settings.
+ProfileCreateDialog.PLAUSIBLE_HOT_FRACTION = 0.005
+
+--- Why the profile's hot-pixel count looks wrong (nil when it is plausible).
+function ProfileCreateDialog.implausible(profile)
+    local stats = Ui.value(profile.stats) or {}
+    local hot = tonumber(Ui.value(profile.hot_count) or Ui.value(stats.n_hot))
+    if not hot then
+        return nil
+    end
+    if hot == 0 then
+        return Loc.text("Create/NoHot", "It lists no hot pixels at all: these frames may be too short, or the " ..
+            "threshold too high.")
+    end
+    local size = Ui.value(profile.raw_size) or {}
+    local h, w = tonumber(size[#size - 1]), tonumber(size[#size])
+    if h and w and h * w > 0 and hot / (h * w) > ProfileCreateDialog.PLAUSIBLE_HOT_FRACTION then
+        return Loc.text("Create/TooManyHot", "It lists ^1 hot pixels, ^2 % of the sensor: real hot pixels are far " ..
+            "fewer. Were these frames taken with the lens cap on?", hot, string.format("%.1f", 100 * hot / (h * w)))
+    end
+    return nil
+end
 
 --- "SimCam Mk1 ISO1600 30s 21C" from `image.inspect` metadata (unknown parts left out).
 function ProfileCreateDialog.defaultName(meta)
@@ -83,7 +108,7 @@ local function mismatchLines(mismatches)
 end
 
 --- The summary's view tree for a `profiles.create` result.
-function ProfileCreateDialog.summaryView(f, result)
+function ProfileCreateDialog.summaryView(f, result, suspect)
     local profile = Ui.value(result.profile) or {}
     local camera = Ui.value(profile.camera) or profile
     local stats = Ui.value(profile.stats) or {}
@@ -106,6 +131,10 @@ function ProfileCreateDialog.summaryView(f, result)
     end
     if #pictureRow > 0 then
         rows[#rows + 1] = f:row(pictureRow)
+    end
+    if suspect then
+        rows[#rows + 1] = f:group_box { title = Loc.text("Create/Suspect", "This profile looks wrong"),
+            f:static_text { title = suspect, width_in_chars = 80, height_in_lines = 2 } }
     end
     local lines = mismatchLines(Ui.value(result.mismatches))
     if #lines > 0 then
@@ -188,6 +217,30 @@ function ProfileCreateDialog.run(context)
         end
         local result
         result, err = create(context, paths, props, false)
+        while not result and err and err.code == ProfileCreateDialog.NOT_A_DARK_FRAME do
+            -- the worker refuses a frame that is not a dark frame: name it, say why, offer to leave it out
+            local data = type(err.data) == "table" and err.data or {}
+            local bad = Ui.value(data.path) or "?"
+            local leaf = bad:match("([^/\\]+)$") or bad
+            local remaining = {}
+            for _, path in ipairs(paths) do
+                if path ~= bad then
+                    remaining[#remaining + 1] = path
+                end
+            end
+            local canGoOn = #remaining >= 2 and #remaining < #paths
+            local leaveOut = LrDialogs.confirm(Loc.text("Create/NotDark", "“^1” is not a dark frame", leaf),
+                Loc.text("Create/NotDarkWhy", "^1\n\nA profile is built only from dark frames: the same camera, " ..
+                    "ISO and exposure, lens cap on.", tostring(Ui.value(data.reason) or err.message)) ..
+                (canGoOn and "" or ("\n" .. Loc.text("Create/TooFew", "Without it fewer than two frames remain."))),
+                canGoOn and Loc.text("Create/LeaveOut", "Leave It Out and Continue") or
+                Loc.text("Create/OK", "OK"), canGoOn and Loc.text("Create/Cancel", "Cancel") or "< exclude >")
+            if not canGoOn or leaveOut ~= "ok" then
+                return nil
+            end
+            paths = remaining
+            result, err = create(context, paths, props, false)
+        end
         if not result and err and not err.cancelled and type(err.data) == "table"
             and Ui.value(err.data.mismatches) then
             local lines = mismatchLines(Ui.value(err.data.mismatches))
@@ -205,12 +258,18 @@ function ProfileCreateDialog.run(context)
             return nil
         end
         local mismatches = Ui.value(result.mismatches) or {}
-        local summaryAnswer = LrDialogs.presentModalDialog { title = "Profile created",
-            contents = ProfileCreateDialog.summaryView(f, result),
-            actionVerb = #mismatches > 0 and "Keep Profile" or "OK",
-            cancelVerb = #mismatches > 0 and "Delete Profile" or "< exclude >" }
         local profile = Ui.value(result.profile) or {}
-        if #mismatches > 0 and summaryAnswer ~= "ok" then
+        local suspect = ProfileCreateDialog.implausible(profile)
+        local keep, delete = Loc.text("Create/Keep", "Keep Profile"), Loc.text("Create/Delete", "Delete Profile")
+        local summaryAnswer = LrDialogs.presentModalDialog { title = Loc.text("Create/Done", "Profile created"),
+            contents = ProfileCreateDialog.summaryView(f, result, suspect),
+            -- the default (action) button: Delete when the count is implausible, Keep otherwise
+            actionVerb = suspect and delete or (#mismatches > 0 and keep or Loc.text("Create/OK", "OK")),
+            otherVerb = suspect and keep or nil,
+            cancelVerb = suspect and "< exclude >" or (#mismatches > 0 and delete or "< exclude >") }
+        local deleteIt = (suspect and summaryAnswer == "ok") or (not suspect and #mismatches > 0
+            and summaryAnswer ~= "ok")
+        if deleteIt then
             local _, delErr = WorkerClient.call("profiles.delete", { name = profile.name })
             if delErr then
                 Ui.showWorkerError("The profile could not be deleted", delErr)

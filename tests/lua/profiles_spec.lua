@@ -154,3 +154,69 @@ describe("Profile Library…", function()
             assert.truthy(confirms[#confirms].message:find("Delete the profile", 1, true))
         end)
 end)
+
+describe("Create Profile from frames that are not all dark", function()
+    after_each(function()
+        world.stopWorker()
+        assert.are.same({}, sdk.state and sdk.state.taskErrors or {})
+        assert.are.same({}, sdk.state and sdk.state.callbackErrors or {})
+    end)
+
+    local function withFake()
+        local record = sdk.makeTempDir("record") .. "/requests.jsonl"
+        world.fresh({ workerPath = world.fakeWorker("series", record) })
+        return record
+    end
+
+    it("names the frame that is not a dark frame and why, then builds without it", function()
+        local record = withFake()
+        local ProfileCreateDialog = require "ProfileCreateDialog"
+        local frames = world.fakeFrames(4, { lit = { [3] = true } })
+        world.selectFiles(frames)
+        local refused, summary
+        world.answers({
+            ["“frame_0003.dng” is not a dark frame"] = function(call)
+                refused = call
+                return "ok"
+            end,
+            ["Profile created"] = function(call)
+                summary = call
+                return "ok"
+            end,
+        })
+
+        local profile = world.runCommand(ProfileCreateDialog)
+
+        assert.truthy(refused, "the dialog names the frame")
+        assert.truthy(refused.info:find("light reached the sensor", 1, true), refused.info)
+        assert.are.equal("Leave It Out and Continue", refused.actionVerb)
+        local creates = world.recorded(record, "profiles.create")
+        assert.are.equal(2, #creates)
+        assert.are.same({ frames[1], frames[2], frames[4] }, creates[2].params.paths)
+        assert.are.equal(3, profile.hot_count)
+        assert.are.equal("OK", summary.actionVerb, "a plausible profile: nothing to decide")
+    end)
+
+    it("makes Delete the default button when the hot count is implausible", function()
+        local record = withFake()
+        local ProfileCreateDialog = require "ProfileCreateDialog"
+        local many = {}
+        for i = 1, 40 do
+            many[i] = string.format("%d:%d", i, i) -- 40 of 4096 sites: about 1 % of the sensor
+        end
+        world.selectFiles(world.fakeFrames(3, { defects = many }))
+        local summary
+        world.answers({ ["Profile created"] = function(call)
+            summary = call
+            return "ok" -- the user presses Return: the default button
+        end })
+
+        local profile = world.runCommand(ProfileCreateDialog)
+
+        assert.is_nil(profile, "deleted")
+        assert.are.equal("Delete Profile", summary.actionVerb)
+        assert.are.equal("Keep Profile", summary.otherVerb)
+        assert.truthy(sdk.view.withTitle(summary.contents, "1.0 % of the sensor"))
+        assert.are.equal(1, #world.recorded(record, "profiles.delete"))
+    end)
+end)

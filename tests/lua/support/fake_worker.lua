@@ -136,7 +136,7 @@ local function readFrame(path, param)
         error(rpcError(1003, "not_tiff", "not a TIFF/DNG file: " .. path, { path = path }), 0)
     end
     local frame = { path = path, serial = line:match("serial=(%S+)") or "?", size = line:match("size=(%S+)") or "?",
-        defects = {}, corrected = line:match("corrected=1") ~= nil }
+        defects = {}, corrected = line:match("corrected=1") ~= nil, lit = line:match("lit=1") ~= nil }
     for site in (line:match("defects=(%S+)") or ""):gmatch("[^,]+") do
         frame.defects[#frame.defects + 1] = site
     end
@@ -234,6 +234,37 @@ function methods.profiles_match(params)
             candidates = { { name = PROFILED.name, score = 1, explanation = PROFILED.why } } }
     end
     return { best = cjson.null, candidates = {}, reason = "the library holds no profile for this body" }
+end
+
+-- profiles.create on fake DNGs: a frame marked lit=1 is refused with 2011 not_a_dark_frame; the
+-- profile lists the sites hot in every frame.
+local created = {}
+function methods.profiles_create(params)
+    checkParams(params, { "paths", "name", "threshold", "allow_mismatch", "library" })
+    local frames = {}
+    for i, path in ipairs(params.paths or {}) do
+        frames[i] = readFrame(path, "paths")
+        if frames[i].lit then
+            error(rpcError(2011, "not_a_dark_frame", "not a dark frame: " .. leaf(path), { path = path,
+                reason = "its median is 31 % of white: light reached the sensor (lens cap off?)" }), 0)
+        end
+    end
+    local hot = countKeys(recurring(frames))
+    local h, w = frames[1].size:match("^(%d+)x(%d+)$")
+    local summary = { name = params.name, kind = "dark", n_frames = #frames, hot_count = hot,
+        stats = { n_hot = hot }, raw_size = { 1, tonumber(h), tonumber(w) }, iso = 1600, exposure_s = 30,
+        camera = { make = "HotPixels", model = "FakeCam", serial = frames[1].serial } }
+    created[params.name] = true
+    return { profile = summary, mismatches = {}, pictures = {} }
+end
+
+function methods.profiles_delete(params)
+    checkParams(params, { "name", "library" })
+    if not created[params.name] then
+        error(rpcError(2001, "profile_not_found", "no profile named '" .. tostring(params.name) .. "'"), 0)
+    end
+    created[params.name] = nil
+    return { deleted = params.name }
 end
 
 local addedSites = {}

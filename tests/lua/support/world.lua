@@ -115,7 +115,8 @@ end
 
 --- Writes fake DNGs (the series modes of support/fake_worker.lua read them) into a new folder:
 -- `count` frames of body `opts.serial` (default "FAKE001"), each hot at the sites `opts.defects`
--- (default: 3 sites, "row:column"), plus the sites in `opts.extra[i]` for frame i (a star, noise).
+-- (default: 3 sites, "row:column"), plus the sites in `opts.extra[i]` for frame i (a star, noise);
+-- `opts.lit[i]` marks frame i as a lit frame (not a dark frame).
 -- Returns the paths, sorted.
 function world.fakeFrames(count, opts)
     opts = opts or {}
@@ -131,8 +132,8 @@ function world.fakeFrames(count, opts)
         end
         paths[i] = string.format("%s/%s_%04d.dng", dir, opts.prefix or "frame", i)
         local f = assert(io.open(paths[i], "wb"))
-        f:write(string.format("FAKE-DNG serial=%s size=64x64 defects=%s\n", opts.serial or "FAKE001",
-            table.concat(sites, ",")))
+        f:write(string.format("FAKE-DNG serial=%s size=64x64 defects=%s%s\n", opts.serial or "FAKE001",
+            table.concat(sites, ","), (opts.lit or {})[i] and " lit=1" or ""))
         f:close()
     end
     return paths
