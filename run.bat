@@ -39,7 +39,7 @@ call :ensure_venv || exit /b 1
 
 if /i "%CMD%"=="demo"  ( "%VENV%\Scripts\hotpixels.exe" demo %ARGS% & exit /b !errorlevel! )
 if /i "%CMD%"=="serve" ( "%VENV%\Scripts\hotpixels-worker.exe" --stdio %ARGS% & exit /b !errorlevel! )
-if /i "%CMD%"=="build" ( "%VENV%\Scripts\python.exe" "%ROOT%\build\build_worker.py" %ARGS% & exit /b !errorlevel! )
+if /i "%CMD%"=="build" ( "%VENV%\Scripts\python.exe" "%ROOT%\build\build_worker.py" %ARGS% && "%VENV%\Scripts\python.exe" "%ROOT%\build\release.py" & exit /b !errorlevel! )
 if /i "%CMD%"=="bench" ( "%VENV%\Scripts\python.exe" -m hotpixels.bench %ARGS% & exit /b !errorlevel! )
 if /i "%CMD%"=="test"  goto run_tests
 "%VENV%\Scripts\hotpixels.exe" %CMD% %ARGS%

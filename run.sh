@@ -4,7 +4,8 @@
 #   ./run.sh            set up, then the demo: simulate a camera, build a profile, correct a frame
 #   ./run.sh test       set up (with test tools), then every test (pytest + busted + luacheck)
 #   ./run.sh serve      the worker on stdio (JSON-RPC, one message per line)
-#   ./run.sh build      the frozen worker (PyInstaller onedir) into hotpixel.lrdevplugin/bin/<os>-<arch>/
+#   ./run.sh build      the frozen worker (PyInstaller onedir) into hotpixel.lrdevplugin/bin/<os>-<arch>/,
+#                       signed when a certificate is configured, then the plug-in zipped (build/release.py)
 #   ./run.sh bench      benchmarks (quality on the simulator, speed, memory); names select some
 #   ./run.sh ARGS...    anything else goes to the `hotpixels` CLI, e.g. ./run.sh inspect FILE.dng
 #
@@ -175,7 +176,9 @@ case "$cmd" in
     build)
         ensure_system main
         ensure_venv "build"
-        exec "$VENV/bin/python" "$ROOT/build/build_worker.py" "$@"
+        "$VENV/bin/python" "$ROOT/build/build_worker.py" "$@"
+        # signing (when a certificate is configured) and the zip for download
+        exec "$VENV/bin/python" "$ROOT/build/release.py"
         ;;
     bench)
         ensure_system main
