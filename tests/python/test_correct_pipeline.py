@@ -82,7 +82,7 @@ def test_correct_writes_a_new_dng_with_report_sites_and_previews_and_leaves_the_
             assert out.cfa_dn[int(y), int(x)] == int(float(new))
     assert result["previews"]
     png = imagecodecs.png_decode(open(result["previews"][0]["after"], "rb").read())
-    assert png.shape == (256, 256, 3)
+    assert png.shape == (192, 192, 3)  # 48 raw sites enlarged 4x
 
 
 def test_an_existing_output_is_never_overwritten_the_new_one_is_numbered(rggb, tmp_path):

@@ -1,17 +1,20 @@
-"""Before/after PNG crops of the regions with the most corrections (for the summary dialog).
+"""Before/after PNG crops of the strongest repairs (for the plug-in's summary and its preview).
 
-Regions: the ActiveArea is cut into ``size`` x ``size`` cells (raw pixels, 256 by default), the
-changed sites are counted per cell, and the ``n`` cells with the most changes are shown.
+Crops: the repaired sites are ranked by how much the correction changed them (|old - new| in DN);
+the ``n`` strongest sites that do not share a crop each get a ``size`` x ``size`` crop of raw sites
+(64 by default) centred on them and kept inside the ActiveArea.
 
-Rendering, deliberately simple (a preview, not a raw converter): black level subtracted, then a
-block demosaic — each ``b`` x ``b`` block (2 for Bayer, 3 for X-Trans, whose 3x3 blocks hold all
-three colours) becomes one RGB pixel, the mean of its sites of each colour — then the file's
-white balance (AsShotNeutral: multipliers ``1 / neutral`` normalised to green; without it a
-grey-world balance of the *before* crop), one exposure for both images (the *after* crop's 99.5th
-percentile of the brightest channel maps to white, so surviving defects stand out in *before*),
-a display gamma of 1/2.2, and nearest-neighbour enlargement back to ``size`` x ``size`` so a
-defect covers b x b screen pixels. PNGs are written with ``imagecodecs.png_encode``, atomically,
-as ``<output stem>.preview<k>_before.png`` and ``..._after.png``.
+Rendering, deliberately simple (a preview, not a raw converter) and true to single sites, since a
+hot pixel is one site: every raw site becomes one grey pixel — black level subtracted, times its
+colour's grey-world multiplier (the median of each colour in the *before* crop made equal, so the
+CFA pattern does not show as a checkerboard), one exposure for both images (the *after* crop's
+99.5th percentile maps to white, so surviving defects stand out in *before*), a display gamma of
+1/2.2 — then nearest-neighbour enlargement by ``scale`` (4 by default: a site is a 4 x 4 block, a
+48-site crop 192 px) so the eye sees single sites, and markers: a 1-px magenta square two pixels
+outside each of the crop's most changed sites (at most MAX_MARKERS), drawn on both images so they
+compare at a glance. PNGs are written with
+``imagecodecs.png_encode``, atomically, as ``<output stem>.preview<k>_before.png`` and
+``..._after.png``.
 """
 
 from __future__ import annotations
@@ -29,81 +32,108 @@ DISPLAY_GAMMA = 1 / 2.2
 WHITE_PERCENTILE = 99.5
 
 
-def worst_regions(raw: RawImage, changed_yx: np.ndarray, n: int = 3, size: int = 256) -> list[tuple[int, int, int, int, int]]:
-    """Up to ``n`` boxes ``(top, left, bottom, right, n_changes)`` with the most changed sites."""
+MARKER_RGB = (255, 0, 200)
+DEFAULT_SIZE = 48
+DEFAULT_SCALE = 4
+MAX_MARKERS = 8  # per crop: the most changed sites (the dark model moves many sites a little)
+
+
+def strongest_crops(raw: RawImage, new_cfa_dn: np.ndarray, changed_yx: np.ndarray, n: int = 3,
+                    size: int = DEFAULT_SIZE) -> list[dict[str, Any]]:
+    """Up to ``n`` crops ``{box: (top, left, bottom, right), site: (y, x), change_dn, n_changes}`` (full-frame
+    raw coordinates), centred on the most changed sites, no two crops overlapping, strongest first."""
     t, l, b, r = raw.active_area
     yx = np.asarray(changed_yx, dtype=np.int64).reshape(-1, 2)
     if len(yx) == 0 or b - t < 2 or r - l < 2:
         return []
     size = int(min(size, b - t, r - l))
-    gy, gx = -(-(b - t) // size), -(-(r - l) // size)
-    cy = np.clip((yx[:, 0] - t) // size, 0, gy - 1)
-    cx = np.clip((yx[:, 1] - l) // size, 0, gx - 1)
-    counts = np.bincount(cy * gx + cx, minlength=gy * gx)
-    boxes = []
-    for cell in np.argsort(counts)[::-1][:n]:
-        if counts[cell] == 0:
+    change = np.abs(raw.cfa_dn[yx[:, 0], yx[:, 1]].astype(np.int64) - new_cfa_dn[yx[:, 0], yx[:, 1]].astype(np.int64))
+    order = np.argsort(-change, kind="stable")
+    crops: list[dict[str, Any]] = []
+    for i in order:
+        if len(crops) == n:
             break
-        top = min(t + (cell // gx) * size, b - size)
-        left = min(l + (cell % gx) * size, r - size)
-        boxes.append((int(top), int(left), int(top + size), int(left + size), int(counts[cell])))
-    return boxes
+        y, x = int(yx[i, 0]), int(yx[i, 1])
+        top = min(max(y - size // 2, t), b - size)
+        left = min(max(x - size // 2, l), r - size)
+        if any(abs(top - c["box"][0]) < size and abs(left - c["box"][1]) < size for c in crops):
+            continue
+        inside = ((yx[:, 0] >= top) & (yx[:, 0] < top + size) & (yx[:, 1] >= left) & (yx[:, 1] < left + size))
+        crops.append({"box": (top, left, top + size, left + size), "site": (y, x), "change_dn": int(change[i]),
+                      "n_changes": int(inside.sum())})
+    return crops
 
 
-def render_crop(raw: RawImage, cfa_dn: np.ndarray, box, wb: np.ndarray, white: float | None = None) -> tuple[np.ndarray, float]:
-    """(uint8 (h, w, 3) display image, the linear white used) of one crop."""
+def render_sites(raw: RawImage, cfa_dn: np.ndarray, box, wb: np.ndarray, white: float | None = None
+                 ) -> tuple[np.ndarray, float]:
+    """(uint8 (h, w) grey image, one pixel per raw site; the linear white used) of one crop."""
     top, left, bottom, right = box[:4]
-    block = 2 if raw.cfa.is_bayer else (3 if raw.cfa.is_xtrans else max(raw.cfa.repeat))
-    # align the crop to the CFA block grid anchored at the ActiveArea corner
-    oy, ox = raw.cfa.origin_yx
-    top += (oy - top) % block
-    left += (ox - left) % block
-    h = (bottom - top) // block * block
-    w = (right - left) // block * block
-    ys, xs = np.mgrid[top:top + h, left:left + w]
-    values = cfa_dn[top:top + h, left:left + w].astype(np.float64) - raw.black_level_at(ys, xs)
+    ys, xs = np.mgrid[top:bottom, left:right]
+    values = cfa_dn[top:bottom, left:right].astype(np.float64) - raw.black_level_at(ys, xs)
     colours = raw.cfa.color_at(ys, xs)
-    rgb = np.zeros((h // block, w // block, 3))
-    for c in range(3):
-        mask = colours == c
-        total = (values * mask).reshape(h // block, block, w // block, block).sum(axis=(1, 3))
-        count = mask.reshape(h // block, block, w // block, block).sum(axis=(1, 3))
-        rgb[..., c] = total / np.maximum(count, 1)
-    rgb = np.maximum(rgb, 0.0) * wb[None, None, :]
+    lin = np.maximum(values, 0.0) * wb[np.clip(colours, 0, 2)]
     if white is None:
-        white = float(np.percentile(rgb.max(axis=2), WHITE_PERCENTILE)) or 1.0
-    img = np.clip(rgb / white, 0.0, 1.0) ** DISPLAY_GAMMA
-    img = np.repeat(np.repeat(img, block, axis=0), block, axis=1)
+        white = float(np.percentile(lin, WHITE_PERCENTILE)) or 1.0
+    img = np.clip(lin / white, 0.0, 1.0) ** DISPLAY_GAMMA
     return np.rint(img * 255).astype(np.uint8), white
 
 
+def enlarge_with_markers(grey: np.ndarray, sites_yx: np.ndarray, scale: int = DEFAULT_SCALE) -> np.ndarray:
+    """(h*scale, w*scale, 3) uint8: ``grey`` enlarged by nearest neighbour, with a 1-px magenta square drawn
+    two pixels outside each site of ``sites_yx`` (crop coordinates)."""
+    big = np.repeat(np.repeat(grey, scale, axis=0), scale, axis=1)
+    rgb = np.repeat(big[:, :, None], 3, axis=2)
+    h, w = rgb.shape[:2]
+    sites = np.asarray(sites_yx, dtype=np.int64).reshape(-1, 2)
+    if len(sites) == 0:
+        return rgb
+    gap = 2  # the square runs `gap` pixels outside the site's block, so the site itself stays visible
+    y0, x0 = sites[:, 0] * scale - gap, sites[:, 1] * scale - gap
+    side = scale + 2 * gap  # pixels from one edge of the square to the other
+    y1, x1 = y0 + side - 1, x0 + side - 1
+    span = np.arange(side)
+    along_x = (x0[:, None] + span[None, :]).ravel()
+    along_y = (y0[:, None] + span[None, :]).ravel()
+    ys = np.concatenate([np.repeat(y0, side), np.repeat(y1, side), along_y, along_y])
+    xs = np.concatenate([along_x, along_x, np.repeat(x0, side), np.repeat(x1, side)])
+    ok = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+    rgb[ys[ok], xs[ok]] = MARKER_RGB
+    return rgb
+
+
 def white_balance(raw: RawImage, box) -> np.ndarray:
-    """RGB multipliers from AsShotNeutral, or grey-world over the crop."""
-    neutral = raw.as_shot_neutral
-    if neutral is not None and len(neutral) >= 3 and all(v and v > 0 for v in neutral[:3]):
-        mult = 1.0 / np.asarray(neutral[:3], dtype=np.float64)
-        return mult / mult[1]
+    """Per-colour multipliers that make each colour's median in the crop equal to green's: the sky's
+    colour and the CFA pattern vanish, so single sites that differ from their neighbours stand out."""
     top, left, bottom, right = box[:4]
     ys, xs = np.mgrid[top:bottom, left:right]
     values = raw.cfa_dn[top:bottom, left:right].astype(np.float64) - raw.black_level_at(ys, xs)
     colours = raw.cfa.color_at(ys, xs)
-    means = np.array([max(float(np.mean(values[colours == c])), 1e-6) if np.any(colours == c) else 1.0 for c in range(3)])
-    return means[1] / means
+    medians = np.array([max(float(np.median(values[colours == c])), 1e-6) if np.any(colours == c) else 1.0
+                        for c in range(3)])
+    return medians[1] / medians
 
 
 def write_previews(raw: RawImage, new_cfa_dn: np.ndarray, changed_yx: np.ndarray, output_dng, *, n: int = 3,
-                   size: int = 256) -> list[dict[str, Any]]:
-    """Write before/after PNGs of the worst regions; returns ``[{before, after, box, n_changes}]``."""
+                   size: int = DEFAULT_SIZE, scale: int = DEFAULT_SCALE) -> list[dict[str, Any]]:
+    """Write before/after PNGs of the strongest repairs; returns
+    ``[{before, after, box, site, change_dn, n_changes, scale}]``, strongest first."""
     out = Path(output_dng)
+    yx = np.asarray(changed_yx, dtype=np.int64).reshape(-1, 2)
     previews = []
-    for k, box in enumerate(worst_regions(raw, changed_yx, n, size), start=1):
+    for k, crop in enumerate(strongest_crops(raw, new_cfa_dn, yx, n, size), start=1):
+        box = crop["box"]
         wb = white_balance(raw, box)
-        after, white = render_crop(raw, new_cfa_dn, box, wb)
-        before, _ = render_crop(raw, raw.cfa_dn, box, wb, white)
+        after, white = render_sites(raw, new_cfa_dn, box, wb)
+        before, _ = render_sites(raw, raw.cfa_dn, box, wb, white)
+        inside = yx[(yx[:, 0] >= box[0]) & (yx[:, 0] < box[2]) & (yx[:, 1] >= box[1]) & (yx[:, 1] < box[3])]
+        moved = np.abs(raw.cfa_dn[inside[:, 0], inside[:, 1]].astype(np.int64)
+                       - new_cfa_dn[inside[:, 0], inside[:, 1]].astype(np.int64))
+        local = inside[np.argsort(-moved, kind="stable")[:MAX_MARKERS]] - np.array([box[0], box[1]])
         paths = {}
         for label, img in (("before", before), ("after", after)):
             path = out.with_name(f"{out.stem}.preview{k}_{label}.png")
-            atomic_write(path, imagecodecs.png_encode(img))
+            atomic_write(path, imagecodecs.png_encode(enlarge_with_markers(img, local, scale)))
             paths[label] = str(path)
-        previews.append({**paths, "box": list(box[:4]), "n_changes": box[4]})
+        previews.append({**paths, "box": list(box), "site": list(crop["site"]), "change_dn": crop["change_dn"],
+                         "n_changes": crop["n_changes"], "scale": scale})
     return previews
