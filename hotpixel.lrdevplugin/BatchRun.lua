@@ -33,7 +33,8 @@ local BatchRun = {}
 
 local CANCELLED = WorkerClient.CANCELLED
 
-local function stagesFor(props, choice)
+--- The stages sent for a group whose popup says `choice`.
+function BatchRun.stagesFor(props, choice)
     local stages = Json.array()
     if choice ~= Groups.RESIDUAL_ONLY then
         if props.stageDark then
@@ -54,7 +55,7 @@ function BatchRun.jobs(props, groups, summary)
     local jobs = {}
     for i, group in ipairs(groups) do
         local choice = props[Groups.key(i)]
-        local stages = stagesFor(props, choice)
+        local stages = BatchRun.stagesFor(props, choice)
         for _, entry in ipairs(group.entries) do
             entry.group = group
             if choice == Groups.SKIP then
@@ -127,7 +128,8 @@ local function requestCorrect(params, opts, scan)
     return result, err
 end
 
-local function baseParams(job, props, entry)
+--- image.correct's parameters (without paths) for `job` ({choice, stages}) and `entry`.
+function BatchRun.requestParams(job, props, entry)
     return {
         profile = job.choice == Groups.RESIDUAL_ONLY and Json.null or job.choice,
         stages = job.stages,
@@ -145,7 +147,7 @@ local function correctGroup(jobs, props, batchScope, summary, progressEnd)
     local groupScope = LrProgressScope { parent = batchScope, parentEndRange = progressEnd,
         caption = first.group.title }
     groupScope:setCancelable(true)
-    local params = baseParams(first, props, first.entry)
+    local params = BatchRun.requestParams(first, props, first.entry)
     params.paths = Json.array()
     local photoScopes = {}
     for i, job in ipairs(jobs) do
@@ -259,7 +261,7 @@ local function correctConverted(job, props, batchScope, summary, progressEnd)
         return true
     end
     local tempFolder = folderOrMessage
-    local params = baseParams(job, props, entry)
+    local params = BatchRun.requestParams(job, props, entry)
     params.paths = Json.array({ dng })
     local opts = { scope = child, cancelScope = batchScope }
     local result, err = WorkerClient.call("image.correct", params, opts)

@@ -20,12 +20,15 @@ CorrectDialog.lua: "Correct Hot Pixels…".
 local LrApplication = import "LrApplication"
 local LrBinding = import "LrBinding"
 local LrDialogs = import "LrDialogs"
+local LrTasks = import "LrTasks"
 local LrView = import "LrView"
 
 local BatchRun = require "BatchRun"
 local BatchScan = require "BatchScan"
+local CorrectPreview = require "CorrectPreview"
 local CorrectSummary = require "CorrectSummary"
 local Groups = require "Groups"
+local Loc = require "Loc"
 local Preflight = require "Preflight"
 local Settings = require "Settings"
 local Ui = require "Ui"
@@ -56,43 +59,66 @@ function CorrectDialog.initProps(props, groups)
     end
 end
 
+CorrectDialog.THUMB_PX = 96     -- each group's first photo, as Lightroom draws it (catalog_photo)
+CorrectDialog.LIST_WIDTH_PX = 620
+
 -- The stage checkboxes; with enough photos for a series, the batch-evidence options under stage 3.
 local function stagesBox(f, photoCount)
     local box = {
-        title = "Stages",
-        f:checkbox { title = "Subtract the dark model (needs a profile)", value = bind("stageDark") },
-        f:checkbox { title = "Interpolate known hot pixels (needs a profile)", value = bind("stageHot") },
-        f:checkbox { title = "Find residual hot pixels", value = bind("stageResidual") },
+        title = Loc.text("Correct/Stages", "Stages"),
+        f:checkbox { title = Loc.text("Correct/StageDark", "Subtract the dark model (needs a profile)"),
+            value = bind("stageDark") },
+        f:checkbox { title = Loc.text("Correct/StageHot", "Interpolate known hot pixels (needs a profile)"),
+            value = bind("stageHot") },
+        f:checkbox { title = Loc.text("Correct/StageResidual", "Find residual hot pixels"),
+            value = bind("stageResidual") },
     }
     if photoCount >= BatchScan.MIN_PHOTOS then
         box[#box + 1] = f:row {
             f:spacer { width = 20 },
-            f:checkbox { title = "Use frames of the same series (defects recur, stars move)",
-                value = bind("batchEvidence"), enabled = bind("stageResidual") },
+            f:checkbox { title = Loc.text("Correct/Series", "Use frames of the same series (defects recur, stars " ..
+                "move)"), value = bind("batchEvidence"), enabled = bind("stageResidual") },
         }
         box[#box + 1] = f:row {
             f:spacer { width = 40 },
-            f:checkbox { title = "Tracked mount (stars stay on the same pixels)", value = bind("trackedMount"),
-                enabled = bind("batchEvidence") },
+            f:checkbox { title = Loc.text("Correct/Tracked", "Tracked mount (stars stay on the same pixels)"),
+                value = bind("trackedMount"), enabled = bind("batchEvidence") },
         }
     end
     return f:group_box(box)
+end
+
+-- One group: its first photo's thumbnail, the profile popup, why, and a preview of one photo.
+local function groupBox(f, props, group, i)
+    local key = Groups.key(i)
+    return f:group_box {
+        title = group.title,
+        fill_horizontal = 1,
+        f:row {
+            f:catalog_photo { photo = group.entries[1].photo, width = CorrectDialog.THUMB_PX,
+                height = CorrectDialog.THUMB_PX },
+            f:column {
+                spacing = f:label_spacing(),
+                f:row {
+                    f:static_text { title = Loc.text("Correct/Profile", "Profile:"), width = 60 },
+                    f:popup_menu { value = bind(key), items = Groups.popupItems(group), width = 330 },
+                },
+                f:static_text { title = bind(key .. "_why"), width = 460, height_in_lines = 2 },
+                f:push_button { title = Loc.text("Correct/Preview", "Preview One Photo…"),
+                    action = function()
+                        LrTasks.startAsyncTask(function() CorrectPreview.run(props, group, i) end,
+                            "HotPixels preview")
+                    end },
+            },
+        },
+    }
 end
 
 --- The dialog's view tree for `groups` (bound to `props`).
 function CorrectDialog.buildView(f, props, groups, plan)
     local groupRows = {}
     for i, group in ipairs(groups) do
-        local key = Groups.key(i)
-        groupRows[#groupRows + 1] = f:group_box {
-            title = group.title,
-            fill_horizontal = 1,
-            f:row {
-                f:static_text { title = "Profile:", width = LrView.share("label_width") },
-                f:popup_menu { value = bind(key), items = Groups.popupItems(group), width_in_chars = 40 },
-            },
-            f:static_text { title = bind(key .. "_why"), width_in_chars = 60, height_in_lines = 2 },
-        }
+        groupRows[#groupRows + 1] = groupBox(f, props, group, i)
     end
     local notes = {}
     for _, note in ipairs(plan.notes or {}) do
@@ -103,26 +129,28 @@ function CorrectDialog.buildView(f, props, groups, plan)
     end
     groupRows.spacing = f:control_spacing()
     local groupList = f:column(groupRows)
+    local groupHeight = CorrectDialog.THUMB_PX + 40
     return f:column {
         bind_to_object = props,
         spacing = f:dialog_spacing(),
-        f:static_text { title = string.format("%s in %s.", Ui.count(#plan.entries, "photo"),
+        f:static_text { title = Loc.text("Correct/Count", "^1 in ^2.", Ui.count(#plan.entries, "photo"),
             Ui.count(#groups, "group")) },
-        f:scrolled_view { width = 560, height = math.min(420, 110 * #groups + 20), groupList },
+        f:scrolled_view { width = CorrectDialog.LIST_WIDTH_PX,
+            height = math.min(3 * groupHeight, groupHeight * #groups + 20), groupList },
         stagesBox(f, #plan.entries),
         f:row {
-            f:static_text { title = "Sensitivity:", width = LrView.share("label_width") },
+            f:static_text { title = Loc.text("Correct/Sensitivity", "Sensitivity:"), width = 100 },
             f:slider { value = bind("sensitivity"), min = 0, max = 1, width = 240 },
             f:static_text { title = bind { key = "sensitivity", transform = function(v)
                 return string.format("%.2f", tonumber(v) or 0)
-            end }, width_in_chars = 5 },
+            end }, width = 40 },
         },
         f:row {
-            f:static_text { title = "Output suffix:", width = LrView.share("label_width") },
-            f:edit_field { value = bind("suffix"), width_in_chars = 16 },
+            f:static_text { title = Loc.text("Correct/Suffix", "Output suffix:"), width = 100 },
+            f:edit_field { value = bind("suffix"), width = 140 },
         },
-        f:checkbox { title = "Stack with original", value = bind("stackWithOriginal") },
-        f:static_text { title = table.concat(notes, "\n"), visible = #notes > 0, width_in_chars = 70 },
+        f:checkbox { title = Loc.text("Correct/Stack", "Stack with original"), value = bind("stackWithOriginal") },
+        f:static_text { title = table.concat(notes, "\n"), visible = #notes > 0, width = CorrectDialog.LIST_WIDTH_PX },
     }
 end
 
@@ -146,13 +174,13 @@ end
 
 --- The whole command, in the calling task. Returns the summary (nil when nothing ran).
 function CorrectDialog.run(context)
-    return Ui.guard(context, "Correct Hot Pixels", function()
+    return Ui.guard(context, Loc.text("Correct/Title", "Correct Hot Pixels"), function()
         local catalog = LrApplication.activeCatalog()
         local photos = catalog:getTargetPhotos()
         local plan, err = Preflight.run(photos)
         if not plan then
             if err then
-                Ui.showWorkerError("The HotPixels worker is not available", err)
+                Ui.showWorkerError(Loc.text("Worker/Unavailable", "The HotPixels worker is not available"), err)
             end
             return nil
         end
@@ -162,7 +190,7 @@ function CorrectDialog.run(context)
         local groups
         groups, err = Groups.match(Groups.build(plan.entries))
         if not groups then
-            Ui.showWorkerError("The HotPixels worker is not available", err)
+            Ui.showWorkerError(Loc.text("Worker/Unavailable", "The HotPixels worker is not available"), err)
             return nil
         end
         local props = LrBinding.makePropertyTable(context)
@@ -170,11 +198,13 @@ function CorrectDialog.run(context)
         local f = LrView.osFactory()
         local answer
         repeat
-            answer = LrDialogs.presentModalDialog { title = "Correct Hot Pixels",
-                contents = CorrectDialog.buildView(f, props, groups, plan), actionVerb = "Correct" }
+            answer = LrDialogs.presentModalDialog { title = Loc.text("Correct/Title", "Correct Hot Pixels"),
+                contents = CorrectDialog.buildView(f, props, groups, plan),
+                actionVerb = Loc.text("Correct/Action", "Correct") }
             if answer == "ok" and not validSuffix(props.suffix) then
-                LrDialogs.message("Choose another output suffix",
-                    "The suffix must not be empty or contain / \\ : * ? \" < > |.", "warning")
+                LrDialogs.message(Loc.text("Correct/BadSuffix", "Choose another output suffix"),
+                    Loc.text("Correct/BadSuffixWhy", "The suffix must not be empty or contain / \\ : * ? \" < > |."),
+                    "warning")
                 answer = "again"
             end
         until answer ~= "again"

@@ -185,4 +185,54 @@ describe("A 20-photo tripod batch with two groups", function()
         sdk.pump(function() return props["added_FakeCam night"] ~= "" end, 10, "the answer")
         assert.are.equal("Added 3 hot pixels to “FakeCam night”.", props["added_FakeCam night"])
     end)
+
+    it("previews one photo of a group before anything is committed, and the dialog shows each group's " ..
+        "thumbnail", function()
+        local record = withFakeWorker("series")
+        local CorrectDialog = require "CorrectDialog"
+        local frames = world.fakeFrames(3, { serial = "PROFILED" })
+        local photos = world.selectFiles(frames)
+        local preview
+        world.answers({
+            ["Correct Hot Pixels"] = function(call)
+                local thumb = sdk.view.nodes(call.contents)
+                local found
+                for _, node in ipairs(thumb) do
+                    if node.kind == "catalog_photo" then
+                        found = node
+                    end
+                end
+                assert.are.equal(photos[1], found.photo, "the group's first photo as a thumbnail")
+                sdk.view.press(sdk.view.withTitle(call.contents, "Preview One Photo…", "push_button"))
+                return "cancel" -- the user looks at the preview, then closes the dialog without correcting
+            end,
+            ["Preview: frame_0001.dng"] = function(call)
+                preview = call
+                return "ok"
+            end,
+        })
+
+        world.runCommand(CorrectDialog)
+        sdk.pump(function() return preview ~= nil end, 10, "the preview")
+
+        local sent = world.recorded(record, "image.correct")
+        assert.are.equal(1, #sent)
+        assert.are.same({ frames[1] }, sent[1].params.paths)
+        assert.are.equal("FakeCam night", sent[1].params.profile, "the group's current choice")
+        local temp = sent[1].params.output_dir
+        assert.are_not.equal(frames[1]:match("^(.*)/"), temp)
+        sdk.pump(function() return lfs.attributes(temp) == nil end, 10, "the temporary folder to go")
+        assert.are.same({}, outputsIn(frames[1]:match("^(.*)/")), "nothing beside the photos")
+        assert.are.same({}, sdk.catalog.added or {}, "nothing in the catalog")
+        local pictures = {}
+        for _, node in ipairs(sdk.view.nodes(preview.contents)) do
+            if node.kind == "picture" then
+                pictures[#pictures + 1] = node.value
+            end
+        end
+        assert.are.equal(4, #pictures, "two crops, before and after each")
+        assert.truthy(pictures[1]:find("preview1_before", 1, true))
+        assert.truthy(sdk.view.withTitle(preview.contents, "“FakeCam night” matched automatically"))
+        assert.truthy(sdk.view.withTitle(preview.contents, "Row 10, column 12: 1000 DN repaired"))
+    end)
 end)

@@ -377,6 +377,23 @@ local function correctOne(path, params, batch)
     f:write(string.format("FAKE-DNG serial=%s size=%s defects= corrected=1\n", frame.serial, frame.size))
     f:close()
     assert(os.rename(output .. ".partial", output))
+    local previews = cjson.null
+    if params.report_dir then -- side files (previews) go to the report folder, as the real worker's
+        local stem = leaf(output):gsub("%.dng$", "")
+        previews = { regions = {} }
+        for k = 1, math.min(2, #frame.defects) do
+            local y, x = frame.defects[k]:match("^(%d+):(%d+)$")
+            local region = { site = { tonumber(y), tonumber(x) }, change_dn = 1000 * k }
+            for _, label in ipairs({ "before", "after" }) do
+                region[label] = string.format("%s/%s.preview%d_%s.png", params.report_dir, stem, k, label)
+                local png = assert(io.open(region[label], "wb"))
+                png:write("\137PNG fake\n")
+                png:close()
+            end
+            previews.regions[k] = region
+        end
+        previews.before, previews.after = (previews.regions[1] or {}).before, (previews.regions[1] or {}).after
+    end
     local profile = { name = cjson.null, why = "no profile requested (--profile none)" }
     if params.profile == PROFILED.name then
         profile = { name = PROFILED.name, how = "named", why = "chosen by the user" }
@@ -390,7 +407,7 @@ local function correctOne(path, params, batch)
         end
         table.sort(proposals, function(a, b) return a.y * 100000 + a.x < b.y * 100000 + b.x end)
     end
-    return { path = path, ok = true, output = output, report_path = cjson.null, profile = profile,
+    return { path = path, ok = true, output = output, report_path = cjson.null, profile = profile, previews = previews,
         counts = { dark = 0, hot = 0, residual = residual, batch = fromBatch },
         batch = evidence and { batch_id = params.batch_id, frames = evidence.frames, sites = fromBatch,
             proposed_profile_additions = proposals } or cjson.null }

@@ -765,7 +765,7 @@ end
 local viewKinds = {
     row = true, column = true, view = true, static_text = true, edit_field = true, checkbox = true,
     radio_button = true, popup_menu = true, slider = true, push_button = true, picture = true,
-    scrolled_view = true, group_box = true, spacer = true, separator = true,
+    scrolled_view = true, group_box = true, spacer = true, separator = true, catalog_photo = true,
 }
 
 local LrView = {}
