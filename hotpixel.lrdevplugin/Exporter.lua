@@ -78,4 +78,33 @@ function Exporter.toDng(photo, scope)
     return dngPath, folder
 end
 
+--- DNG paths for the selected `photos`, each file once (non-DNG raws exported, cancellable through
+-- `scope`); returns paths, tempFolders (the caller deletes them), problems (lines for people).
+function Exporter.dngPaths(photos, scope)
+    local paths, temps, problems, seen = {}, {}, {}, {}
+    for _, photo in ipairs(photos) do
+        local path = photo:getRawMetadata("path")
+        if not seen[path] then
+            seen[path] = true
+            local format = photo:getRawMetadata("fileFormat")
+            if not photo:checkPhotoAvailability() then
+                problems[#problems + 1] = Loc.text("Exporter/Offline", "^1: offline or missing", path)
+            elseif format == "DNG" then
+                paths[#paths + 1] = path
+            elseif format == "RAW" then
+                local dng, folderOrMessage = Exporter.toDng(photo, scope)
+                if dng then
+                    paths[#paths + 1] = dng
+                    temps[#temps + 1] = folderOrMessage
+                else
+                    problems[#problems + 1] = path .. ": " .. folderOrMessage
+                end
+            else
+                problems[#problems + 1] = Loc.text("Exporter/NotRaw", "^1: not a raw photo", path)
+            end
+        end
+    end
+    return paths, temps, problems
+end
+
 return Exporter

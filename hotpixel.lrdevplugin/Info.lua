@@ -17,6 +17,11 @@ local menuItems = {
         enabledWhen = "photosSelected",
     },
     {
+        title = LOC "$$$/HotPixels/Menu/Learn=Learn Hot Pixels from Selected Photos…",
+        file = "LearnMenuItem.lua",
+        enabledWhen = "photosSelected",
+    },
+    {
         title = LOC "$$$/HotPixels/Menu/Library=Profile Library…",
         file = "ProfileLibraryMenuItem.lua",
     },

@@ -144,33 +144,6 @@ function ProfileCreateDialog.summaryView(f, result, suspect)
     return f:column(rows)
 end
 
--- DNG paths for the selected photos (exports non-DNG raws); returns paths, tempFolders, problems.
-local function darkPaths(photos)
-    local paths, temps, problems, seen = {}, {}, {}, {}
-    for _, photo in ipairs(photos) do
-        local path = photo:getRawMetadata("path")
-        if not seen[path] then
-            seen[path] = true
-            if not photo:checkPhotoAvailability() then
-                problems[#problems + 1] = path .. ": offline or missing"
-            elseif photo:getRawMetadata("fileFormat") == "DNG" then
-                paths[#paths + 1] = path
-            elseif photo:getRawMetadata("fileFormat") == "RAW" then
-                local dng, folderOrMessage = Exporter.toDng(photo)
-                if dng then
-                    paths[#paths + 1] = dng
-                    temps[#temps + 1] = folderOrMessage
-                else
-                    problems[#problems + 1] = path .. ": " .. folderOrMessage
-                end
-            else
-                problems[#problems + 1] = path .. ": not a raw photo"
-            end
-        end
-    end
-    return paths, temps, problems
-end
-
 local function create(context, paths, props, allowMismatch)
     local scope = LrProgressScope { title = "Building the hot pixel profile", functionContext = context }
     local result, err = WorkerClient.call("profiles.create", {
@@ -189,7 +162,7 @@ function ProfileCreateDialog.run(context)
                 "exposure as your night shots) first.", "info")
             return nil
         end
-        local paths, temps, problems = darkPaths(photos)
+        local paths, temps, problems = Exporter.dngPaths(photos)
         local function cleanup()
             for _, folder in ipairs(temps) do
                 LrFileUtils.delete(folder)

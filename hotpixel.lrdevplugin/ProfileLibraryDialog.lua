@@ -14,6 +14,7 @@ local LrPathUtils = import "LrPathUtils"
 local LrTasks = import "LrTasks"
 local LrView = import "LrView"
 
+local Loc = require "Loc"
 local Log = require "Log"
 local Ui = require "Ui"
 local WorkerClient = require "WorkerClient"
@@ -22,13 +23,48 @@ local bind = LrView.bind
 
 local ProfileLibraryDialog = {}
 
+local function range(pair, format)
+    pair = Ui.value(pair)
+    if type(pair) ~= "table" or Ui.value(pair[1]) == nil then
+        return nil
+    end
+    local lo, hi = format(pair[1]), format(pair[2] or pair[1])
+    return lo == hi and lo or (lo .. "–" .. hi)
+end
+
+local function day(text)
+    text = Ui.value(text)
+    return type(text) == "string" and text:sub(1, 10) or "?"
+end
+
+--- What a learned profile was learned from: photos, date range, settings (nil for a dark-frame profile).
+function ProfileLibraryDialog.learnedText(p)
+    local learned = Ui.value(p.learned)
+    if Ui.value(p.kind) ~= "learned" or type(learned) ~= "table" then
+        return nil
+    end
+    local settings = {}
+    settings[#settings + 1] = range(learned.iso, function(v) return Ui.iso(v) end)
+    settings[#settings + 1] = range(learned.exposure_s, function(v) return Ui.exposure(v) end)
+    settings[#settings + 1] = range(learned.temperature_c, function(v) return Ui.temperature(v) end)
+    return Loc.text("Library/Learned", "learned from ^1 photos taken ^2 to ^3 (^4)",
+        tostring(Ui.value(learned.photos) or "?"), day(learned.first_capture), day(learned.last_capture),
+        table.concat(settings, ", "))
+end
+
 --- One line describing a profile summary.
 function ProfileLibraryDialog.describe(p)
     local camera = Ui.value(p.camera) or p
     local stats = Ui.value(p.stats) or {}
     local hot = Ui.value(p.hot_count) or Ui.value(stats.n_hot)
     local created = tostring(Ui.value(p.created) or "?"):sub(1, 10)
-    return string.format("%s — %s %s, serial %s, %s, %s, %s, %s, %s hot pixels", tostring(p.name),
+    local learned = ProfileLibraryDialog.learnedText(p)
+    if learned then
+        return Loc.text("Library/LineLearned", "^1 — ^2 ^3, serial ^4, ^5, ^6 hot pixels", tostring(p.name),
+            tostring(Ui.value(camera.make) or ""), tostring(Ui.value(camera.model) or "?"),
+            tostring(Ui.value(camera.serial) or "unknown"), learned, tostring(hot or "?"))
+    end
+    return Loc.text("Library/Line", "^1 — ^2 ^3, serial ^4, ^5, ^6, ^7, ^8, ^9 hot pixels", tostring(p.name),
         tostring(Ui.value(camera.make) or ""), tostring(Ui.value(camera.model) or "?"),
         tostring(Ui.value(camera.serial) or "unknown"), Ui.iso(p.iso), Ui.exposure(p.exposure_s),
         Ui.temperature(p.temperature_c), created, tostring(hot or "?"))

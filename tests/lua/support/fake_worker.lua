@@ -215,6 +215,7 @@ end
 -- Methods -----------------------------------------------------------------------------
 
 local batches, nextBatch = {}, 1
+local learned = {} -- learned profiles (profiles.learn): name -> {serial, photos, sites}
 local methods = {}
 
 function methods.image_inspect(params)
@@ -229,6 +230,13 @@ end
 function methods.profiles_match(params)
     checkParams(params, { "path", "library" })
     local frame = readFrame(params.path, "path")
+    for name, l in pairs(learned) do
+        if l.serial == frame.serial then
+            local why = string.format("learned from %d photos of this body (serial %s); ISO 1600 within " ..
+                "1600–3200", l.photos, l.serial)
+            return { best = name, candidates = { { name = name, score = 1, explanation = why } } }
+        end
+    end
     if frame.serial == PROFILED.serial then
         return { best = PROFILED.name,
             candidates = { { name = PROFILED.name, score = 1, explanation = PROFILED.why } } }
@@ -265,6 +273,56 @@ function methods.profiles_delete(params)
     end
     created[params.name] = nil
     return { deleted = params.name }
+end
+
+-- profiles.learn on fake DNGs (issue 15): the sites hot in every photo of the body become a learned
+-- profile, which profiles.list lists and profiles.match then offers for that body.
+function methods.profiles_learn(params, id)
+    checkParams(params, { "paths", "name", "update", "tracked", "library" })
+    local paths = params.paths or {}
+    if not params.update and #paths < 8 then
+        error(badParam("paths", "learning a new profile needs 8 or more photos"), 0)
+    end
+    local frames, skipped = {}, {}
+    for i, path in ipairs(paths) do
+        write({ jsonrpc = "2.0", method = "$/progress", params = { id = id, done = i - 1, total = #paths,
+            message = "reading " .. leaf(path) } })
+        socket.sleep(CORRECT_STEP_S)
+        if cancelArrived(id) then
+            error(cancelled(), 0)
+        end
+        local ok, frame = pcall(readFrame, path, "paths")
+        if ok and not frame.corrected then
+            frames[#frames + 1] = frame
+        else
+            skipped[#skipped + 1] = { path = path, error = ok and { code = 1013, name = "already_corrected",
+                message = "written by HotPixels" } or { code = frame.code, name = frame.data.name,
+                message = frame.message } }
+        end
+    end
+    local previous = learned[params.name]
+    if params.update and not previous then
+        error(rpcError(2001, "profile_not_found", "no learned profile named '" .. tostring(params.name) .. "'"), 0)
+    end
+    local sites = countKeys(recurring(frames))
+    local photos = #frames + (previous and previous.photos or 0)
+    learned[params.name] = { serial = frames[1] and frames[1].serial or "?", photos = photos, sites = sites }
+    local summary = { name = params.name, kind = "learned", hot_count = sites, stats = { n_hot = sites },
+        camera = { make = "HotPixels", model = "FakeCam", serial = learned[params.name].serial },
+        learned = { photos = photos, first_capture = "2026-08-12T22:10:00", last_capture = "2026-08-13T01:40:00",
+            iso = { 1600, 3200 }, exposure_s = { 20, 30 }, temperature_c = cjson.null } }
+    return { profile = summary, sites = sites, rts = 0, photos_used = #frames, skipped = skipped, seconds = 0.4 }
+end
+
+function methods.profiles_list(params)
+    checkParams(params, { "library" })
+    local profiles = { { name = PROFILED.name, kind = "dark", camera = { serial = PROFILED.serial }, iso = 1600,
+        exposure_s = 30 } }
+    for name, l in pairs(learned) do
+        profiles[#profiles + 1] = { name = name, kind = "learned", camera = { serial = l.serial },
+            learned = { photos = l.photos, iso = { 1600, 3200 } } }
+    end
+    return { profiles = profiles, errors = {} }
 end
 
 local addedSites = {}
@@ -395,8 +453,8 @@ local function correctOne(path, params, batch)
         previews.before, previews.after = (previews.regions[1] or {}).before, (previews.regions[1] or {}).after
     end
     local profile = { name = cjson.null, why = "no profile requested (--profile none)" }
-    if params.profile == PROFILED.name then
-        profile = { name = PROFILED.name, how = "named", why = "chosen by the user" }
+    if params.profile == PROFILED.name or learned[params.profile] then
+        profile = { name = params.profile, how = "named", why = "chosen by the user" }
     end
     local proposals = {}
     if evidence and profile.name ~= cjson.null then
