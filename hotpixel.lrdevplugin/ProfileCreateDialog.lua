@@ -121,16 +121,9 @@ function ProfileCreateDialog.summaryView(f, result, suspect)
             tostring(hot or "?")), width_in_chars = 80, height_in_lines = 2 },
     }
     local pictures = Ui.value(result.pictures) or Ui.value(profile.pictures) or {}
-    local pictureRow = {}
-    for _, key in ipairs({ "hot_map", "hot_per_frame", "temperature_per_frame", "excess_histogram" }) do
-        local path = Ui.picturePath(pictures[key])
-        if path then
-            pictureRow[#pictureRow + 1] = f:column { f:static_text { title = key:gsub("_", " ") },
-                f:picture { value = path } }
-        end
-    end
-    if #pictureRow > 0 then
-        rows[#rows + 1] = f:row(pictureRow)
+    local grid = Ui.chartGrid(f, pictures)
+    if grid then
+        rows[#rows + 1] = grid
     end
     if suspect then
         rows[#rows + 1] = f:group_box { title = Loc.text("Create/Suspect", "This profile looks wrong"),

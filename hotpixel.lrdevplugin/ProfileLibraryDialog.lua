@@ -188,19 +188,10 @@ end
 --- The view of one profile's pictures (from `profiles.get`).
 function ProfileLibraryDialog.picturesView(f, profile)
     local pictures = Ui.value(profile.pictures) or {}
-    local items = { f:static_text { title = ProfileLibraryDialog.describe(profile), width_in_chars = 80 } }
-    local row = {}
-    for _, key in ipairs({ "hot_map", "hot_per_frame", "temperature_per_frame", "excess_histogram" }) do
-        local path = Ui.picturePath(pictures[key])
-        if path then
-            row[#row + 1] = f:column { f:static_text { title = (key:gsub("_", " ")) }, f:picture { value = path } }
-        end
-    end
-    if #row == 0 then
-        items[#items + 1] = f:static_text { title = "This profile has no pictures." }
-    else
-        items[#items + 1] = f:row(row)
-    end
+    local items = { f:static_text { title = ProfileLibraryDialog.describe(profile), width = 1088 } }
+    local grid = Ui.chartGrid(f, pictures)
+    items[#items + 1] = grid or f:static_text { title = Loc.text("Library/NoPictures",
+        "This profile has no pictures.") }
     return f:column(items)
 end
 

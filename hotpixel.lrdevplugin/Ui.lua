@@ -61,6 +61,27 @@ function Ui.picturePath(value)
     return nil
 end
 
+Ui.CHART_W_PX, Ui.CHART_H_PX = 540, 270 -- the worker's profile charts (profiles/pictures.py CHART_SIZE)
+Ui.CHART_KEYS = { { "hot_map", "hot_per_frame" }, { "temperature_per_frame", "excess_histogram" } }
+
+--- A profile's four charts laid out 2 x 2 (1088 x 548 px, so the dialog fits a 1366 x 768 screen; each
+-- chart carries its own title, axes, values and units); nil when the profile has none.
+function Ui.chartGrid(f, pictures)
+    local rows, any = { spacing = 8 }, false
+    for _, keys in ipairs(Ui.CHART_KEYS) do
+        local row = { spacing = 8 }
+        for _, key in ipairs(keys) do
+            local path = Ui.picturePath((pictures or {})[key])
+            if path then
+                row[#row + 1] = f:picture { value = path, width = Ui.CHART_W_PX, height = Ui.CHART_H_PX }
+                any = true
+            end
+        end
+        rows[#rows + 1] = f:row(row)
+    end
+    return any and f:column(rows) or nil
+end
+
 --- Shows a worker error to the user (and logs it).
 function Ui.showWorkerError(what, err)
     local message = err and err.message or tostring(err)

@@ -54,7 +54,8 @@ describe("Info.lua", function()
                 titles[i] = item.title
                 assert.are.equal("file", lfs.attributes(pluginDir .. item.file, "mode"), item.file)
             end
-            assert.are.same({ "Correct Hot Pixels…", "Create Profile from Dark Frames…", "Profile Library…" }, titles)
+            assert.are.same({ "Correct Hot Pixels…", "Create Profile from Dark Frames…",
+                "Learn Hot Pixels from Selected Photos…", "Profile Library…" }, titles)
         end
         for _, key in ipairs({ "LrPluginInfoProvider", "LrInitPlugin", "LrShutdownPlugin", "LrShutdownApp" }) do
             assert.are.equal("file", lfs.attributes(pluginDir .. info[key], "mode"), key)
@@ -195,5 +196,56 @@ describe("view trees", function()
         PluginManager.chooseLibrary(p)
         assert.are.equal(world.tmp, p.libraryFolder)
         assert.are.equal(world.tmp, import("LrPrefs").prefsForPlugin().libraryFolder)
+    end)
+end)
+
+describe("dialog sizes", function()
+    local LAPTOP_PX = 1366 -- the narrowest common laptop screen
+    local MARGINS_PX = 2 * 20 -- a modal dialog's own left and right margins
+
+    it("a profile's four charts are laid out 2 x 2 and fit a 1366-px-wide screen", function()
+        world.fresh()
+        local ProfileLibraryDialog = require "ProfileLibraryDialog"
+        local pictures = {}
+        for _, key in ipairs({ "hot_map", "hot_per_frame", "temperature_per_frame", "excess_histogram" }) do
+            pictures[key] = world.tmp .. "/" .. key .. ".png"
+            io.open(pictures[key], "wb"):close()
+        end
+        local tree = ProfileLibraryDialog.picturesView(import("LrView").osFactory(), { name = "Night",
+            pictures = pictures })
+        local grid = {}
+        for _, node in ipairs(sdk.view.nodes(tree)) do
+            if node.kind == "row" then
+                local n = 0
+                for _, child in ipairs(node) do
+                    n = n + (child.kind == "picture" and 1 or 0)
+                end
+                grid[#grid + 1] = n
+            end
+        end
+        assert.are.same({ 2, 2 }, grid)
+        local width = sdk.view.widthPx(tree)
+        assert.is_true(width + MARGINS_PX <= LAPTOP_PX, "the charts need " .. width .. " px")
+    end)
+
+    it("the Correct dialog and its summary fit a 1366-px-wide screen", function()
+        world.fresh()
+        local CorrectDialog = require "CorrectDialog"
+        local CorrectSummary = require "CorrectSummary"
+        local f = import("LrView").osFactory()
+        local p = props()
+        local group = { title = "HotPixels FakeCam #PROFILED · ISO 1600 · 30 s · 3 photos", best = "Night",
+            candidates = { { name = "Night", explanation = "same body" } }, entries = { { photo = {} } } }
+        CorrectDialog.initProps(p, { group })
+        local dialog = CorrectDialog.buildView(f, p, { group }, { entries = { {}, {}, {} }, skipped = {}, notes = {} })
+        local png = world.tmp .. "/crop.png"
+        io.open(png, "wb"):close()
+        local summary = CorrectSummary.view(f, props(), { corrected = { { fileName = "a.dng", result = {
+            output = "/x/a_hotpixels.dng", counts = {}, profile = {}, previews = { before = png, after = png } } } },
+            failed = {}, skipped = {}, notDone = {} })
+        for name, tree in pairs({ dialog = dialog, summary = summary }) do
+            local width = sdk.view.widthPx(tree)
+            assert.is_true(width + MARGINS_PX <= LAPTOP_PX, name .. " needs " .. width .. " px")
+        end
     end)
 end)

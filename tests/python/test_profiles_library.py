@@ -245,14 +245,16 @@ def test_pictures_are_pngs_of_the_profile(lib):
     summary = lib.summary("Night ISO1600 30s")
     prof = lib.get("Night ISO1600 30s")
     bars = imagecodecs.png_decode(open(summary["pictures"]["hot_per_frame"], "rb").read())
-    assert bars.shape == (200, 360, 3)
+    assert bars.shape == (270, 540, 3)  # 2 x 2 of them fit a 1366-px-wide screen
     bar_columns = np.unique(np.nonzero((bars == (52, 101, 164)).all(axis=-1))[1])
     assert len(bar_columns) > 6 * 10  # six frames, one bar each
     hot_map = imagecodecs.png_decode(open(summary["pictures"]["hot_map"], "rb").read())
     h, w = prof.model.raw_shape
-    scale = -(-w // 480)  # at most 480 px wide
-    assert hot_map.shape[:2] == (-(-h // scale), -(-w // scale))
-    unstable = prof.model.hot_yx[prof.model.flagged(FLAG_UNSTABLE)] // scale
+    assert hot_map.shape == (270, 540, 3)
+    scale = max(1, -(-w // (540 - 16)), -(-h // (270 - 40 - 22)))  # the frame fits between title and legend
+    mw = -(-w // scale)
+    top, left = 40, (540 - mw) // 2
+    unstable = prof.model.hot_yx[prof.model.flagged(FLAG_UNSTABLE)] // scale + np.array([top, left])
     colours = {tuple(hot_map[y, x]) for y, x in unstable}
     assert colours <= {(255, 150, 0), (255, 40, 40)} and (255, 150, 0) in colours  # orange (red: saturated too)
 

@@ -845,6 +845,53 @@ function sdk.view.withTitle(tree, text, kind)
     end
 end
 
+local CHAR_PX = 7 -- an average character of Lightroom's dialog font, for the size estimates below
+
+--- The estimated width of a view tree in pixels (Lightroom lays views out itself; this follows the sizes
+-- the plug-in asks for: `width`, `width_in_chars`, and for text without either, its length). Rows add
+-- their children and spacing; columns, group boxes and scrolled views take the widest child (a scrolled
+-- view its own width).
+function sdk.view.widthPx(node)
+    if type(node) ~= "table" or node.isBinding then
+        return 0
+    end
+    if type(node.width) == "number" and node.kind ~= "row" and node.kind ~= "column" then
+        return node.width + (node.kind == "group_box" and 16 or 0)
+    end
+    if node.width_in_chars then
+        return node.width_in_chars * CHAR_PX
+    end
+    local function textPx(pad)
+        local title = type(node.title) == "string" and node.title or ""
+        local longest = 0
+        for line in (title .. "\n"):gmatch("([^\n]*)\n") do
+            longest = math.max(longest, #line:gsub("[\128-\191]", ""))
+        end
+        return longest * CHAR_PX + pad
+    end
+    if node.kind == "static_text" then
+        return textPx(0)
+    elseif node.kind == "push_button" or node.kind == "checkbox" then
+        return textPx(24)
+    end
+    local children = {}
+    for _, child in ipairs(node) do
+        children[#children + 1] = sdk.view.widthPx(child)
+    end
+    if node.kind == "row" then
+        local total = 0
+        for _, w in ipairs(children) do
+            total = total + w
+        end
+        return total + (tonumber(node.spacing) or 8) * math.max(#children - 1, 0)
+    end
+    local widest = 0
+    for _, w in ipairs(children) do
+        widest = math.max(widest, w)
+    end
+    return widest + (node.kind == "group_box" and 16 or 0)
+end
+
 --- Presses a push button: runs its action as Lightroom does, in a task.
 function sdk.view.press(button)
     assert(button and button.kind == "push_button", "sdk.view.press: not a push button")
