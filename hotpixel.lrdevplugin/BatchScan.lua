@@ -20,6 +20,7 @@ batch, so they are not part of the scan.
 
 local LrProgressScope = import "LrProgressScope"
 
+local Loc = require "Loc"
 local Log = require "Log"
 local Ui = require "Ui"
 local WorkerClient = require "WorkerClient"
@@ -27,7 +28,7 @@ local WorkerClient = require "WorkerClient"
 local BatchScan = {}
 
 BatchScan.MIN_PHOTOS = 3 -- the worker finds evidence only in groups of 3 or more frames
-BatchScan.CAPTION = "Looking for defects that recur across frames"
+BatchScan.CAPTION = Loc.text("BatchScan/1", "Looking for defects that recur across frames")
 
 local METHOD_NOT_FOUND = -32601
 BatchScan.BATCH_EXPIRED = 1014
@@ -62,7 +63,8 @@ end
 
 local function failureReason(err)
     if err.code == METHOD_NOT_FOUND then
-        return "this version of the HotPixels worker cannot compare frames (it has no image.scanBatch)"
+        return Loc.text("BatchScan/2", "this version of the HotPixels worker cannot compare frames (it has no " ..
+            "image.scanBatch)")
     end
     return tostring(err.message)
 end
@@ -88,7 +90,7 @@ local function accepted(scan, result)
     end
     scan.used = scan.batchId ~= nil
     if not scan.used then
-        scan.note = "the worker's scan answer named no batch"
+        scan.note = Loc.text("BatchScan/3", "the worker's scan answer named no batch")
     end
     return scan
 end
@@ -158,28 +160,33 @@ local function evidenceText(scan, corrected)
     local lines = {}
     local repaired = BatchScan.repaired(corrected)
     if scan.series == 0 then
-        lines[#lines + 1] = string.format("The scan compared %s but found no series of %d or more frames from " ..
-            "one camera, so it had no recurring defects to repair.", Ui.count(scan.photos, "photo"),
+        lines[#lines + 1] = string.format(Loc.text("BatchScan/4", "The scan compared %s but found no series of %d " ..
+            "or more frames from one camera, so it had no recurring defects to repair."), Ui.count(scan.photos,
+                "photo"),
             BatchScan.MIN_PHOTOS)
     else
-        lines[#lines + 1] = string.format("%s repaired because %s on the same spot in every frame of the " ..
-            "series (%s compared).", Ui.count(repaired, "hot pixel was", "hot pixels were"),
-            repaired == 1 and "it recurs" or "they recur", Ui.count(scan.photos, "photo"))
+        lines[#lines + 1] = string.format(Loc.text("BatchScan/5", "%s repaired because %s on the same spot in " ..
+            "every frame of the series (%s compared)."), Ui.count(repaired, Loc.text("BatchScan/6", "hot pixel was"),
+                Loc.text("BatchScan/7", "hot pixels were")),
+            repaired == 1 and Loc.text("BatchScan/8", "it recurs") or Loc.text("BatchScan/9", "they recur"),
+                Ui.count(scan.photos, "photo"))
         if scan.proposed > 0 then
-            lines[#lines + 1] = string.format("The scan proposes adding %s to the camera's profile: %s in every " ..
-                "frame but the profile does not list %s.", Ui.count(scan.proposed, "hot pixel"),
-                scan.proposed == 1 and "it recurs" or "they recur", scan.proposed == 1 and "it" or "them")
+            lines[#lines + 1] = string.format(Loc.text("BatchScan/10", "The scan proposes adding %s to the " ..
+                "camera's profile: %s in every frame but the profile does not list %s."), Ui.count(scan.proposed,
+                    Loc.text("BatchScan/11", "hot pixel")),
+                scan.proposed == 1 and Loc.text("BatchScan/12", "it recurs") or Loc.text("BatchScan/13", "they recur"),
+                    scan.proposed == 1 and "it" or "them")
         else
-            lines[#lines + 1] = "The scan proposes no additions to the camera's profile."
+            lines[#lines + 1] = Loc.text("BatchScan/14", "The scan proposes no additions to the camera's profile.")
         end
     end
     if #scan.skipped > 0 then
-        lines[#lines + 1] = string.format("%s could not be compared (see the log).",
+        lines[#lines + 1] = string.format(Loc.text("BatchScan/15", "%s could not be compared (see the log)."),
             Ui.count(#scan.skipped, "photo"))
     end
     if scan.forgotten then
-        lines[#lines + 1] = "Partway through, the worker no longer had the scan's findings: the photos from then " ..
-            "on were corrected each on its own."
+        lines[#lines + 1] = Loc.text("BatchScan/16", "Partway through, the worker no longer had the scan's " ..
+            "findings: the photos from then on were corrected each on its own.")
     end
     return table.concat(lines, "\n")
 end
@@ -190,8 +197,9 @@ function BatchScan.summaryText(scan, corrected)
         return nil
     end
     if scan.batchId == nil then
-        return "The frames were not compared with each other (batch evidence was not used): " ..
-            tostring(scan.note) .. ". Each photo was corrected on its own."
+        return Loc.text("BatchScan/17", "The frames were not compared with each other (batch evidence was not " ..
+            "used): ") ..
+            tostring(scan.note) .. Loc.text("BatchScan/18", ". Each photo was corrected on its own.")
     end
     return evidenceText(scan, corrected)
 end

@@ -7,6 +7,7 @@ a non-DNG raw's from the catalog. A group whose photos are not DNG yet is
 matched by the worker after conversion ("auto").
 ------------------------------------------------------------------------------]]
 
+local Loc = require "Loc"
 local Ui = require "Ui"
 local WorkerClient = require "WorkerClient"
 
@@ -33,7 +34,7 @@ local function describe(entry)
 end
 
 local function groupTitle(d, n)
-    local body = table.concat({ d.make or "", d.model or "unknown camera" }, " "):gsub("^%s+", "")
+    local body = table.concat({ d.make or "", d.model or Loc.text("Groups/1", "unknown camera") }, " "):gsub("^%s+", "")
     if d.serial and d.serial ~= "" then
         body = body .. " #" .. d.serial
     end
@@ -69,7 +70,8 @@ function Groups.match(groups)
         group.candidates = {}
         if not group.isDng then
             group.best = Groups.AUTO
-            group.explanation = "Matched automatically after Lightroom converts the photos to DNG."
+            group.explanation = Loc.text("Groups/2", "Matched automatically after Lightroom converts the photos " ..
+                "to DNG.")
         else
             local result, err = WorkerClient.call("profiles.match", { path = group.entries[1].path })
             if not result then
@@ -93,8 +95,10 @@ function Groups.match(groups)
             end
         end
         if not group.best then
-            group.explanation = "No profile matches" .. (group.reason and (": " .. group.reason) or "") ..
-                ". Residual detection alone still finds random hot pixels; or skip these photos."
+            group.explanation = Loc.text("Groups/3", "No profile matches") .. (group.reason and (": " ..
+                group.reason) or "") ..
+                Loc.text("Groups/4", ". Residual detection alone still finds random hot pixels; or skip these " ..
+                    "photos.")
         end
     end
     return groups
@@ -104,26 +108,29 @@ end
 function Groups.popupItems(group)
     local items = {}
     if group.best == Groups.AUTO then
-        items[#items + 1] = { title = "Automatic (best profile after conversion to DNG)", value = Groups.AUTO }
+        items[#items + 1] = { title = Loc.text("Groups/5", "Automatic (best profile after conversion to DNG)"),
+            value = Groups.AUTO }
     end
     for _, c in ipairs(group.candidates or {}) do
         local title = c.name
         if c.name == group.best then
-            title = title .. " (best match)"
+            title = title .. Loc.text("Groups/6", " (best match)")
         end
         items[#items + 1] = { title = title, value = c.name }
     end
-    items[#items + 1] = { title = "Residual detection only (no profile)", value = Groups.RESIDUAL_ONLY }
-    items[#items + 1] = { title = "Skip these photos", value = Groups.SKIP }
+    items[#items + 1] = { title = Loc.text("Groups/7", "Residual detection only (no profile)"),
+        value = Groups.RESIDUAL_ONLY }
+    items[#items + 1] = { title = Loc.text("Groups/8", "Skip these photos"), value = Groups.SKIP }
     return items
 end
 
 --- The explanation shown under a group's popup for the chosen value.
 function Groups.explain(group, value)
     if value == Groups.SKIP then
-        return "These photos will be skipped" .. (group.best and "." or (": " .. group.explanation))
+        return Loc.text("Groups/9", "These photos will be skipped") .. (group.best and "." or (": " ..
+            group.explanation))
     elseif value == Groups.RESIDUAL_ONLY then
-        return group.best and "No profile: only residual detection runs." or group.explanation
+        return group.best and Loc.text("Groups/10", "No profile: only residual detection runs.") or group.explanation
     elseif value == group.best then
         return group.explanation or ""
     end

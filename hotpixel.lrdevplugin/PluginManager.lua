@@ -29,7 +29,8 @@ local PluginManager = {}
 function PluginManager.showHello(props, hello, err)
     local client = WorkerClient.shared()
     if not hello then
-        props.workerStatus = "not running: " .. tostring(err and err.message or client.lastFailure or "?")
+        props.workerStatus = Loc.text("PluginManager/1", "not running: ") ..
+            tostring(err and err.message or client.lastFailure or "?")
         return
     end
     local model = Ui.value(hello.model) or {}
@@ -74,7 +75,8 @@ function PluginManager.endDialog(props)
 end
 
 function PluginManager.chooseLibrary(props)
-    local picked = LrDialogs.runOpenPanel { title = "Profile library folder", canChooseFiles = false,
+    local picked = LrDialogs.runOpenPanel { title = Loc.text("PluginManager/3", "Profile library folder"),
+        canChooseFiles = false,
         canChooseDirectories = true, canCreateDirectories = true, allowsMultipleSelection = false }
     if picked and picked[1] then
         props.libraryFolder = picked[1]
@@ -98,7 +100,7 @@ end
 function PluginManager.sectionsForTopOfDialog(f, props)
     return {
         {
-            title = "HotPixels",
+            title = Loc.text("PluginManager/4", "HotPixels"),
             bind_to_object = props,
             row(f, "Worker:", "workerStatus"),
             row(f, "Version:", "workerVersion"),
@@ -106,21 +108,24 @@ function PluginManager.sectionsForTopOfDialog(f, props)
             row(f, "Model:", "workerModel"),
             f:row {
                 f:static_text { title = "", width = LrView.share("hp_label") },
-                f:push_button { title = "Restart Worker", action = function()
+                f:push_button { title = Loc.text("PluginManager/5", "Restart Worker"), action = function()
                     LrTasks.startAsyncTask(function() PluginManager.restart(props) end, "HotPixels restart")
                 end },
             },
             f:row {
-                f:static_text { title = "Profile library:", width = LrView.share("hp_label"), alignment = "right" },
+                f:static_text { title = Loc.text("PluginManager/6", "Profile library:"),
+                    width = LrView.share("hp_label"), alignment = "right" },
                 f:edit_field { value = bind("libraryFolder"), width_in_chars = 40 },
-                f:push_button { title = "Choose…", action = function() PluginManager.chooseLibrary(props) end },
+                f:push_button { title = Loc.text("PluginManager/7", "Choose…"),
+                    action = function() PluginManager.chooseLibrary(props) end },
             },
             row(f, "(default):", "libraryDefault"),
-            row(f, "Plug-in log:", "pluginLog"),
-            row(f, "Worker log:", "workerLog"),
+            row(f, Loc.text("PluginManager/8", "Plug-in log:"), "pluginLog"),
+            row(f, Loc.text("PluginManager/9", "Worker log:"), "workerLog"),
             f:row {
                 f:static_text { title = "", width = LrView.share("hp_label") },
-                f:push_button { title = "Show Logs", action = function() LrShell.revealInShell(props.workerLog) end },
+                f:push_button { title = Loc.text("PluginManager/10", "Show Logs"),
+                    action = function() LrShell.revealInShell(props.workerLog) end },
             },
         },
     }

@@ -20,6 +20,7 @@ local LrPathUtils = import "LrPathUtils"
 local LrProgressScope = import "LrProgressScope"
 local LrTasks = import "LrTasks"
 
+local Loc = require "Loc"
 local Log = require "Log"
 local Settings = require "Settings"
 local Ui = require "Ui"
@@ -96,8 +97,9 @@ local function uniqueFiles(photos, plan)
         end
     end
     if copies > 0 then
-        plan.notes[#plan.notes + 1] = string.format("%s share a file with another selected photo: each file is " ..
-            "corrected once and stacked with its master photo.", Ui.count(copies, "virtual copy", "virtual copies"))
+        plan.notes[#plan.notes + 1] = string.format(Loc.text("Preflight/1", "%s share a file with another " ..
+            "selected photo: each file is corrected once and stacked with its master photo."), Ui.count(copies,
+                Loc.text("Preflight/2", "virtual copy"), Loc.text("Preflight/3", "virtual copies")))
     end
     return entries
 end
@@ -114,9 +116,10 @@ local function checkAvailableAndRaw(entries, plan)
         entry.fileFormat = format
         entry.isDng = format == "DNG"
         if not entry.photo:checkPhotoAvailability() then
-            skip(plan, entry, "The file is offline or missing (is its drive connected?).")
+            skip(plan, entry, Loc.text("Preflight/4", "The file is offline or missing (is its drive connected?)."))
         elseif not RAW_FORMATS[format] then
-            skip(plan, entry, string.format("A %s file holds no raw sensor data to correct.", tostring(format)))
+            skip(plan, entry, string.format(Loc.text("Preflight/5", "A %s file holds no raw sensor data to " ..
+                "correct."), tostring(format)))
         else
             kept[#kept + 1] = entry
         end
@@ -127,7 +130,7 @@ end
 -- DNG sources are inspected now: CFA check, metadata for grouping, and "already corrected".
 local function inspectDngs(entries, plan, suffix)
     local kept, corrected = {}, {}
-    local scope = LrProgressScope { title = "Checking the selected photos" }
+    local scope = LrProgressScope { title = Loc.text("Preflight/6", "Checking the selected photos") }
     for i, entry in ipairs(entries) do
         scope:setPortionComplete(i - 1, #entries)
         if scope:isCanceled() then
@@ -172,10 +175,13 @@ local function askAboutCorrected(corrected, entries, plan)
         names[i] = corrected[i].fileName
     end
     local answer = LrDialogs.confirm(
-        string.format("%s already corrected by HotPixels", Ui.count(#corrected, "photo was", "photos were")),
+        string.format(Loc.text("Preflight/7", "%s already corrected by HotPixels"), Ui.count(#corrected,
+            Loc.text("Preflight/8", "photo was"), Loc.text("Preflight/9", "photos were"))),
         table.concat(names, ", ") .. (#corrected > 5 and ", …" or "") ..
-        "\nCorrecting a corrected file again rarely helps. Skip them, or correct them again?",
-        "Skip Them", "Cancel", "Correct Again")
+        Loc.text("Preflight/10", "\nCorrecting a corrected file again rarely helps. Skip them, or correct them " ..
+            "again?"),
+        Loc.text("Preflight/11", "Skip Them"), Loc.text("Preflight/12", "Cancel"), Loc.text("Preflight/13",
+            "Correct Again"))
     if answer == "cancel" then
         return nil
     end
@@ -191,7 +197,7 @@ local function askAboutCorrected(corrected, entries, plan)
             entry.force = true
             kept[#kept + 1] = entry
         else
-            skip(plan, entry, "Already corrected by HotPixels (you chose to skip it).")
+            skip(plan, entry, Loc.text("Preflight/14", "Already corrected by HotPixels (you chose to skip it)."))
         end
     end
     return kept
@@ -217,19 +223,20 @@ local function checkFolders(entries, plan)
                 kept[#kept + 1] = entry
             end
         else
-            local answer = LrDialogs.confirm("This folder is read-only: " .. folder,
-                string.format("%s from it cannot be corrected in place. Choose another folder for the " ..
-                    "corrected files? Lightroom stacks photos only within one folder, so they will not be " ..
-                    "stacked with their originals.", Ui.count(#group, "photo")),
-                "Choose Another Folder…", "Skip These Photos")
+            local answer = LrDialogs.confirm(Loc.text("Preflight/15", "This folder is read-only: ") .. folder,
+                string.format(Loc.text("Preflight/16", "%s from it cannot be corrected in place. Choose another " ..
+                    "folder for the corrected files? Lightroom stacks photos only within one folder, so they " ..
+                    "will not be stacked with their originals."), Ui.count(#group, "photo")),
+                Loc.text("Preflight/17", "Choose Another Folder…"), Loc.text("Preflight/18", "Skip These Photos"))
             local chosen
             if answer == "ok" then
-                local picked = LrDialogs.runOpenPanel { title = "Folder for the corrected files",
+                local picked = LrDialogs.runOpenPanel { title = Loc.text("Preflight/19",
+                    "Folder for the corrected files"),
                     canChooseFiles = false, canChooseDirectories = true, canCreateDirectories = true,
                     allowsMultipleSelection = false }
                 chosen = picked and picked[1]
                 if chosen and not Preflight.canWrite(chosen) then
-                    LrDialogs.message("That folder is read-only too", chosen, "warning")
+                    LrDialogs.message(Loc.text("Preflight/20", "That folder is read-only too"), chosen, "warning")
                     chosen = nil
                 end
             end
@@ -237,10 +244,13 @@ local function checkFolders(entries, plan)
                 if chosen then
                     entry.outputFolder = chosen
                     entry.stack = false
-                    entry.stackNote = "written to " .. chosen .. " (the source folder is read-only), so not stacked"
+                    entry.stackNote = Loc.text("Preflight/21", "written to ") .. chosen .. Loc.text("Preflight/22",
+                        " (the source folder is " ..
+                        "read-only), so not stacked")
                     kept[#kept + 1] = entry
                 else
-                    skip(plan, entry, "Its folder is read-only and no other folder was chosen.")
+                    skip(plan, entry, Loc.text("Preflight/23", "Its folder is read-only and no other folder was " ..
+                        "chosen."))
                 end
             end
         end
@@ -271,9 +281,11 @@ local function checkDiskSpace(entries)
     for _, folder in ipairs(order) do
         local free = Preflight.freeBytes(folder)
         if free and free < need[folder] then
-            local answer = LrDialogs.confirm("Not enough free disk space",
-                string.format("The corrected files need about %.0f MB in %s, but only %.0f MB are free.",
-                    need[folder] / 1e6, folder, free / 1e6), "Continue Anyway", "Cancel")
+            local answer = LrDialogs.confirm(Loc.text("Preflight/24", "Not enough free disk space"),
+                string.format(Loc.text("Preflight/25", "The corrected files need about %.0f MB in %s, but only " ..
+                    "%.0f MB are free."),
+                    need[folder] / 1e6, folder, free / 1e6), Loc.text("Preflight/26", "Continue Anyway"),
+                        Loc.text("Preflight/27", "Cancel"))
             if answer ~= "ok" then
                 return false
             end
@@ -288,15 +300,17 @@ function Preflight.run(photos, opts)
     opts = opts or {}
     local suffix = opts.suffix or Settings.get("suffix")
     if #photos == 0 then
-        LrDialogs.message("No photos selected", "Select the photos to correct in the Library grid or the " ..
-            "Filmstrip first.", "info")
+        LrDialogs.message(Loc.text("Preflight/28", "No photos selected"), Loc.text("Preflight/29",
+            "Select the photos to correct in the " ..
+            "Library grid or the Filmstrip first."), "info")
         return nil
     end
     local large = Settings.get("largeSelection")
     if #photos > large then
-        local answer = LrDialogs.confirm(string.format("Correct %d photos?", #photos),
-            "This is a large batch; it runs in the background and can be cancelled from the progress bar.",
-            "Correct Them", "Cancel")
+        local answer = LrDialogs.confirm(string.format(Loc.text("Preflight/30", "Correct %d photos?"), #photos),
+            Loc.text("Preflight/31", "This is a large batch; it runs in the background and can be cancelled from " ..
+                "the progress bar."),
+            Loc.text("Preflight/32", "Correct Them"), Loc.text("Preflight/33", "Cancel"))
         if answer ~= "ok" then
             return nil
         end
@@ -323,7 +337,7 @@ function Preflight.run(photos, opts)
         for i = 1, math.min(#plan.skipped, 8) do
             reasons[i] = plan.skipped[i].fileName .. ": " .. plan.skipped[i].skipReason
         end
-        LrDialogs.message("Nothing to correct", table.concat(reasons, "\n"), "info")
+        LrDialogs.message(Loc.text("Preflight/34", "Nothing to correct"), table.concat(reasons, "\n"), "info")
         plan.nothingToDo = true
     end
     return plan

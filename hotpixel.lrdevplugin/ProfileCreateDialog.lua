@@ -79,21 +79,21 @@ function ProfileCreateDialog.buildView(f, props, frameCount)
     return f:column {
         bind_to_object = props,
         spacing = f:dialog_spacing(),
-        f:static_text { title = string.format("Build a profile from %s of one camera body.",
-            Ui.count(frameCount, "dark frame")) },
+        f:static_text { title = string.format(Loc.text("Create/1", "Build a profile from %s of one camera body."),
+            Ui.count(frameCount, Loc.text("Create/2", "dark frame"))) },
         f:row {
-            f:static_text { title = "Name:", width = LrView.share("label") },
+            f:static_text { title = Loc.text("Create/3", "Name:"), width = LrView.share("label") },
             f:edit_field { value = bind("name"), width_in_chars = 36 },
         },
         f:row {
-            f:static_text { title = "Hot pixel threshold (σ):", width = LrView.share("label") },
+            f:static_text { title = Loc.text("Create/4", "Hot pixel threshold (σ):"), width = LrView.share("label") },
             f:slider { value = bind("threshold"), min = 3, max = 12, integral = false, width = 200 },
             f:static_text { title = bind { key = "threshold", transform = function(v)
                 return string.format("%.1f σ", tonumber(v) or 0)
             end }, width_in_chars = 6 },
         },
-        f:static_text { title = "Take dark frames with the lens cap on, at the ISO, exposure and temperature of " ..
-            "your night shots.", width_in_chars = 60, height_in_lines = 2 },
+        f:static_text { title = Loc.text("Create/5", "Take dark frames with the lens cap on, at the ISO, exposure " ..
+            "and temperature of your night shots."), width_in_chars = 60, height_in_lines = 2 },
     }
 end
 
@@ -114,7 +114,8 @@ function ProfileCreateDialog.summaryView(f, result, suspect)
     local stats = Ui.value(profile.stats) or {}
     local hot = Ui.value(profile.hot_count) or Ui.value(stats.n_hot)
     local rows = {
-        f:static_text { title = string.format("Profile “%s”: %s %s (serial %s), %s, %s, %s, %s, %s hot pixels.",
+        f:static_text { title = string.format(Loc.text("Create/6", "Profile “%s”: %s %s (serial %s), %s, %s, %s, " ..
+            "%s, %s hot pixels."),
             tostring(profile.name), tostring(Ui.value(camera.make) or ""), tostring(Ui.value(camera.model) or ""),
             tostring(Ui.value(camera.serial) or "unknown"), Ui.iso(profile.iso), Ui.exposure(profile.exposure_s),
             Ui.temperature(profile.temperature_c), Ui.count(Ui.value(profile.n_frames) or 0, "frame"),
@@ -131,14 +132,15 @@ function ProfileCreateDialog.summaryView(f, result, suspect)
     end
     local lines = mismatchLines(Ui.value(result.mismatches))
     if #lines > 0 then
-        rows[#rows + 1] = f:group_box { title = "Mismatched frames (used anyway)",
+        rows[#rows + 1] = f:group_box { title = Loc.text("Create/7", "Mismatched frames (used anyway)"),
             f:static_text { title = table.concat(lines, "\n"), width_in_chars = 80 } }
     end
     return f:column(rows)
 end
 
 local function create(context, paths, props, allowMismatch)
-    local scope = LrProgressScope { title = "Building the hot pixel profile", functionContext = context }
+    local scope = LrProgressScope { title = Loc.text("Create/8", "Building the hot pixel profile"),
+        functionContext = context }
     local result, err = WorkerClient.call("profiles.create", {
         paths = paths, name = props.name, threshold = props.threshold, allow_mismatch = allowMismatch,
     }, { scope = scope })
@@ -148,11 +150,12 @@ end
 
 --- The whole command, in the calling task. Returns the created profile's summary (nil if none).
 function ProfileCreateDialog.run(context)
-    return Ui.guard(context, "Create Profile from Dark Frames", function()
+    return Ui.guard(context, Loc.text("Create/9", "Create Profile from Dark Frames"), function()
         local photos = LrApplication.activeCatalog():getTargetPhotos()
         if #photos == 0 then
-            LrDialogs.message("No dark frames selected", "Select the dark frames (lens cap on, same ISO and " ..
-                "exposure as your night shots) first.", "info")
+            LrDialogs.message(Loc.text("Create/10", "No dark frames selected"), Loc.text("Create/11",
+                "Select the dark frames (lens cap " ..
+                "on, same ISO and exposure as your night shots) first."), "info")
             return nil
         end
         local paths, temps, problems = Exporter.dngPaths(photos)
@@ -163,21 +166,25 @@ function ProfileCreateDialog.run(context)
         end
         context:addCleanupHandler(cleanup)
         if #paths < 2 then
-            LrDialogs.message("Not enough dark frames", "A profile needs at least two readable dark frames.\n" ..
+            LrDialogs.message(Loc.text("Create/12", "Not enough dark frames"), Loc.text("Create/13",
+                "A profile needs at least two " ..
+                "readable dark frames.\n") ..
                 table.concat(problems, "\n"), "warning")
             return nil
         end
         local info, err = WorkerClient.call("image.inspect", { path = paths[1] })
         if not info and err.name and err.name:match("^worker_") then
-            Ui.showWorkerError("The HotPixels worker is not available", err)
+            Ui.showWorkerError(Loc.text("Create/14", "The HotPixels worker is not available"), err)
             return nil
         end
         local props = LrBinding.makePropertyTable(context)
         props.name = ProfileCreateDialog.defaultName(info and Ui.value(info.metadata))
         props.threshold = ProfileCreateDialog.DEFAULT_THRESHOLD
         local f = LrView.osFactory()
-        local answer = LrDialogs.presentModalDialog { title = "Create Profile from Dark Frames",
-            contents = ProfileCreateDialog.buildView(f, props, #paths), actionVerb = "Create Profile" }
+        local answer = LrDialogs.presentModalDialog { title = Loc.text("Create/15", "Create Profile from Dark " ..
+            "Frames"),
+            contents = ProfileCreateDialog.buildView(f, props, #paths), actionVerb = Loc.text("Create/16",
+                "Create Profile") }
         if answer ~= "ok" then
             return nil
         end
@@ -210,8 +217,10 @@ function ProfileCreateDialog.run(context)
         if not result and err and not err.cancelled and type(err.data) == "table"
             and Ui.value(err.data.mismatches) then
             local lines = mismatchLines(Ui.value(err.data.mismatches))
-            local again = LrDialogs.confirm("These dark frames do not all match", table.concat(lines, "\n") ..
-                "\nBuild the profile anyway?", "Continue", "Cancel")
+            local again = LrDialogs.confirm(Loc.text("Create/17", "These dark frames do not all match"),
+                table.concat(lines, "\n") ..
+                Loc.text("Create/18", "\nBuild the profile anyway?"), Loc.text("Create/19", "Continue"),
+                    Loc.text("Create/20", "Cancel"))
             if again ~= "ok" then
                 return nil
             end
@@ -219,7 +228,7 @@ function ProfileCreateDialog.run(context)
         end
         if not result then
             if not err.cancelled then
-                Ui.showWorkerError("The profile could not be built", err)
+                Ui.showWorkerError(Loc.text("Create/21", "The profile could not be built"), err)
             end
             return nil
         end
@@ -238,7 +247,7 @@ function ProfileCreateDialog.run(context)
         if deleteIt then
             local _, delErr = WorkerClient.call("profiles.delete", { name = profile.name })
             if delErr then
-                Ui.showWorkerError("The profile could not be deleted", delErr)
+                Ui.showWorkerError(Loc.text("Create/22", "The profile could not be deleted"), delErr)
             end
             Log.info("profile", profile.name, "deleted after the mismatch warning")
             return nil

@@ -74,7 +74,7 @@ end
 function ProfileLibraryDialog.refresh(props, select)
     local result, err = WorkerClient.call("profiles.list", {})
     if not result then
-        props.listing = "The profile list could not be read: " .. err.message
+        props.listing = Loc.text("Library/1", "The profile list could not be read: ") .. err.message
         props.profiles, props.profileItems = {}, {}
         return false, err
     end
@@ -90,8 +90,8 @@ function ProfileLibraryDialog.refresh(props, select)
     end
     props.profiles = byName
     props.profileItems = items
-    props.listing = #lines > 0 and table.concat(lines, "\n") or "No profiles yet: use “Create Profile from Dark " ..
-        "Frames…” on a set of dark frames."
+    props.listing = #lines > 0 and table.concat(lines, "\n") or Loc.text("Library/2", "No profiles yet: use “Create " ..
+        "Profile from Dark Frames…” on a set of dark frames.")
     local wanted = select or props.selected
     if not byName[wanted] then
         wanted = profiles[1] and profiles[1].name or nil
@@ -131,7 +131,7 @@ function ProfileLibraryDialog.rename(props)
     end
     local _, err = WorkerClient.call("profiles.rename", { name = old, new_name = new })
     if err then
-        return report("The profile could not be renamed", err)
+        return report(Loc.text("Library/3", "The profile could not be renamed"), err)
     end
     ProfileLibraryDialog.refresh(props, new)
 end
@@ -141,20 +141,22 @@ function ProfileLibraryDialog.delete(props)
     if not name then
         return
     end
-    local answer = LrDialogs.confirm("Delete the profile “" .. name .. "”?",
-        "Its file and pictures are removed from the library. Corrected photos are not affected.", "Delete", "Cancel")
+    local answer = LrDialogs.confirm(Loc.text("Library/4", "Delete the profile “") .. name .. "”?",
+        Loc.text("Library/5", "Its file and pictures are removed from the library. Corrected photos are not " ..
+            "affected."), Loc.text("Library/6", "Delete"), Loc.text("Library/7", "Cancel"))
     if answer ~= "ok" then
         return
     end
     local _, err = WorkerClient.call("profiles.delete", { name = name })
     if err then
-        return report("The profile could not be deleted", err)
+        return report(Loc.text("Library/8", "The profile could not be deleted"), err)
     end
     ProfileLibraryDialog.refresh(props)
 end
 
 function ProfileLibraryDialog.import(props)
-    local picked = LrDialogs.runOpenPanel { title = "Import a HotPixels profile", canChooseFiles = true,
+    local picked = LrDialogs.runOpenPanel { title = Loc.text("Library/9", "Import a HotPixels profile"),
+        canChooseFiles = true,
         canChooseDirectories = false, allowsMultipleSelection = false, fileTypes = { "hpprofile" } }
     if not picked or not picked[1] then
         return
@@ -163,7 +165,7 @@ function ProfileLibraryDialog.import(props)
     local name = LrPathUtils.removeExtension(LrPathUtils.leafName(picked[1]))
     local result, err = WorkerClient.call("profiles.import", { path = picked[1], name = name })
     if err then
-        return report("The profile could not be imported", err)
+        return report(Loc.text("Library/10", "The profile could not be imported"), err)
     end
     ProfileLibraryDialog.refresh(props, result.profile and result.profile.name)
 end
@@ -173,16 +175,16 @@ function ProfileLibraryDialog.export(props)
     if not name then
         return
     end
-    local path = LrDialogs.runSavePanel { title = "Export the profile “" .. name .. "”",
+    local path = LrDialogs.runSavePanel { title = Loc.text("Library/11", "Export the profile “") .. name .. "”",
         requiredFileType = "hpprofile", canCreateDirectories = true }
     if not path then
         return
     end
     local result, err = WorkerClient.call("profiles.export", { name = name, path = path })
     if err then
-        return report("The profile could not be exported", err)
+        return report(Loc.text("Library/12", "The profile could not be exported"), err)
     end
-    LrDialogs.message("Profile exported", tostring(result.path), "info")
+    LrDialogs.message(Loc.text("Library/13", "Profile exported"), tostring(result.path), "info")
 end
 
 --- The view of one profile's pictures (from `profiles.get`).
@@ -202,10 +204,10 @@ function ProfileLibraryDialog.pictures(props)
     end
     local result, err = WorkerClient.call("profiles.get", { name = name })
     if err then
-        return report("The profile could not be read", err)
+        return report(Loc.text("Library/14", "The profile could not be read"), err)
     end
     local f = LrView.osFactory()
-    LrDialogs.presentModalDialog { title = "Profile “" .. name .. "”",
+    LrDialogs.presentModalDialog { title = Loc.text("Library/15", "Profile “") .. name .. "”",
         contents = ProfileLibraryDialog.picturesView(f, Ui.value(result.profile) or {}),
         cancelVerb = "< exclude >" }
 end
@@ -218,28 +220,28 @@ function ProfileLibraryDialog.buildView(f, props)
         f:scrolled_view { width = 720, height = 220,
             f:static_text { title = bind("listing"), width_in_chars = 110, height_in_lines = 12 } },
         f:row {
-            f:static_text { title = "Profile:" },
+            f:static_text { title = Loc.text("Library/16", "Profile:") },
             f:popup_menu { value = bind("selected"), items = bind("profileItems"), width_in_chars = 36 },
         },
         f:static_text { title = bind("details"), width_in_chars = 110 },
         f:row {
-            f:static_text { title = "New name:" },
+            f:static_text { title = Loc.text("Library/17", "New name:") },
             f:edit_field { value = bind("newName"), width_in_chars = 30 },
-            f:push_button { title = "Rename", action = action(props, "Rename", function()
+            f:push_button { title = Loc.text("Library/18", "Rename"), action = action(props, "Rename", function()
                 ProfileLibraryDialog.rename(props)
             end) },
         },
         f:row {
-            f:push_button { title = "Delete…", action = action(props, "Delete", function()
+            f:push_button { title = Loc.text("Library/19", "Delete…"), action = action(props, "Delete", function()
                 ProfileLibraryDialog.delete(props)
             end) },
-            f:push_button { title = "Import…", action = action(props, "Import", function()
+            f:push_button { title = Loc.text("Library/20", "Import…"), action = action(props, "Import", function()
                 ProfileLibraryDialog.import(props)
             end) },
-            f:push_button { title = "Export…", action = action(props, "Export", function()
+            f:push_button { title = Loc.text("Library/21", "Export…"), action = action(props, "Export", function()
                 ProfileLibraryDialog.export(props)
             end) },
-            f:push_button { title = "Pictures…", action = action(props, "Pictures", function()
+            f:push_button { title = Loc.text("Library/22", "Pictures…"), action = action(props, "Pictures", function()
                 ProfileLibraryDialog.pictures(props)
             end) },
         },
@@ -248,11 +250,11 @@ end
 
 --- The whole command, in the calling task.
 function ProfileLibraryDialog.run(context)
-    return Ui.guard(context, "Profile Library", function()
+    return Ui.guard(context, Loc.text("Library/23", "Profile Library"), function()
         local props = LrBinding.makePropertyTable(context)
         local ok, err = ProfileLibraryDialog.refresh(props)
         if not ok and err.name and err.name:match("^worker_") then
-            Ui.showWorkerError("The HotPixels worker is not available", err)
+            Ui.showWorkerError(Loc.text("Library/24", "The HotPixels worker is not available"), err)
             return nil
         end
         props:addObserver("selected", function(_, _, value)
@@ -261,8 +263,9 @@ function ProfileLibraryDialog.run(context)
             props.details = p and ProfileLibraryDialog.describe(p) or ""
         end)
         local f = LrView.osFactory()
-        LrDialogs.presentModalDialog { title = "HotPixels Profile Library",
-            contents = ProfileLibraryDialog.buildView(f, props), actionVerb = "Close", cancelVerb = "< exclude >" }
+        LrDialogs.presentModalDialog { title = Loc.text("Library/25", "HotPixels Profile Library"),
+            contents = ProfileLibraryDialog.buildView(f, props), actionVerb = Loc.text("Library/26", "Close"),
+                cancelVerb = "< exclude >" }
         return props
     end)
 end

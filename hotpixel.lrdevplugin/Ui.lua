@@ -7,6 +7,7 @@ local LrFileUtils = import "LrFileUtils"
 local LrTasks = import "LrTasks"
 
 local Json = require "Json"
+local Loc = require "Loc"
 local Log = require "Log"
 
 local Ui = {}
@@ -44,7 +45,7 @@ end
 function Ui.temperature(celsius)
     celsius = Ui.value(celsius)
     if type(celsius) ~= "number" then
-        return "temperature unknown"
+        return Loc.text("Ui/1", "temperature unknown")
     end
     return string.format("%.1f °C", celsius)
 end
@@ -97,8 +98,8 @@ function Ui.guard(context, title, fn)
         return result
     end
     Log.error(title, "failed:", result)
-    LrDialogs.message(title, "Something unexpected went wrong: " .. tostring(result) ..
-        "\nThe log (HotPixels.log in Documents/LrClassicLogs) has the details.", "critical")
+    LrDialogs.message(title, Loc.text("Ui/2", "Something unexpected went wrong: ") .. tostring(result) ..
+        Loc.text("Ui/3", "\nThe log (HotPixels.log in Documents/LrClassicLogs) has the details."), "critical")
     return nil
 end
 

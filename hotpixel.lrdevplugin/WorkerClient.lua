@@ -75,7 +75,8 @@ function WorkerClient.decodeStatus(status, windows)
     return nil, status % 128
 end
 
-local SIGNALS = { [2] = "interrupted", [6] = "aborted", [9] = "killed", [11] = "crashed (segmentation fault)",
+local SIGNALS = { [2] = "interrupted", [6] = "aborted", [9] = "killed", [11] = Loc.text("Worker/1",
+    "crashed (segmentation fault)"),
     [15] = "terminated" }
 
 local function describeExit(status, windows)
@@ -126,9 +127,9 @@ function WorkerClient.findWorker()
     local override = Settings.get("workerPath")
     if override and override ~= "" then
         if LrFileUtils.exists(override) == "file" then
-            return { override }, "the workerPath preference"
+            return { override }, Loc.text("Worker/2", "the workerPath preference")
         end
-        return nil, "the workerPath preference names a missing file: " .. override
+        return nil, Loc.text("Worker/3", "the workerPath preference names a missing file: ") .. override
     end
     local exeName = WIN_ENV and "hotpixels-worker.exe" or "hotpixels-worker"
     local binDir = LrPathUtils.child(_PLUGIN.path, "bin")
@@ -147,7 +148,7 @@ function WorkerClient.findWorker()
             local exe = LrPathUtils.child(LrPathUtils.child(LrPathUtils.child(binDir, osName .. "-" .. arch),
                 "hotpixels-worker"), exeName)
             if LrFileUtils.exists(exe) == "file" then
-                return { exe }, "the bundled worker"
+                return { exe }, Loc.text("Worker/4", "the bundled worker")
             end
         end
     end
@@ -156,11 +157,11 @@ function WorkerClient.findWorker()
         local venvExe = WIN_ENV and LrPathUtils.child(LrPathUtils.child(LrPathUtils.child(root, ".venv"), "Scripts"),
             exeName) or LrPathUtils.child(LrPathUtils.child(LrPathUtils.child(root, ".venv"), "bin"), exeName)
         if LrFileUtils.exists(venvExe) == "file" then
-            return { venvExe }, "the development install in " .. root
+            return { venvExe }, Loc.text("Worker/5", "the development install in ") .. root
         end
         local runScript = LrPathUtils.child(root, WIN_ENV and "run.bat" or "run.sh")
         if LrFileUtils.exists(runScript) == "file" then
-            return { runScript, "serve" }, "the development checkout in " .. root
+            return { runScript, "serve" }, Loc.text("Worker/6", "the development checkout in ") .. root
         end
     end
     return nil, Loc.text("Worker/NotFound", "no worker found: the plug-in folder has no worker for this system " ..
@@ -266,7 +267,8 @@ function WorkerClient:_endSession(s, reason)
     for id, p in pairs(s.pending) do
         if not p.done then
             p.done = true
-            p.error = newError("worker_stopped", "The HotPixels worker stopped while working on this request (" ..
+            p.error = newError("worker_stopped", Loc.text("Worker/7", "The HotPixels worker stopped while working " ..
+                "on this request (") ..
                 reason .. ").")
         end
         s.pending[id] = nil
@@ -299,9 +301,11 @@ function WorkerClient:_handleLine(s, line)
             s.pid = params.pid
             Log.info("worker session", s.number, "token verified; pid", params.pid)
         else
-            self:_endSession(s, "a program that is not our worker connected (wrong or missing token)")
-            s.failure = newError("worker_token", "Something other than the HotPixels worker connected to the " ..
-                "plug-in (its first message did not carry the right token), so the plug-in closed the connection.")
+            self:_endSession(s, Loc.text("Worker/8", "a program that is not our worker connected (wrong or " ..
+                "missing token)"))
+            s.failure = newError("worker_token", Loc.text("Worker/9", "Something other than the HotPixels worker " ..
+                "connected to the plug-in (its first message did not carry the right token), so the plug-in " ..
+                "closed the connection."))
         end
         return
     end
@@ -349,7 +353,8 @@ function WorkerClient:_handleLine(s, line)
     if message.error ~= nil and message.error ~= Json.null then
         local e = message.error
         local data = type(e.data) == "table" and e.data or {}
-        p.error = newError(data.name or "rpc_error", e.message or "the worker reported an error", e.code, data)
+        p.error = newError(data.name or "rpc_error", e.message or Loc.text("Worker/10", "the worker reported an error"),
+            e.code, data)
         if e.code == WorkerClient.CANCELLED then
             p.error.cancelled = true
         end
@@ -364,7 +369,7 @@ function WorkerClient:_pump(s)
         self:_handleLine(s, table.remove(s.queue, 1))
     end
     if s.exited and not s.ended then
-        self:_endSession(s, "the worker process ended, " .. describeExit(s.exitStatus))
+        self:_endSession(s, Loc.text("Worker/11", "the worker process ended, ") .. describeExit(s.exitStatus))
     end
 end
 
@@ -381,7 +386,7 @@ function WorkerClient:_call(s, method, params, opts)
     end
     if not send(s, { jsonrpc = "2.0", id = id, method = method, params = params or Json.object() }) then
         s.pending[id] = nil
-        return nil, newError("worker_stopped", "The HotPixels worker is not connected.")
+        return nil, newError("worker_stopped", Loc.text("Worker/12", "The HotPixels worker is not connected."))
     end
     local idleTimeout = opts.idleTimeoutS or self.requestIdleTimeoutS
     while not p.done do
@@ -402,13 +407,14 @@ function WorkerClient:_call(s, method, params, opts)
             break
         end
         if wallClock() - p.lastActivity > idleTimeout then
-            self:_endSession(s, string.format("%sno reply to %s for %d s", opts.heartbeat and
-                "the worker stopped answering the heartbeat: " or "", method, idleTimeout))
+            self:_endSession(s, string.format(Loc.text("Worker/13", "%sno reply to %s for %d s"), opts.heartbeat and
+                Loc.text("Worker/14", "the worker stopped answering the heartbeat: ") or "", method, idleTimeout))
         end
     end
     s.pending[id] = nil
     if not p.done then
-        return nil, newError("worker_stopped", "The HotPixels worker stopped while working on this request (" ..
+        return nil, newError("worker_stopped", Loc.text("Worker/15", "The HotPixels worker stopped while working " ..
+            "on this request (") ..
             tostring(s.endReason) .. ").")
     end
     return p.result, p.error
@@ -467,7 +473,7 @@ function WorkerClient:_runSession(s, ctx)
     local deadline = wallClock() + self.startTimeoutS
     while not (s.sendPort and s.recvPort) and not s.ended do
         if wallClock() > deadline then
-            self:_endSession(s, "the plug-in could not open its loopback sockets")
+            self:_endSession(s, Loc.text("Worker/16", "the plug-in could not open its loopback sockets"))
             break
         end
         LrTasks.sleep(POLL_S)
@@ -516,7 +522,7 @@ function WorkerClient:_runSession(s, ctx)
             -- which explains more than the close itself (_pump ends the session when it arrives)
             s.closedAt = s.closedAt or wallClock()
             if wallClock() - s.closedAt >= 2 then
-                self:_endSession(s, "the worker closed its connection")
+                self:_endSession(s, Loc.text("Worker/17", "the worker closed its connection"))
             end
         end
         if s.ready and not s.ended and next(s.pending) == nil and self.heartbeatS > 0
@@ -525,7 +531,8 @@ function WorkerClient:_runSession(s, ctx)
             local _, err = self:_call(s, "worker.hello", { protocol = WorkerClient.PROTOCOL, client = "heartbeat" },
                 { idleTimeoutS = math.min(self.requestIdleTimeoutS, 30), heartbeat = true })
             if err and not s.ended then
-                self:_endSession(s, "the worker stopped answering the heartbeat: " .. tostring(err.message))
+                self:_endSession(s, Loc.text("Worker/18", "the worker stopped answering the heartbeat: ") ..
+                    tostring(err.message))
             end
         end
     end
@@ -536,7 +543,8 @@ function WorkerClient:_start()
     local program, source = WorkerClient.findWorker()
     if not program then
         self.lastFailure = source
-        return nil, newError("worker_unavailable", "The HotPixels worker could not be started: " .. source)
+        return nil, newError("worker_unavailable", Loc.text("Worker/19", "The HotPixels worker could not be " ..
+            "started: ") .. source)
     end
     self.sessions = self.sessions + 1
     local s = { number = self.sessions, token = WorkerClient.newToken(), queue = {}, pending = {},
@@ -550,7 +558,8 @@ function WorkerClient:_start()
         LrTasks.sleep(POLL_S)
         self:_pump(s)
         if wallClock() > deadline then
-            self:_endSession(s, string.format("the worker did not connect within %d s", self.startTimeoutS))
+            self:_endSession(s, string.format(Loc.text("Worker/20", "the worker did not connect within %d s"),
+                self.startTimeoutS))
         end
     end
     local function fail(err)
@@ -561,21 +570,24 @@ function WorkerClient:_start()
     if s.ended then
         local reason = s.endReason
         if s.exited then
-            reason = "the worker ended before it connected, " .. describeExit(s.exitStatus)
+            reason = Loc.text("Worker/21", "the worker ended before it connected, ") .. describeExit(s.exitStatus)
         end
-        return fail(s.failure or newError("worker_unavailable", "The HotPixels worker could not be started (" ..
-            reason .. "). Command: " .. tostring(s.command) .. ". Its log: " .. Log.workerLogPath()))
+        return fail(s.failure or newError("worker_unavailable", Loc.text("Worker/22", "The HotPixels worker could " ..
+            "not be started (") ..
+            reason .. "). Command: " .. tostring(s.command) .. Loc.text("Worker/23", ". Its log: ") ..
+                Log.workerLogPath()))
     end
     local hello, err = self:_call(s, "worker.hello", { protocol = WorkerClient.PROTOCOL, client = "lightroom" },
         { idleTimeoutS = self.startTimeoutS })
     if not hello then
-        return fail(newError("worker_unavailable", "The HotPixels worker did not answer worker.hello: " ..
+        return fail(newError("worker_unavailable", Loc.text("Worker/24", "The HotPixels worker did not answer " ..
+            "worker.hello: ") ..
             tostring(err and err.message)))
     end
     if hello.protocol ~= WorkerClient.PROTOCOL then
-        local e = newError("worker_protocol", string.format("This HotPixels worker speaks protocol %s but the " ..
-            "plug-in needs protocol %d. The plug-in and its worker come from different versions: reinstall the " ..
-            "plug-in from one download.", tostring(hello.protocol), WorkerClient.PROTOCOL))
+        local e = newError("worker_protocol", string.format(Loc.text("Worker/25", "This HotPixels worker speaks " ..
+            "protocol %s but the plug-in needs protocol %d. The plug-in and its worker come from different " ..
+            "versions: reinstall the plug-in from one download."), tostring(hello.protocol), WorkerClient.PROTOCOL))
         send(s, { jsonrpc = "2.0", id = Json.null, method = "worker.shutdown", params = Json.object() })
         return fail(e)
     end
@@ -597,9 +609,11 @@ function WorkerClient:_ensure()
     end
     if self.everDied then
         if self.restarts >= WorkerClient.MAX_RESTARTS then
-            return nil, newError("worker_failed", "The HotPixels worker stopped again after being restarted once (" ..
-                tostring(self.lastFailure) .. "). It will not be restarted automatically: see its log at " ..
-                Log.workerLogPath() .. ", then use 'Restart worker' in the Plug-in Manager.")
+            return nil, newError("worker_failed", Loc.text("Worker/26", "The HotPixels worker stopped again after " ..
+                "being restarted once (") ..
+                tostring(self.lastFailure) .. Loc.text("Worker/27", "). It will not be restarted automatically: " ..
+                    "see its log at ") ..
+                Log.workerLogPath() .. Loc.text("Worker/28", ", then use 'Restart worker' in the Plug-in Manager."))
         end
         self.restarts = self.restarts + 1
         Log.warn("restarting the worker after:", self.lastFailure)
@@ -609,7 +623,8 @@ function WorkerClient:_ensure()
     local ok, started, err = LrTasks.pcall(self._start, self)
     self.starting = false
     if not ok then
-        return nil, newError("worker_unavailable", "The HotPixels worker could not be started: " .. tostring(started))
+        return nil, newError("worker_unavailable", Loc.text("Worker/29", "The HotPixels worker could not be " ..
+            "started: ") .. tostring(started))
     end
     return started, err
 end
@@ -675,7 +690,7 @@ function WorkerClient:stop(timeoutS)
     if s.ready then
         self:_call(s, "worker.shutdown", Json.object(), { idleTimeoutS = timeoutS or 5 })
     end
-    self:_endSession(s, "stopped by the plug-in")
+    self:_endSession(s, Loc.text("Worker/30", "stopped by the plug-in"))
 end
 
 --- Like stop, but never yields: sends worker.shutdown without waiting, then closes the sockets.
@@ -688,7 +703,7 @@ function WorkerClient:stopNow()
     s.stopping = true
     send(s, { jsonrpc = "2.0", id = self.nextId, method = "worker.shutdown", params = Json.object() })
     self.nextId = self.nextId + 1
-    self:_endSession(s, "stopped by the plug-in")
+    self:_endSession(s, Loc.text("Worker/31", "stopped by the plug-in"))
 end
 
 --- Stops the worker and starts a fresh one, forgetting earlier failures (the Plug-in Manager's button).

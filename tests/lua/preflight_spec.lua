@@ -121,8 +121,12 @@ describe("Before a batch", function()
         local photo = sdk.catalog:addExistingPhoto(sim.lights[1], { rating = 3 })
         sdk.catalog:select({ photo })
 
-        local summary = correct({ stageResidual = false }, { confirm = "ok", openPanel = { elsewhere } })
+        local summary, seen = correct({ stageResidual = false }, { confirm = "ok", openPanel = { elsewhere } })
 
+        local note = sdk.view.withTitle(seen.summary.contents, "light_0001.dng: written to " .. elsewhere)
+        assert.truthy(note, "the summary says where the file went")
+        assert.truthy(note.title:find("its own folder is read-only", 1, true), note.title)
+        assert.truthy(note.title:find("not stacked with the original", 1, true), note.title)
         assert.truthy(world.shown("confirm")[1].message:find("read-only", 1, true))
         assert.truthy(world.shown("confirm")[1].info:find("not be stacked", 1, true))
         assert.are.equal(1, #summary.corrected)
