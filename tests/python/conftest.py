@@ -1,6 +1,9 @@
 """Shared test fixtures.
 
-* ``samples_dir``: the real DNG files in ../shared/samples (read in place, never copied).
+* ``sample(name)`` / ``samples_dir``: the real DNG files committed in tests/data/ (origin, licence and
+  what each one exercises: tests/data/README.md).
+* ``extra_samples()``: real files in the optional ``HOTPIXELS_SAMPLES`` folder. They only *add*
+  tests (parametrised over what is there); no test needs them, and none skips for want of them.
 * ``require_tool(name)``: skip when an external program (exiftool, darktable-cli, …) is missing,
   but fail under ``HOTPIXELS_CI=1``, where every system part must be present.
 """
@@ -14,7 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES_DIR = Path(os.environ.get("HOTPIXELS_SAMPLES", ROOT.parent / "shared" / "samples"))
+DATA_DIR = ROOT / "tests" / "data"
+EXTRA_SAMPLES_DIR = Path(os.environ["HOTPIXELS_SAMPLES"]) if os.environ.get("HOTPIXELS_SAMPLES") else None
 IN_CI = os.environ.get("HOTPIXELS_CI") == "1"
 
 
@@ -42,17 +46,32 @@ def require_module(name: str):
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    if not SAMPLES_DIR.is_dir():
-        _missing(f"sample folder {SAMPLES_DIR}")
-    return SAMPLES_DIR
+    """tests/data/, the committed sample DNGs."""
+    if not DATA_DIR.is_dir():
+        pytest.fail(f"{DATA_DIR} is missing: the checkout is incomplete")
+    return DATA_DIR
 
 
 def sample(name: str) -> Path:
-    """Path of one sample DNG (skips, or fails under CI, when the folder is absent)."""
-    p = SAMPLES_DIR / name
-    if not p.is_file():
-        _missing(f"sample {p}")
-    return p
+    """Path of one sample DNG: tests/data/ first, then the optional ``HOTPIXELS_SAMPLES`` folder.
+
+    A name found in neither skips (fails under ``HOTPIXELS_CI=1``): the repository's own tests only
+    name files committed in tests/data/.
+    """
+    p = DATA_DIR / name
+    if p.is_file():
+        return p
+    if EXTRA_SAMPLES_DIR is not None and (EXTRA_SAMPLES_DIR / name).is_file():
+        return EXTRA_SAMPLES_DIR / name
+    _missing(f"sample {name} (not in {DATA_DIR}" + (f" nor {EXTRA_SAMPLES_DIR})" if EXTRA_SAMPLES_DIR else ")"))
+    return p  # unreachable: _missing skips or fails
+
+
+def extra_samples(pattern: str = "*.dng") -> list[Path]:
+    """Files in the optional ``HOTPIXELS_SAMPLES`` folder (none when it is unset): for tests that only add."""
+    if EXTRA_SAMPLES_DIR is None or not EXTRA_SAMPLES_DIR.is_dir():
+        return []
+    return sorted(p for p in EXTRA_SAMPLES_DIR.glob(pattern) if p.is_file())
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -60,11 +60,8 @@ HOT_PER_SITE = 1.2e-3  # residual hot pixels per active site
 
 
 def default_samples_dir() -> Path:
-    """``HOTPIXELS_SAMPLES`` or ``../shared/samples`` next to the repository."""
-    import os
-
-    env = os.environ.get("HOTPIXELS_SAMPLES")
-    return Path(env) if env else Path(__file__).resolve().parents[3].parent / "shared" / "samples"
+    """The repository's ``tests/data`` (it holds ``REAL_SAMPLE``; see tests/data/README.md)."""
+    return Path(__file__).resolve().parents[3] / "tests" / "data"
 
 
 @dataclass
