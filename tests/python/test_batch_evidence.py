@@ -21,7 +21,7 @@ from hotpixels.cli import main
 from hotpixels.correct.batch import (
     BATCH_SENSITIVITY, CONTEXT_SIGMA, CONTEXT_SITES, LOGIT_CLIP, SCORE_SHARE, Z_FRAME, BatchEvidence, detect_batch,
 )
-from hotpixels.correct.candidates import K_MAX, estimate_noise, ring_offsets
+from hotpixels.candidates import K_MAX, estimate_noise, ring_offsets
 from hotpixels.dng.reader import read_dng
 from hotpixels.errors import Cancelled, InvalidOption
 from hotpixels.rpc.state import BatchStore

@@ -102,7 +102,7 @@ def test_exiftool_reads_back_iso_exposure_serial_time_and_pentax_temperature(tmp
 
 def test_project_metadata_reader_finds_the_simulated_temperature(tmp_path):
     require_tool("exiftool")
-    from hotpixels.dng.metadata import read_camera_metadata
+    from hotpixels.dng.reader import read_camera_metadata
 
     s = simulate_session("small", seed=23, n_darks=1, n_lights=0, temp_dark_c=-5.0, iso=800, exposure_s=240)
     written = s.write(tmp_path)

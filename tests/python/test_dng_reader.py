@@ -15,7 +15,7 @@ import tifffile
 from conftest import require_module, sample
 from hotpixels.dng import cli as dng_cli
 from hotpixels.dng.digest import compressed_tiles_digest, new_raw_image_digest
-from hotpixels.dng.metadata import read_camera_metadata
+from hotpixels.dng.reader import read_camera_metadata
 from hotpixels.dng.reader import open_tiff, read_dng
 from hotpixels.errors import (
     CorruptData, FileNotFound, NotCfaRaw, NotDng, NotTiff, TruncatedFile, UnsupportedCompression,
@@ -303,11 +303,11 @@ def test_one_long_lived_exiftool_process_is_shared_by_threads():
 
     if not md.exiftool_available():
         pytest.skip("exiftool is missing")
-    md.read_camera_metadata(sample("exiftool_DNG.dng"))
+    read_camera_metadata(sample("exiftool_DNG.dng"))
     helper = md._EXIFTOOL._helper
     assert helper is not None and helper.running
     with ThreadPoolExecutor(6) as pool:
-        metas = list(pool.map(md.read_camera_metadata, [sample("exiftool_DNG.dng")] * 12))
+        metas = list(pool.map(read_camera_metadata, [sample("exiftool_DNG.dng")] * 12))
     assert {m.serial for m in metas} == {"012345678"}
     assert md._EXIFTOOL._helper is helper  # still the same process
     from exiftool.exceptions import ExifToolExecuteError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hotpixels.correct.candidates import estimate_noise, find_candidates
+from hotpixels.candidates import estimate_noise, find_candidates
 from hotpixels.model.features import (BRIGHT_SIGMA, HALF, MIN_BRIGHT, N_CONTEXT, PATCH, QUANTILES, RESOLVED_RING,
                                       SINGLE_CROSS, frame_context, patch_features)
 from hotpixels.simulate.render import render_light

@@ -3,7 +3,7 @@
 Between tripod frames the sky turns, so stars and their cores move by pixels; the scene below the
 horizon stays but has no single-site spikes; defects stay on their site. So, per frame, every site
 gets ``z = (v - ring mean) / σ`` (same ring and noise model as the single-frame candidates, see
-:mod:`hotpixels.correct.candidates`) and the site must also exceed its ring maximum; a site that
+:mod:`hotpixels.candidates`) and the site must also exceed its ring maximum; a site that
 does so with ``z >= z_frame`` in at least ``min_frames`` frames is a defect. A 5 σ defect passes a
 3 σ per-frame test in about 96 % of the frames, pure noise in about 1e-3, a moving star in one.
 
@@ -54,7 +54,7 @@ import torch
 
 from ..dng.cfa import CfaPattern
 from ..errors import InvalidOption
-from .candidates import K_MAX, NoiseModel, estimate_noise, mean_black, ring_offsets, ring_stats
+from ..candidates import K_MAX, NoiseModel, estimate_noise, mean_black, ring_offsets, ring_stats
 
 Z_FRAME = 3.0
 SPILL_MAX = 0.08

@@ -4,7 +4,7 @@ Profiles miss random hot pixels (new defects, RTS pixels, cosmic-ray hits, tempe
 profile did not cover). This stage finds them in the frame itself:
 
 1. fit the frame's noise model and propose candidate sites that stand out from their same-colour
-   ring by a margin in σ (:mod:`hotpixels.correct.candidates`; about 1e-4–1e-3 of the sites,
+   ring by a margin in σ (:mod:`hotpixels.candidates`; about 1e-4–1e-3 of the sites,
    every star core among them);
 2. score each candidate with a small CNN over the full-resolution CFA patch around it
    (:mod:`hotpixels.model`): a star spreads light over neighbouring sites of other colours (or,
@@ -33,7 +33,7 @@ import numpy as np
 
 from ..dng.cfa import CfaPattern
 from ..errors import InvalidOption
-from .candidates import K_MEAN, estimate_noise, find_candidates
+from ..candidates import K_MEAN, estimate_noise, find_candidates
 
 DEFAULT_SENSITIVITY = 0.5
 # Amplitude gate (excess over the ring mean, in σ) at sensitivity 0.5, and its change per unit of

@@ -205,19 +205,3 @@ def add_exiftool_metadata(meta: CameraMetadata, path: str) -> CameraMetadata:
                 meta.internal_serial = str(value).strip()
                 break
     return meta
-
-
-def read_camera_metadata(path, tags: TiffFile | None = None) -> CameraMetadata:
-    """Metadata of the DNG at ``path``: its tags, plus exiftool's temperature when available.
-
-    ``tags`` may be an already parsed :class:`~hotpixels.dng.tiff.TiffFile` of the same file.
-    """
-    path = os.fspath(path)
-    if tags is None:
-        from .reader import open_tiff
-
-        with open_tiff(path) as tf:
-            meta = metadata_from_tags(tf)
-    else:
-        meta = metadata_from_tags(tags)
-    return add_exiftool_metadata(meta, path)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..correct.candidates import estimate_noise, find_candidates
+from ..candidates import estimate_noise, find_candidates
 from ..dng.cfa import CfaPattern
 from ..progress import ProgressFn, check_cancel, report
 from ..simulate.scene import make_scene, render_scene_e_s

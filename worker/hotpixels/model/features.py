@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..correct.candidates import NoiseModel, mean_black
+from ..candidates import NoiseModel, mean_black
 from ..dng.cfa import CfaPattern
 
 PATCH = 9

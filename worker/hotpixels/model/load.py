@@ -19,8 +19,7 @@ import torch
 
 from ..errors import ModelCorrupt, ModelMissing
 from .features import N_CONTEXT, PATCH, frame_context
-from .net import ARCH, PatchNet
-from .train import pick_device
+from .net import ARCH, PatchNet, pick_device
 
 MODEL_NAME = "residual-v2.pt"
 FREEZE_MIN_BATCH = 20_000  # candidates in one call that make a TorchScript freeze worth it

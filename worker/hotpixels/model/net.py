@@ -33,3 +33,13 @@ class PatchNet(nn.Module):
     def forward(self, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         """(N, N_CHANNELS, PATCH, PATCH) patches and (N, N_CONTEXT) frame context -> (N,) logits."""
         return self.head(torch.cat([self.flat(self.convs(x)), ctx], dim=1))[:, 0]
+
+
+def pick_device(name: str | None) -> torch.device:
+    if name in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)

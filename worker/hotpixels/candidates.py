@@ -1,8 +1,9 @@
 """Stage 3, step 1: a noise model of the frame and the candidate sites that stand out from their ring.
 
 Both are needed by the single-frame detector (:mod:`hotpixels.correct.residual`), the batch
-detector (:mod:`hotpixels.correct.batch`) and the training data (:mod:`hotpixels.model.dataset`),
-so they live in one place.
+detector (:mod:`hotpixels.correct.batch`), the classifier's features (:mod:`hotpixels.model.features`)
+and the training data (:mod:`hotpixels.model.dataset`), so they live in one layer below both
+``correct`` and ``model`` (it imports neither: no import cycle).
 
 **Ring.** The *ring* of a site is its same-colour neighbours at Chebyshev distance exactly 2
 (from :meth:`CfaPattern.same_color_offsets`): for a Bayer red/blue site the 8 sites at
@@ -34,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ..dng.cfa import CfaPattern
+from .dng.cfa import CfaPattern
 
 RING_RADIUS = 2
 K_MEAN = 4.0  # candidate: excess over the ring mean, in σ
