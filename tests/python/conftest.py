@@ -1,7 +1,8 @@
 """Shared test fixtures.
 
 * ``sample(name)`` / ``samples_dir``: the real DNG files committed in tests/data/ (origin, licence and
-  what each one exercises: tests/data/README.md).
+  what each one exercises: tests/data/README.md); ``sample("built_…")`` builds one of the stand-ins
+  for files we may not ship (:mod:`built_samples`) on first use.
 * ``extra_samples()``: real files in the optional ``HOTPIXELS_SAMPLES`` folder. They only *add*
   tests (parametrised over what is there); no test needs them, and none skips for want of them.
 * ``require_tool(name)``: skip when an external program (exiftool, darktable-cli, …) is missing,
@@ -16,10 +17,13 @@ from pathlib import Path
 
 import pytest
 
+import built_samples
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "tests" / "data"
 EXTRA_SAMPLES_DIR = Path(os.environ["HOTPIXELS_SAMPLES"]) if os.environ.get("HOTPIXELS_SAMPLES") else None
 IN_CI = os.environ.get("HOTPIXELS_CI") == "1"
+_BUILT: dict[str, Path] = {}  # "dir": the session's folder of built samples
 
 
 def _missing(what: str) -> None:
@@ -53,11 +57,14 @@ def samples_dir() -> Path:
 
 
 def sample(name: str) -> Path:
-    """Path of one sample DNG: tests/data/ first, then the optional ``HOTPIXELS_SAMPLES`` folder.
+    """Path of one sample DNG: a ``built_…`` stand-in (built now), tests/data/, then the optional
+    ``HOTPIXELS_SAMPLES`` folder.
 
-    A name found in neither skips (fails under ``HOTPIXELS_CI=1``): the repository's own tests only
-    name files committed in tests/data/.
+    A name found nowhere skips (fails under ``HOTPIXELS_CI=1``): the repository's own tests only
+    name files committed in tests/data/ or built by :mod:`built_samples`.
     """
+    if name in built_samples.BUILDERS:
+        return built_samples.build(name, _BUILT["dir"], DATA_DIR)
     p = DATA_DIR / name
     if p.is_file():
         return p
@@ -72,6 +79,14 @@ def extra_samples(pattern: str = "*.dng") -> list[Path]:
     if EXTRA_SAMPLES_DIR is None or not EXTRA_SAMPLES_DIR.is_dir():
         return []
     return sorted(p for p in EXTRA_SAMPLES_DIR.glob(pattern) if p.is_file())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _built_samples_folder(tmp_path_factory):
+    """Where ``sample("built_…")`` puts the files it builds (once per test session)."""
+    _BUILT["dir"] = tmp_path_factory.mktemp("built-samples")
+    yield
+    _BUILT.pop("dir", None)
 
 
 @pytest.fixture(scope="session", autouse=True)
