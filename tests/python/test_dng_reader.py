@@ -7,12 +7,13 @@ import argparse
 import hashlib
 import json
 import struct
+import time
 
 import numpy as np
 import pytest
 import tifffile
 
-from conftest import require_module, sample
+from conftest import require_module, require_tool, sample
 from hotpixels.dng import cli as dng_cli
 from hotpixels.dng.digest import compressed_tiles_digest, new_raw_image_digest
 from hotpixels.dng.reader import read_camera_metadata
@@ -315,8 +316,7 @@ def test_one_long_lived_exiftool_process_is_shared_by_threads():
 
     from hotpixels.dng import metadata as md
 
-    if not md.exiftool_available():
-        pytest.skip("exiftool is missing")
+    require_tool("exiftool")
     read_camera_metadata(sample("built_canon_350d_pixels_stripped.dng"))
     helper = md._EXIFTOOL._helper
     assert helper is not None and helper.running
@@ -331,3 +331,29 @@ def test_one_long_lived_exiftool_process_is_shared_by_threads():
     assert md._EXIFTOOL._helper is helper  # a bad file does not cost the process
     md.close_exiftool()
     assert md._EXIFTOOL._helper is None
+
+
+def test_exiftool_started_from_a_thread_that_ended_still_serves_without_warnings():
+    """pyexiftool has Linux SIGTERM exiftool when the thread that started it ends; started from a
+    job thread, it used to die with it and every later call (and the exit) warned "ExifTool process
+    was previously running but died"."""
+    import threading
+    import warnings
+
+    from hotpixels.dng import metadata as md
+
+    require_tool("exiftool")
+    md.close_exiftool()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        job = threading.Thread(target=read_camera_metadata, args=(sample("built_canon_350d_pixels_stripped.dng"),))
+        job.start()
+        job.join()
+        helper = md._EXIFTOOL._helper
+        assert helper is not None
+        time.sleep(0.5)  # the kernel's signal would have arrived by now
+        assert helper._process.poll() is None  # still alive
+        meta = read_camera_metadata(sample("tinydng_colorchart.dng"))
+        assert md._EXIFTOOL._helper is helper and meta.model == "Canon EOS Kiss X4"
+        md.close_exiftool()
+    assert [str(w.message) for w in caught] == []
