@@ -40,6 +40,13 @@ def require_tool(name: str) -> str:
     return path  # type: ignore[return-value]
 
 
+def require_file(path: Path, what: str) -> Path:
+    """``path`` when that file exists (a build product, …); else skip (fail under CI)."""
+    if not Path(path).is_file():
+        _missing(f"{what} {path}")
+    return Path(path)
+
+
 def require_module(name: str):
     """Import a test-only Python package (rawpy, dngpy, astroscrappy) or skip (fail under CI)."""
     try:
