@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import require_module, require_tool, sample
+from conftest import extra_samples, require_module, require_tool, sample
 from hotpixels.dng import cli as dng_cli
 from hotpixels.dng.digest import compressed_tiles_digest, new_raw_image_digest
 from hotpixels.dng.reader import read_camera_metadata
@@ -357,3 +357,26 @@ def test_exiftool_started_from_a_thread_that_ended_still_serves_without_warnings
         assert md._EXIFTOOL._helper is helper and meta.model == "Canon EOS Kiss X4"
         md.close_exiftool()
     assert [str(w.message) for w in caught] == []
+
+
+# -- optional real files (HOTPIXELS_SAMPLES): they only add tests -----------------------------------
+EXTRA = extra_samples()
+if EXTRA:
+    @pytest.mark.parametrize("path", EXTRA, ids=[p.name for p in EXTRA])
+    def test_an_extra_real_file_reads_like_libraw_and_round_trips_or_gets_a_clear_error(path, tmp_path):
+        """Every file of the optional folder: either a clear HotPixels error (a code a photographer can
+        act on), or pixels equal to LibRaw's that a correction writes back exactly."""
+        from dng_testing import fake_correction, rawpy_raw
+        from hotpixels.dng.writer import write_corrected_dng
+        from hotpixels.errors import HotPixelsError
+
+        try:
+            raw = read_dng(path, metadata=False)
+        except HotPixelsError as exc:
+            assert 1000 <= exc.code < 2000 and exc.message
+            return
+        if raw.layout.compression != 52546:  # LibRaw cannot read JPEG XL raws
+            np.testing.assert_array_equal(raw.cfa_dn, rawpy_raw(path))
+        new = fake_correction(raw, 5, n=100)
+        write_corrected_dng(raw, new, tmp_path / "out.dng")
+        np.testing.assert_array_equal(read_dng(tmp_path / "out.dng", metadata=False).cfa_dn, new)
