@@ -246,3 +246,21 @@ def test_connect_wins_over_stdio_as_run_sh_serve_passes_both(tmp_path):
     finally:
         proc.kill()
         plugin.close()
+
+
+@pytest.mark.frozen
+@pytest.mark.skipif(not FROZEN_WORKER.is_file(), reason="the frozen worker is not built (./run.sh build)")
+def test_the_frozen_worker_bundles_no_torch_simulator_trainer_or_bench_and_stays_small():
+    from PyInstaller.archive.readers import CArchiveReader
+
+    from hotpixels.rpc.bundle import folder_size_mb
+
+    exe = CArchiveReader(str(FROZEN_WORKER))
+    pyz = exe.open_embedded_archive(next(n for n in exe.toc if n.startswith("PYZ")))
+    modules = set(pyz.toc)
+    assert {"hotpixels.model.numpy_net", "hotpixels.correct.residual", "hotpixels.candidates"} <= modules
+    heavy = ("torch", "hotpixels.simulate", "hotpixels.model.train", "hotpixels.model.dataset", "hotpixels.bench")
+    assert sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in heavy)) == []
+    assert not list(FROZEN_WORKER.parent.rglob("torch"))  # no torch package data or libraries either
+    assert folder_size_mb(FROZEN_WORKER.parent) <= 200
+

@@ -82,7 +82,7 @@ def detect_residual(cfa_dn: np.ndarray, cfa: CfaPattern, *, active_area, white_l
     x = patch_features(cfa_dn, cfa, cand.yx, noise, active_area=active_area, black_level_dn=black_level_dn,
                        white_level_dn=white_level_dn)
     t3 = time.perf_counter()
-    logits = det.logits(x).numpy().astype(np.float64)
+    logits = np.asarray(det.logits(x), dtype=np.float64)
     t4 = time.perf_counter()
     hit = (logits > thr) & (cand.excess_sigma >= gate)
     return {

@@ -222,8 +222,7 @@ def frame_patches(frame: TrainingFrame):
     x = patch_features(frame.cfa_dn, frame.cfa, cand.yx, noise, active_area=frame.active_area,
                        black_level_dn=frame.black_dn, white_level_dn=frame.white_dn)
     ctx = frame_context(x)  # bright candidates only: the same as at inference whatever the gate
-    k = torch.from_numpy(keep)
-    return x[k], ctx[k], label[keep], amp[keep], missed
+    return torch.from_numpy(np.ascontiguousarray(x[keep])), torch.from_numpy(ctx[keep]), label[keep], amp[keep], missed
 
 
 def make_patches(seed: int, n_frames: int, *, first: int = 0, size: int = FRAME_SIZE, samples_dir: Path | None = None,

@@ -142,7 +142,8 @@ def validate(net: PatchNet, val, thr: float) -> dict:
 
 
 def save_model(net: PatchNet, meta: dict, path: str | Path) -> Path:
-    """Atomically write ``{"state_dict", "meta"}`` (weights_only-loadable)."""
+    """Atomically write ``{"state_dict", "meta"}`` (weights_only-loadable) and its torch-free ``.npz``
+    export beside it (:mod:`.weights`)."""
     import os
     import tempfile
 
@@ -157,4 +158,7 @@ def save_model(net: PatchNet, meta: dict, path: str | Path) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    from .export import export_weights
+
+    export_weights(path)
     return path
