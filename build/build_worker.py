@@ -19,11 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "worker"))
 
-from hotpixels.rpc.bundle import WORKER_NAME, frozen_worker_path, platform_tag  # noqa: E402
-
-
-def folder_size_mb(path: Path) -> float:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+from hotpixels.rpc.bundle import WORKER_NAME, folder_size_mb, frozen_worker_path, platform_tag  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 Exporter.lua: a non-DNG raw becomes a DNG the worker can read.
 
 Lightroom exports the photo as DNG into a fresh, unique temporary folder with
-the settings of LIGHTROOM.md §5: raw data preserved (no demosaicing), no
+the settings of docs/lightroom-sdk.md §5: raw data preserved (no demosaicing), no
 embedded original, no lossy compression, no fast-load data, and collisions
 renamed so an export never stops mid-batch with a dialog. One photo per export
 and per folder, so even a collision cannot occur. The caller deletes the folder.

@@ -4,7 +4,7 @@ Shell.lua: command lines for LrTasks.execute, quoted for the system's shell.
 On macOS LrTasks.execute runs the line through /bin/sh: single quotes protect
 spaces and non-ASCII characters. On Windows cmd.exe strips the first and last
 quote of a line that starts with a quote, so the whole line gets an extra outer
-pair (as PS's cmdlineQuote and JPEGOptimizer do; LIGHTROOM.md §3).
+pair (as PS's cmdlineQuote and JPEGOptimizer do; docs/lightroom-sdk.md §3).
 ------------------------------------------------------------------------------]]
 
 local Shell = {}

@@ -2,7 +2,7 @@
 WorkerClient.lua: the one place that talks to the HotPixels worker, and the
 only file that touches LrSocket.
 
-How a session works (docs/protocol.md, LIGHTROOM.md §2):
+How a session works (docs/protocol.md, docs/lightroom-sdk.md §2):
   1. A long-lived task binds two loopback LrSockets with port 0: a "send" socket
      (we write requests; the worker reads) and a "receive" socket (the worker
      writes replies and notifications). `onConnecting` tells us each port.

@@ -1,4 +1,4 @@
--- The SDK stand-in enforces the SDK's rules the plug-in must follow (LIGHTROOM.md), so a plug-in
+-- The SDK stand-in enforces the SDK's rules the plug-in must follow (docs/lightroom-sdk.md), so a plug-in
 -- that broke them would fail here as it would misbehave in Lightroom.
 package.path = "tests/lua/support/?.lua;" .. package.path
 local world = require "world"

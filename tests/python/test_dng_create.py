@@ -102,7 +102,7 @@ def test_exiftool_reads_back_iso_exposure_serial_time_and_pentax_temperature(tmp
 
 def test_project_metadata_reader_finds_the_simulated_temperature(tmp_path):
     require_tool("exiftool")
-    from hotpixels.dng.metadata import read_camera_metadata
+    from hotpixels.dng.reader import read_camera_metadata
 
     s = simulate_session("small", seed=23, n_darks=1, n_lights=0, temp_dark_c=-5.0, iso=800, exposure_s=240)
     written = s.write(tmp_path)
@@ -215,3 +215,45 @@ def test_adobe_dng_sdk_accepts_the_new_raw_image_digest_and_catches_a_changed_pi
         bad.write_bytes(bytes(data))
         dngpy.Dng(str(bad)).raw_pixels
         assert "NewRawImageDigest does not match" in "".join(capfd.readouterr())
+
+
+def test_linear_raw_dng_holds_the_three_planes_and_is_refused_as_not_cfa(tmp_path):
+    import tifffile
+
+    from hotpixels.dng.create import write_linear_dng
+    from hotpixels.dng.reader import read_dng
+    from hotpixels.errors import NotCfaRaw
+
+    rgb = np.random.default_rng(3).integers(0, 65536, (40, 56, 3)).astype(np.uint16)
+    for subifd in (False, True):
+        path = tmp_path / f"linear-{subifd}.dng"
+        write_linear_dng(path, rgb, subifd=subifd)
+        with tifffile.TiffFile(path) as tf:
+            page = next(p for p in [tf.pages[0], *(tf.pages[0].pages or [])] if p.photometric == 34892)
+            np.testing.assert_array_equal(page.asarray(), rgb)
+        with pytest.raises(NotCfaRaw):
+            read_dng(path)
+
+
+@pytest.mark.parametrize("layout", ["packed-tiles", "ljpeg-tiles-subifd", "strip"])
+def test_pixel_data_false_keeps_every_tag_but_points_past_the_end(tmp_path, layout):
+    from hotpixels.dng.reader import read_camera_metadata, read_dng
+    from hotpixels.dng.tiff import TiffFile
+    from hotpixels.errors import TruncatedFile
+
+    truth = np.random.default_rng(4).integers(0, 4096, (64, 96)).astype(np.uint16)
+    meta = CameraMetadata(make="Canon", model="Body", serial="42", iso=400, exposure_s=1 / 15)
+    kw = dict(cfa=CfaPattern.bayer("RGGB"), active_area=(0, 0, 64, 96), black_level_dn=0, white_level_dn=4095,
+              bits=12, layout=layout, tile_px=32, metadata=meta)
+    full, stripped = tmp_path / "full.dng", tmp_path / "stripped.dng"
+    write_dng(full, truth, **kw)
+    write_dng(stripped, truth, pixel_data=False, **kw)
+    assert stripped.stat().st_size < full.stat().st_size
+    tf = TiffFile(stripped.read_bytes())
+    raw_ifd = next(i for i in tf.walk() if tf.get1(i, 262) == 32803)
+    offsets = tf.ints(raw_ifd.entries[324 if 324 in raw_ifd.entries else 273])
+    assert min(offsets) > stripped.stat().st_size and tf.get1(raw_ifd, 256) == 96
+    got = read_camera_metadata(stripped)
+    assert (got.make, got.serial, got.iso, got.exposure_s) == ("Canon", "42", 400, pytest.approx(1 / 15))
+    with pytest.raises(TruncatedFile):
+        read_dng(stripped)

@@ -7,22 +7,23 @@ import argparse
 import hashlib
 import json
 import struct
+import time
 
 import numpy as np
 import pytest
 import tifffile
 
-from conftest import require_module, sample
+from conftest import extra_samples, require_module, require_tool, sample
 from hotpixels.dng import cli as dng_cli
 from hotpixels.dng.digest import compressed_tiles_digest, new_raw_image_digest
-from hotpixels.dng.metadata import read_camera_metadata
+from hotpixels.dng.reader import read_camera_metadata
 from hotpixels.dng.reader import open_tiff, read_dng
 from hotpixels.errors import (
     CorruptData, FileNotFound, NotCfaRaw, NotDng, NotTiff, TruncatedFile, UnsupportedCompression,
 )
 
 PIXEL_SAMPLES = ["tinydng_colorchart.dng", "sdk_colorchart_ljpeg.dng", "sdk_xtrans_ljpeg.dng",
-                 "minhtcai_camera_test.dng"]
+                 "built_gbrg_10bit_packed.dng"]
 
 
 @pytest.mark.parametrize("name", PIXEL_SAMPLES)
@@ -51,7 +52,7 @@ def test_sample_levels_and_cfa_match_the_readme():
     assert raw.active_area == (26, 152, 1182, 1886)
     assert raw.black_repeat_dn.tolist() == [[2056.0]] and raw.white_level_dn == 15000
     assert raw.bits_per_sample == 14 and raw.layout.packed
-    gbrg = read_dng(sample("minhtcai_camera_test.dng"), metadata=False)
+    gbrg = read_dng(sample("built_gbrg_10bit_packed.dng"), metadata=False)
     assert gbrg.cfa.name == "GBRG" and gbrg.bits_per_sample == 10 and gbrg.layout.packed
     xt = read_dng(sample("sdk_xtrans_ljpeg.dng"), metadata=False)
     assert xt.cfa.is_xtrans and xt.black_repeat_dn.tolist() == [[1024.0]] and xt.white_level_dn == 16383
@@ -75,11 +76,25 @@ def test_new_raw_image_digest_of_sdk_samples_is_reproduced(name):
     assert new_raw_image_digest(raw.cfa_dn).hex() == raw.layout.digest_stored_hex
 
 
-def test_digest_test_vector_linear_raw_three_planes():
-    """06_PGTM2 is LinearRaw (3 planes): not readable as CFA, but a digest test vector."""
-    frame = tifffile.imread(sample("06_PGTM2_unsigned16.dng"))
-    assert frame.shape == (200, 200, 3)
-    assert new_raw_image_digest(frame).hex() == "a38a9d44de9f011aea7a9459229dc124"
+def test_three_plane_digest_is_the_one_the_adobe_dng_sdk_checks(tmp_path):
+    """A LinearRaw frame (3 different planes, 2 x 2 digest tiles) is a digest test vector: the
+    Adobe DNG SDK recomputes NewRawImageDigest when it reads the file and reports a mismatch."""
+    from dng_testing import dngpy_read
+
+    path = sample("built_linear_raw_uint16.dng")
+    frame = tifffile.imread(path)
+    assert frame.shape == (300, 280, 3) and not np.array_equal(frame[..., 0], frame[..., 1])
+    with open_tiff(path) as tf:
+        entry = tf.ifd0.entries[51111]
+        stored = tf.raw_bytes(entry)
+    assert new_raw_image_digest(frame) == stored
+    _, messages = dngpy_read(path, tmp_path / "ok.npy")
+    assert not any("NewRawImageDigest" in m for m in messages), messages
+    wrong = bytearray(path.read_bytes())
+    wrong[entry.value_pos] ^= 1
+    (tmp_path / "wrong.dng").write_bytes(bytes(wrong))
+    _, messages = dngpy_read(tmp_path / "wrong.dng", tmp_path / "wrong.npy")
+    assert any("NewRawImageDigest does not match" in m for m in messages)
 
 
 def test_jpeg_xl_digest_is_over_the_compressed_tiles():
@@ -96,7 +111,7 @@ def test_pixels_false_reads_tags_without_decoding():
 
 
 # -- errors ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["06_PGTM2_unsigned16.dng", "exiv2_IMG_1361.dng"])
+@pytest.mark.parametrize("name", ["built_linear_raw_uint16.dng", "built_linear_raw_subifd_stripped.dng"])
 def test_linear_raw_gets_not_cfa_raw_error_1005(name):
     with pytest.raises(NotCfaRaw) as info:
         read_dng(sample(name))
@@ -106,7 +121,7 @@ def test_linear_raw_gets_not_cfa_raw_error_1005(name):
 
 def test_stripped_pixel_data_gets_truncated_error_1006_not_garbage():
     with pytest.raises(TruncatedFile) as info:
-        read_dng(sample("exiftool_DNG.dng"))
+        read_dng(sample("built_canon_350d_pixels_stripped.dng"))
     assert info.value.code == 1006 and "truncated" in info.value.message
 
 
@@ -180,7 +195,7 @@ def test_reading_never_changes_the_source():
 
 # -- metadata -------------------------------------------------------------------------------------
 def test_metadata_of_the_canon_350d_sample():
-    meta = read_camera_metadata(sample("exiftool_DNG.dng"))
+    meta = read_camera_metadata(sample("built_canon_350d_pixels_stripped.dng"))
     assert (meta.make, meta.model, meta.serial) == ("Canon", "Canon EOS 350D DIGITAL", "012345678")
     assert meta.iso == 400 and meta.exposure_s == pytest.approx(1 / 15)
     assert meta.capture_time == "2005-08-03T18:59:18"
@@ -195,9 +210,9 @@ def test_zero_iso_and_exposure_mean_unknown():
 
 def test_reader_works_without_exiftool(monkeypatch):
     monkeypatch.setenv("HOTPIXELS_NO_EXIFTOOL", "1")
-    meta = read_camera_metadata(sample("exiftool_DNG.dng"))
+    meta = read_camera_metadata(sample("built_canon_350d_pixels_stripped.dng"))
     assert meta.serial == "012345678" and meta.temperature_c is None
-    raw = read_dng(sample("minhtcai_camera_test.dng"))
+    raw = read_dng(sample("built_gbrg_10bit_packed.dng"))
     assert raw.metadata.temperature_c is None and raw.cfa_dn.shape == (480, 640)
 
 
@@ -220,7 +235,7 @@ def test_inspect_json_describes_layout_cfa_and_levels(capsys):
 
 
 def test_inspect_reports_bad_files_and_goes_on(capsys):
-    rc = _inspect([str(sample("exiv2_IMG_1361.dng")), str(sample("minhtcai_camera_test.dng"))])
+    rc = _inspect([str(sample("built_linear_raw_subifd_stripped.dng")), str(sample("built_gbrg_10bit_packed.dng"))])
     out = capsys.readouterr().out
     assert rc == 2
     assert "error [1005 not_cfa_raw]: not a CFA raw DNG" in out
@@ -228,7 +243,7 @@ def test_inspect_reports_bad_files_and_goes_on(capsys):
 
 
 def test_inspect_json_error_only_json_on_stdout(capsys):
-    rc = _inspect(["--json", str(sample("exiftool_DNG.dng"))])
+    rc = _inspect(["--json", str(sample("built_canon_350d_pixels_stripped.dng"))])
     out = json.loads(capsys.readouterr().out)
     assert rc == 2 and out["error"]["code"] == 1006
 
@@ -250,7 +265,7 @@ def test_hotpixels_inspect_runs_as_a_real_command():
     import sys
 
     proc = subprocess.run([sys.executable, "-m", "hotpixels", "inspect", "--json",
-                           str(sample("minhtcai_camera_test.dng")), str(sample("exiv2_IMG_1361.dng"))],
+                           str(sample("built_gbrg_10bit_packed.dng")), str(sample("built_linear_raw_subifd_stripped.dng"))],
                           capture_output=True, text=True, timeout=120)
     out = json.loads(proc.stdout)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -301,13 +316,12 @@ def test_one_long_lived_exiftool_process_is_shared_by_threads():
 
     from hotpixels.dng import metadata as md
 
-    if not md.exiftool_available():
-        pytest.skip("exiftool is missing")
-    md.read_camera_metadata(sample("exiftool_DNG.dng"))
+    require_tool("exiftool")
+    read_camera_metadata(sample("built_canon_350d_pixels_stripped.dng"))
     helper = md._EXIFTOOL._helper
     assert helper is not None and helper.running
     with ThreadPoolExecutor(6) as pool:
-        metas = list(pool.map(md.read_camera_metadata, [sample("exiftool_DNG.dng")] * 12))
+        metas = list(pool.map(read_camera_metadata, [sample("built_canon_350d_pixels_stripped.dng")] * 12))
     assert {m.serial for m in metas} == {"012345678"}
     assert md._EXIFTOOL._helper is helper  # still the same process
     from exiftool.exceptions import ExifToolExecuteError
@@ -317,3 +331,52 @@ def test_one_long_lived_exiftool_process_is_shared_by_threads():
     assert md._EXIFTOOL._helper is helper  # a bad file does not cost the process
     md.close_exiftool()
     assert md._EXIFTOOL._helper is None
+
+
+def test_exiftool_started_from_a_thread_that_ended_still_serves_without_warnings():
+    """pyexiftool has Linux SIGTERM exiftool when the thread that started it ends; started from a
+    job thread, it used to die with it and every later call (and the exit) warned "ExifTool process
+    was previously running but died"."""
+    import threading
+    import warnings
+
+    from hotpixels.dng import metadata as md
+
+    require_tool("exiftool")
+    md.close_exiftool()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        job = threading.Thread(target=read_camera_metadata, args=(sample("built_canon_350d_pixels_stripped.dng"),))
+        job.start()
+        job.join()
+        helper = md._EXIFTOOL._helper
+        assert helper is not None
+        time.sleep(0.5)  # the kernel's signal would have arrived by now
+        assert helper._process.poll() is None  # still alive
+        meta = read_camera_metadata(sample("tinydng_colorchart.dng"))
+        assert md._EXIFTOOL._helper is helper and meta.model == "Canon EOS Kiss X4"
+        md.close_exiftool()
+    assert [str(w.message) for w in caught] == []
+
+
+# -- optional real files (HOTPIXELS_SAMPLES): they only add tests -----------------------------------
+EXTRA = extra_samples()
+if EXTRA:
+    @pytest.mark.parametrize("path", EXTRA, ids=[p.name for p in EXTRA])
+    def test_an_extra_real_file_reads_like_libraw_and_round_trips_or_gets_a_clear_error(path, tmp_path):
+        """Every file of the optional folder: either a clear HotPixels error (a code a photographer can
+        act on), or pixels equal to LibRaw's that a correction writes back exactly."""
+        from dng_testing import fake_correction, rawpy_raw
+        from hotpixels.dng.writer import write_corrected_dng
+        from hotpixels.errors import HotPixelsError
+
+        try:
+            raw = read_dng(path, metadata=False)
+        except HotPixelsError as exc:
+            assert 1000 <= exc.code < 2000 and exc.message
+            return
+        if raw.layout.compression != 52546:  # LibRaw cannot read JPEG XL raws
+            np.testing.assert_array_equal(raw.cfa_dn, rawpy_raw(path))
+        new = fake_correction(raw, 5, n=100)
+        write_corrected_dng(raw, new, tmp_path / "out.dng")
+        np.testing.assert_array_equal(read_dng(tmp_path / "out.dng", metadata=False).cfa_dn, new)

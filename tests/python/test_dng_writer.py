@@ -22,7 +22,7 @@ from hotpixels.dng.writer import default_output_path, inverse_linearization, wri
 from hotpixels.errors import Cancelled, DestinationUnwritable, FileNotReadable, OutputExists
 
 CFA_SAMPLES = ["tinydng_colorchart.dng", "sdk_colorchart_ljpeg.dng", "sdk_xtrans_ljpeg.dng",
-               "minhtcai_camera_test.dng"]
+               "built_gbrg_10bit_packed.dng"]
 SDK_READABLE = ["tinydng_colorchart.dng", "sdk_colorchart_ljpeg.dng", "sdk_xtrans_ljpeg.dng"]
 
 
@@ -173,7 +173,7 @@ def test_inverse_linearization_is_exact_on_the_tables_image_and_nearest_elsewher
 @pytest.fixture()
 def small_raw(tmp_path):
     src = tmp_path / "src.dng"
-    shutil.copyfile(sample("minhtcai_camera_test.dng"), src)
+    shutil.copyfile(sample("built_gbrg_10bit_packed.dng"), src)
     return src, read_dng(src, metadata=False)
 
 
@@ -307,7 +307,7 @@ def test_source_changed_since_it_was_read_is_refused(tmp_path):
     import os
 
     src = tmp_path / "src.dng"
-    shutil.copyfile(sample("minhtcai_camera_test.dng"), src)
+    shutil.copyfile(sample("built_gbrg_10bit_packed.dng"), src)
     raw = read_dng(src, metadata=False)
     os.utime(src, ns=(raw.layout.file_mtime_ns + 10**9, raw.layout.file_mtime_ns + 10**9))
     with pytest.raises(FileNotReadable) as info:
@@ -319,7 +319,7 @@ def test_source_changed_since_it_was_read_is_refused(tmp_path):
 def test_wrong_shape_is_an_invalid_option_and_float_values_are_rounded(tmp_path):
     from hotpixels.errors import InvalidOption
 
-    raw = read_dng(sample("minhtcai_camera_test.dng"), metadata=False)
+    raw = read_dng(sample("built_gbrg_10bit_packed.dng"), metadata=False)
     with pytest.raises(InvalidOption) as info:
         write_corrected_dng(raw, raw.cfa_dn[:-1], tmp_path / "out.dng")
     assert info.value.data["param"] == "new_cfa_dn" and list(tmp_path.iterdir()) == []
@@ -389,3 +389,79 @@ def test_changes_made_in_place_in_raw_cfa_dn_are_still_written(tmp_path):
     result = write_corrected_dng(raw, new, tmp_path / "out.dng")
     assert result["segments_rewritten"] == 2
     np.testing.assert_array_equal(read_dng(tmp_path / "out.dng", metadata=False).cfa_dn, new)
+
+
+# -- IFD0 kept as it was, RawDataUniqueID kept when no raw value changed ------------------------------
+def _ifd0_entries(path) -> list[tuple[int, int, int, bytes]]:
+    """IFD0 as stored: (tag, type, count, value bytes) in file order, duplicates included."""
+    from hotpixels.dng.tiff import TYPES
+
+    data = path.read_bytes()
+    bo = "<" if data[:2] == b"II" else ">"
+    (off,) = struct.unpack(bo + "I", data[4:8])
+    (n,) = struct.unpack(bo + "H", data[off:off + 2])
+    entries = []
+    for i in range(n):
+        pos = off + 2 + 12 * i
+        tag, typ, count = struct.unpack(bo + "HHI", data[pos:pos + 8])
+        size = TYPES[typ][1] * count
+        at = pos + 8 if size <= 4 else struct.unpack(bo + "I", data[pos + 8:pos + 12])[0]
+        entries.append((tag, typ, count, data[at:at + size]))
+    return entries
+
+
+@pytest.mark.parametrize("order", ["as-written", "unsorted"])
+def test_rebuilt_ifd0_keeps_every_entry_in_order_with_its_duplicates(order, tmp_path):
+    """The GBRG stand-in stores DNGVersion and DNGBackwardVersion twice and has no XMP, so the
+    marker needs a new IFD0: every old entry comes back unchanged (only Software gets the mark)."""
+    src = tmp_path / "src.dng"
+    shutil.copyfile(sample("built_gbrg_10bit_packed.dng"), src)
+    before = _ifd0_entries(src)
+    assert [e[0] for e in before].count(50706) == 2 and [e[0] for e in before].count(50707) == 2
+    if order == "unsorted":  # swap Make and Model: another writer's order, kept as it is
+        data = bytearray(src.read_bytes())
+        (off,) = struct.unpack("<I", data[4:8])
+        i = [e[0] for e in before].index(271)
+        a, b = off + 2 + 12 * i, off + 2 + 12 * (i + 1)
+        data[a:a + 12], data[b:b + 12] = data[b:b + 12], data[a:a + 12]
+        src.write_bytes(bytes(data))
+        before = _ifd0_entries(src)
+        assert [e[0] for e in before][i:i + 2] == [272, 271]
+    raw = read_dng(src, metadata=False)
+    write_corrected_dng(raw, fake_correction(raw, 9, n=50), tmp_path / "out.dng")
+    after = _ifd0_entries(tmp_path / "out.dng")
+    assert [e for e in after if e[0] != 700] == [e if e[0] != 305 else next(a for a in after if a[0] == 305)
+                                                 for e in before]
+    assert [e[0] for e in after if e[0] == 700] == [700]  # the XMP packet, the one entry added
+    software = next(e for e in after if e[0] == 305)[3]
+    assert software.rstrip(b"\0").endswith(b"+ HotPixels 0.1.0")
+
+
+def _id_of(path) -> str:
+    return read_dng(path, metadata=False, pixels=False).layout.unique_id_hex
+
+
+@pytest.mark.parametrize("source", ["sdk_colorchart_ljpeg.dng", "packed-strip"])
+@pytest.mark.parametrize("pixels", [True, False], ids=["read-with-pixels", "read-without-pixels"])
+def test_raw_data_unique_id_is_kept_when_no_raw_value_changed(source, pixels, tmp_path):
+    """Lightroom's caches are keyed on RawDataUniqueID: a write that changes no raw value (lossless
+    JPEG tiles or uncompressed packed data) keeps it; one changed value gives a new one."""
+    if source == "packed-strip":
+        from hotpixels.dng.cfa import CfaPattern
+        from hotpixels.dng.create import write_dng
+
+        src = tmp_path / "src.dng"
+        truth = np.random.default_rng(11).integers(0, 4096, (64, 96)).astype(np.uint16)
+        write_dng(src, truth, cfa=CfaPattern.bayer("GRBG"), active_area=(0, 0, 64, 96), black_level_dn=0,
+                  white_level_dn=4095, bits=12, layout="packed")
+    else:
+        src = sample(source)
+    full = read_dng(src, metadata=False)
+    raw = full if pixels else read_dng(src, metadata=False, pixels=False)
+    same = write_corrected_dng(raw, full.cfa_dn.copy(), tmp_path / "same.dng")
+    assert _id_of(src) is not None
+    assert same["raw_data_unique_id"] == _id_of(tmp_path / "same.dng") == _id_of(src)
+    new = full.cfa_dn.copy()
+    new[30, 40] ^= 1
+    changed = write_corrected_dng(raw, new, tmp_path / "changed.dng")
+    assert changed["raw_data_unique_id"] == _id_of(tmp_path / "changed.dng") != _id_of(src)

@@ -23,7 +23,7 @@ def test_committed_model_loads_with_weights_only_and_is_small():
     assert model_path() == path
     det = get_detector()
     assert det is get_detector()  # loaded once per process
-    assert next(det.net.parameters()).device.type == "cpu"
+    assert (det.backend, det.device, det.n_params) == ("numpy", "cpu", 10_513)  # on the CPU: no torch
 
 
 def test_missing_model_is_error_3001(tmp_path):

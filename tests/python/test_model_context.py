@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from hotpixels.correct.candidates import estimate_noise, find_candidates
+from hotpixels.candidates import estimate_noise, find_candidates
 from hotpixels.model.features import (BRIGHT_SIGMA, HALF, MIN_BRIGHT, N_CONTEXT, PATCH, QUANTILES, RESOLVED_RING,
                                       SINGLE_CROSS, frame_context, patch_features)
 from hotpixels.simulate.render import render_light
@@ -57,17 +56,17 @@ def test_frame_context_agrees_with_a_slow_per_candidate_loop():
     for kind, cfa in (("stars", None), ("narrowband", "GRBG"), ("noaa", "XTRANS")):
         x = _candidates(kind, cfa)
         assert len(x) > 20
-        fast = frame_context(x).numpy()
-        slow = _reference_context(x.numpy().astype(np.float64))
+        fast = frame_context(x)
+        slow = _reference_context(x.astype(np.float64))
         np.testing.assert_allclose(fast, slow, rtol=1e-4, atol=1e-4)
 
 
 def test_a_narrowband_frame_says_its_resolved_stars_light_red_only():
     """Hα stars light red sites only: the resolved ones spill onto the red ring, never onto other colours."""
     x = _candidates("narrowband")
-    nb = frame_context(x).numpy()
-    red = x[:, 2, HALF, HALF].numpy() > 0.5
-    broad = frame_context(_candidates("stars")).numpy()
+    nb = frame_context(x)
+    red = x[:, 2, HALF, HALF] > 0.5
+    broad = frame_context(_candidates("stars"))
     assert nb[0, 0] == broad[0, 0] == 0  # both frames have enough bright candidates to say so
     assert nb[0, 8] > 0.8 and broad[0, 8] < 0.2  # resolved stars lighting one colour only
     assert np.all(nb[red, 9] > 0.8) and np.all(nb[~red, 9] < 0.05)  # ... and that colour is red
@@ -89,7 +88,7 @@ def test_hot_pixels_crowding_onto_one_colour_do_not_look_like_a_narrowband_frame
         cand = find_candidates(frame, sensor.cfa, sensor.active_area, noise, black)
         x = patch_features(frame, sensor.cfa, cand.yx, noise, active_area=sensor.active_area, black_level_dn=black,
                            white_level_dn=sensor.white_level_dn)
-        ctx = frame_context(x).numpy()
+        ctx = frame_context(x)
         own = {int(c): float(v) for c, v in zip(x[:, 2:5, HALF, HALF].argmax(1).tolist(), ctx[:, 9])}
         return ctx, own
 
@@ -107,7 +106,7 @@ def test_hot_pixels_crowding_onto_one_colour_do_not_look_like_a_narrowband_frame
 def test_too_few_bright_candidates_say_no_information():
     x = _candidates("stars")[:0]
     assert frame_context(x).shape == (0, N_CONTEXT)
-    dim = torch.zeros((3, 6, PATCH, PATCH))
+    dim = np.zeros((3, 6, PATCH, PATCH), np.float32)
     dim[:, 2, :, :] = 1  # red everywhere, nothing bright
     ctx = frame_context(dim)
-    assert torch.all(ctx[:, 0] == 1) and torch.all(ctx[:, 1:] == 0)
+    assert np.all(ctx[:, 0] == 1) and np.all(ctx[:, 1:] == 0)

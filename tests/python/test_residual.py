@@ -7,7 +7,7 @@ import pytest
 
 from conftest import require_module, sample
 from hotpixels.correct.batch import detect_batch, propose_profile_additions
-from hotpixels.correct.candidates import NoiseModel, find_candidates, ring_offsets
+from hotpixels.candidates import NoiseModel, find_candidates, ring_offsets
 from hotpixels.correct.residual import correct_residual, detect_residual
 from hotpixels.dng.cfa import CfaPattern
 from hotpixels.simulate.render import render_light
@@ -22,7 +22,7 @@ def _cfa(name, origin=(0, 0)):
 
 
 def _reference_candidates(img, cfa, box, noise, black, k_mean, k_max):
-    """Slow per-site loop: the rule of hotpixels.correct.candidates written out plainly."""
+    """Slow per-site loop: the rule of hotpixels.candidates written out plainly."""
     t, l, b, r = box
     found = set()
     for y in range(t + 2, b - 2):
@@ -37,7 +37,7 @@ def _reference_candidates(img, cfa, box, noise, black, k_mean, k_max):
 
 
 @pytest.mark.parametrize("name", CFAS)
-def test_torch_candidate_detector_agrees_with_a_slow_numpy_loop(name):
+def test_candidate_detector_agrees_with_a_slow_per_site_loop(name):
     rng = np.random.default_rng(3)
     cfa = _cfa(name, (1, 3))
     h, w = 60, 70
@@ -147,7 +147,7 @@ def test_batch_detector_finds_a_defect_present_in_every_frame_of_a_drifting_star
 
 def test_scoring_only_candidates_above_the_gate_changes_no_detection():
     """detect_residual skips the features and CNN of candidates under the amplitude gate: same sites."""
-    from hotpixels.correct.candidates import estimate_noise
+    from hotpixels.candidates import estimate_noise
     from hotpixels.correct.residual import gate_for, threshold_for
     from hotpixels.model.features import patch_features
     from hotpixels.model.load import get_detector
@@ -165,7 +165,7 @@ def test_scoring_only_candidates_above_the_gate_changes_no_detection():
     cand = find_candidates(frame, sensor.cfa, sensor.active_area, noise, sensor.black_map())
     det = get_detector()
     logits = det.logits(patch_features(frame, sensor.cfa, cand.yx, noise, white_level_dn=sensor.white_level_dn,
-                                       **kw)).numpy()
+                                       **kw))
     hit = (logits > threshold_for(0.5, det.meta)) & (cand.excess_sigma >= gate_for(0.5))
     assert len(cand) > rep["candidates"]  # fewer patches scored ...
     assert {tuple(p) for p in rep["sites"].tolist()} == {tuple(p) for p in cand.yx[hit].tolist()}  # ... same sites

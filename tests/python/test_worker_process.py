@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import IN_CI, require_file
 from hotpixels.rpc.bundle import frozen_worker_path
 from hotpixels.rpc.client import WorkerClient
 
@@ -24,8 +25,13 @@ SOURCE_WORKER = Path(sys.executable).parent / "hotpixels-worker"
 FROZEN_WORKER = frozen_worker_path(ROOT)
 
 WORKERS = [pytest.param(SOURCE_WORKER, id="source")]
-if FROZEN_WORKER.is_file():
+if FROZEN_WORKER.is_file() or IN_CI:  # CI builds it first: a missing build fails there
     WORKERS.append(pytest.param(FROZEN_WORKER, id="frozen", marks=pytest.mark.frozen))
+
+
+def existing_worker(path: Path) -> Path:
+    """``path`` when that worker executable exists; else skip (fail under ``HOTPIXELS_CI=1``)."""
+    return require_file(path, "worker executable (the frozen one comes from ./run.sh build)")
 
 
 def worker_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -38,7 +44,7 @@ def worker_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 @pytest.fixture(params=WORKERS)
 def worker_exe(request) -> Path:
-    return request.param
+    return existing_worker(request.param)
 
 
 @pytest.fixture()
@@ -240,3 +246,21 @@ def test_connect_wins_over_stdio_as_run_sh_serve_passes_both(tmp_path):
     finally:
         proc.kill()
         plugin.close()
+
+
+@pytest.mark.frozen
+@pytest.mark.skipif(not FROZEN_WORKER.is_file(), reason="the frozen worker is not built (./run.sh build)")
+def test_the_frozen_worker_bundles_no_torch_simulator_trainer_or_bench_and_stays_small():
+    from PyInstaller.archive.readers import CArchiveReader
+
+    from hotpixels.rpc.bundle import folder_size_mb
+
+    exe = CArchiveReader(str(FROZEN_WORKER))
+    pyz = exe.open_embedded_archive(next(n for n in exe.toc if n.startswith("PYZ")))
+    modules = set(pyz.toc)
+    assert {"hotpixels.model.numpy_net", "hotpixels.correct.residual", "hotpixels.candidates"} <= modules
+    heavy = ("torch", "hotpixels.simulate", "hotpixels.model.train", "hotpixels.model.dataset", "hotpixels.bench")
+    assert sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in heavy)) == []
+    assert not list(FROZEN_WORKER.parent.rglob("torch"))  # no torch package data or libraries either
+    assert folder_size_mb(FROZEN_WORKER.parent) <= 200
+

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from hotpixels.rpc.client import WorkerClient
-from test_worker_process import WORKERS, worker_env
+from test_worker_process import WORKERS, existing_worker, worker_env
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -52,7 +52,7 @@ def big_library(worker, big):
 @pytest.fixture(scope="module", params=WORKERS)
 def worker(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("worker")
-    client = WorkerClient.spawn([str(request.param), "--stdio"], env=worker_env(tmp, HOTPIXELS_WORKER_PRELOAD="1"))
+    client = WorkerClient.spawn([str(existing_worker(request.param)), "--stdio"], env=worker_env(tmp, HOTPIXELS_WORKER_PRELOAD="1"))
     client.tmp = tmp
     assert client.result("worker.hello", {"protocol": 1}, timeout_s=120)["protocol"] == 1
     yield client

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import os
 import sys
@@ -18,7 +17,7 @@ from typing import Any, Sequence
 
 from . import __version__
 from .errors import HotPixelsError, as_hotpixels_error
-from .fileio import json_default
+from .fileio import dumps_json
 
 # module paths, each with register(subparsers)
 COMMAND_MODULES = [
@@ -45,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def print_json(obj: Any) -> None:
     """Write one JSON document to stdout (the only thing on stdout with ``--json``)."""
-    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False, default=json_default)
+    sys.stdout.write(dumps_json(obj, indent=2, ensure_ascii=False))
     sys.stdout.write("\n")
     sys.stdout.flush()
 

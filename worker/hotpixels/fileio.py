@@ -5,16 +5,27 @@ complete or not at all: it is written to a fresh hidden name in the destination 
 over the target with ``os.replace`` only when complete; on any failure (or a cancel) the
 temporary file is removed. The temporary file is opened with ``"xb"`` rather than ``mkstemp`` so
 that the result gets the user's umask (mkstemp's 0600 would hide reports from other users).
+
+Inputs: :func:`check_regular_file` admits only regular files, before anything opens them (a FIFO
+would block the opener for good, a device could stream without end).
+
+JSON files (reports, ``--json`` output) are written by :func:`dumps_json`: strict JSON, where a
+NaN or an infinity (a ratio over an empty region, say) becomes ``null`` instead of the ``NaN``
+token that no JSON parser accepts.
 """
 
 from __future__ import annotations
 
+import errno
+import math
 import os
+import stat
+import sys
 import uuid
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Union
 
-from .errors import DestinationUnwritable
+from .errors import DestinationUnwritable, FileNotFound, FileNotReadable
 
 Payload = Union[bytes, str, Callable[[BinaryIO], None]]
 
@@ -59,3 +70,99 @@ def json_default(o: Any) -> Any:
     if isinstance(o, os.PathLike):
         return os.fspath(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def finite_json(o: Any) -> Any:
+    """``o`` with every NaN/infinity replaced by ``None`` (recursively through dicts, lists, tuples)."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: finite_json(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [finite_json(v) for v in o]
+    return o
+
+
+def dumps_json(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that always yields strict JSON: non-finite numbers (also numpy ones) become
+    ``null``; numpy values and paths are converted by ``default`` (:func:`json_default` unless given)."""
+    import json
+
+    kwargs.setdefault("default", json_default)
+    try:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+    except ValueError:  # a NaN or an infinity somewhere: convert numpy values first, then replace them
+        plain = json.loads(json.dumps(obj, default=kwargs["default"]))
+        return json.dumps(finite_json(plain), allow_nan=False, **kwargs)
+
+
+def check_regular_file(path: str | os.PathLike) -> os.stat_result:
+    """``os.stat`` of an input file, refusing anything but a regular file without opening it.
+
+    Raises :class:`~hotpixels.errors.FileNotFound` (1001) when nothing is there, and
+    :class:`~hotpixels.errors.FileNotReadable` (1002) for a folder, a FIFO, a device or socket, a
+    symlink loop, a name the system refuses (too long, a NUL byte) or a file we may not read.
+    """
+    try:
+        name = os.fspath(path)
+    except TypeError:
+        raise FileNotReadable(f"not a file path: {path!r}") from None
+    shown = repr(name) if isinstance(name, bytes) else name
+    if isinstance(name, str) and "\0" in name:
+        raise FileNotReadable("the file name contains a NUL character", path=shown.replace("\0", "\\0"))
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        raise FileNotFound(f"file not found: {shown}", path=shown) from None
+    except OSError as exc:
+        why = {errno.ELOOP: "its symbolic links form a loop", errno.ENAMETOOLONG: "the name is too long",
+               errno.ENOTDIR: "a part of the path is not a folder"}.get(exc.errno, exc.strerror or str(exc))
+        if exc.errno == errno.ENOTDIR:
+            raise FileNotFound(f"file not found: {shown} ({why})", path=shown) from None
+        raise FileNotReadable(f"cannot read {shown}: {why}", path=shown) from None
+    except ValueError as exc:  # embedded NUL in bytes
+        raise FileNotReadable(f"cannot read {shown}: {exc}", path=shown) from None
+    mode = st.st_mode
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise FileNotReadable(f"not a file: {shown} is {kind}", path=shown, data={"kind": kind})
+    if not os.access(name, os.R_OK):
+        raise FileNotReadable(f"permission denied: {shown}", path=shown)
+    return st
+
+
+PSEUDO_ROOTS = ("/proc", "/sys", "/dev")  # Linux's kernel filesystems: their "files" are not photos
+
+
+def refuse_pseudo_file(path: str | os.PathLike, st: os.stat_result, param: str | None = None) -> None:
+    """1002 for a file or folder on a kernel pseudo-filesystem (``/proc``, ``/sys``, ``/dev``): their
+    entries say "regular file" yet may block on read (``/proc/kmsg``) or never end."""
+    if not sys.platform.startswith("linux"):
+        return
+    real = os.path.realpath(path)
+    inside = any(real == root or real.startswith(root + "/") for root in PSEUDO_ROOTS)
+    if not inside:
+        for root in PSEUDO_ROOTS:
+            try:
+                inside = inside or os.stat(root).st_dev == st.st_dev
+            except OSError:
+                pass
+    if inside:
+        shown = os.fspath(path)
+        raise FileNotReadable(f"not a photo: {shown} is a system file (/proc, /sys or /dev)", path=shown,
+                              data={"param": param} if param else None)
+
+
+def check_input_file(path: str | os.PathLike, param: str | None = None) -> os.stat_result:
+    """:func:`check_regular_file` plus :func:`refuse_pseudo_file`, the error naming ``param`` (the
+    request parameter or CLI argument that named the file) when given."""
+    try:
+        st = check_regular_file(path)
+        refuse_pseudo_file(path, st, param)
+    except (FileNotFound, FileNotReadable) as exc:
+        if param:
+            exc.data.setdefault("param", param)
+        raise
+    return st

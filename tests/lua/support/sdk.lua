@@ -1,6 +1,6 @@
 --[[----------------------------------------------------------------------------
 A stand-in for the Lightroom Classic SDK calls the plug-in uses, written from the
-SDK documentation gathered in ../shared/LIGHTROOM.md (section numbers below).
+SDK documentation gathered in docs/lightroom-sdk.md (section numbers below).
 
 Real parts wherever they can run outside Lightroom:
   * LrTasks: tasks are coroutines run by a scheduler (`sdk.pump`); `execute`
@@ -11,7 +11,7 @@ Real parts wherever they can run outside Lightroom:
   * LrPathUtils / LrFileUtils: the real file system (lfs).
 Recorders with scripted answers: LrView/LrBinding (the dialog tree),
 LrDialogs, LrProgressScope, LrLogger, LrPrefs.
-Rule checks: catalog and photo objects refuse metadata keys that LIGHTROOM.md
+Rule checks: catalog and photo objects refuse metadata keys that lightroom-sdk.md
 §4 does not list, nested `withWriteAccessDo`, a yield inside a write gate,
 catalog writes outside a gate, `addPhoto` of a missing file or into another
 folder's stack; sleeping outside a task; a yield inside a socket callback.
@@ -370,7 +370,7 @@ function SocketController:send(message)
 end
 
 --- Receive sockets: after a "timeout" the socket stops accepting its client until reconnect() (the
--- SDK says to call reconnect() after a timeout; LIGHTROOM.md §2). It announces its port again through
+-- SDK says to call reconnect() after a timeout; lightroom-sdk.md §2). It announces its port again through
 -- onConnecting (the same port here; a plug-in must not assume so). Send sockets: M2L saw reconnect()
 -- hang Lightroom, so the stand-in refuses it there (close and bind again instead).
 function SocketController:reconnect()

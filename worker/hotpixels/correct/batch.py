@@ -3,7 +3,7 @@
 Between tripod frames the sky turns, so stars and their cores move by pixels; the scene below the
 horizon stays but has no single-site spikes; defects stay on their site. So, per frame, every site
 gets ``z = (v - ring mean) / σ`` (same ring and noise model as the single-frame candidates, see
-:mod:`hotpixels.correct.candidates`) and the site must also exceed its ring maximum; a site that
+:mod:`hotpixels.candidates`) and the site must also exceed its ring maximum; a site that
 does so with ``z >= z_frame`` in at least ``min_frames`` frames is a defect. A 5 σ defect passes a
 3 σ per-frame test in about 96 % of the frames, pure noise in about 1e-3, a moving star in one.
 
@@ -50,11 +50,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 from ..dng.cfa import CfaPattern
 from ..errors import InvalidOption
-from .candidates import K_MAX, NoiseModel, estimate_noise, mean_black, ring_offsets, ring_stats
+from ..candidates import K_MAX, NoiseModel, estimate_noise, mean_black, ring_offsets, ring_stats
 
 Z_FRAME = 3.0
 SPILL_MAX = 0.08
@@ -91,17 +90,16 @@ class BatchEvidence:
         self.z_frame = float(z_frame)
         self.detector = detector
         self.n_frames = 0
-        self.hits = torch.zeros(box, dtype=torch.int16)  # frames where the site stood out
-        self.scored = torch.zeros(box, dtype=torch.int16)  # of those, frames the CNN scored
-        self.logit_sum = torch.zeros(box, dtype=torch.float32)  # sum of the scored frames' clipped logits
+        self.hits = np.zeros(box, dtype=np.int16)  # frames where the site stood out
+        self.scored = np.zeros(box, dtype=np.int16)  # of those, frames the CNN scored
+        self.logit_sum = np.zeros(box, dtype=np.float32)  # sum of the scored frames' clipped logits
         self.stack_sum = np.zeros(self.shape, dtype=np.float32)  # sum of the frames (DN)
         self._noise_sum = np.zeros(3)  # a_dn2, b_dn, floor_dn2 of the frames' noise models, summed
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the per-site accumulators (independent of the number of frames added)."""
-        return int(sum(t.element_size() * t.nelement() for t in (self.hits, self.scored, self.logit_sum))
-                   + self.stack_sum.nbytes + self._noise_sum.nbytes)
+        return int(sum(a.nbytes for a in (self.hits, self.scored, self.logit_sum, self.stack_sum, self._noise_sum)))
 
     def add(self, frame_dn: np.ndarray) -> None:
         """Take one (H, W) CFA frame (DN); the caller may drop it afterwards."""
@@ -129,7 +127,7 @@ class BatchEvidence:
             excess = centre - mean
             hit = (excess >= self.z_frame * sd) & ((centre - peak) > K_MAX * sd)
             counts = self.hits[rows]
-            counts += hit.to(torch.int16)
+            counts += hit
             scored = hit & (counts >= need)
             score.append(_full_frame(scored, y0, l))
             bright.append(_full_frame(hit & ~scored & (excess >= CONTEXT_SIGMA * sd), y0, l))
@@ -148,12 +146,11 @@ class BatchEvidence:
 
         x = patch_features(frame_dn, self.cfa, np.concatenate([yx, context_yx]), noise, active_area=self.active_area,
                            black_level_dn=self.black_dn, white_level_dn=self.white_level_dn)
-        logits = torch.clamp(_detector(self.detector).logits(x).float()[:len(yx)], -LOGIT_CLIP, LOGIT_CLIP)
+        logits = np.clip(np.asarray(_detector(self.detector).logits(x), np.float32)[:len(yx)], -LOGIT_CLIP, LOGIT_CLIP)
         t, l, _, _ = self.active_area
-        iy = torch.from_numpy(yx[:, 0] - t - MARGIN)
-        ix = torch.from_numpy(yx[:, 1] - l - MARGIN)
-        self.logit_sum.index_put_((iy, ix), logits, accumulate=True)
-        self.scored.index_put_((iy, ix), torch.ones(len(yx), dtype=torch.int16), accumulate=True)
+        iy, ix = yx[:, 0] - t - MARGIN, yx[:, 1] - l - MARGIN
+        np.add.at(self.logit_sum, (iy, ix), logits)
+        np.add.at(self.scored, (iy, ix), np.int16(1))
 
     def finish(self, min_frames: int | None = None, sensitivity: float = BATCH_SENSITIVITY) -> dict:
         """The defects: sites hit in ``min_frames`` frames that the stack or single-frame score accepts.
@@ -172,13 +169,13 @@ class BatchEvidence:
             min_frames = max(2, math.ceil(0.5 * n))
         thr = _threshold(sensitivity, self.detector)  # validates sensitivity even for an empty batch
         t, l, _, _ = self.active_area
-        iy, ix = torch.nonzero(self.hits >= int(min_frames), as_tuple=True)
-        yx = np.stack([iy.numpy() + t + MARGIN, ix.numpy() + l + MARGIN], axis=1).astype(np.int64).reshape(-1, 2)
-        frames_hit = self.hits[iy, ix].numpy().astype(np.int64)
-        scored = self.scored[iy, ix].numpy().astype(np.float64)
+        iy, ix = np.nonzero(self.hits >= int(min_frames))
+        yx = np.stack([iy + t + MARGIN, ix + l + MARGIN], axis=1).astype(np.int64).reshape(-1, 2)
+        frames_hit = self.hits[iy, ix].astype(np.int64)
+        scored = self.scored[iy, ix].astype(np.float64)
         min_scored = max(2, math.ceil(SCORE_SHARE * int(min_frames)))
         with np.errstate(divide="ignore", invalid="ignore"):
-            frame_score = np.where(scored >= min_scored, self.logit_sum[iy, ix].numpy() / scored, -np.inf)
+            frame_score = np.where(scored >= min_scored, self.logit_sum[iy, ix] / scored, -np.inf)
         stack = self.stack_sum / np.float32(max(n, 1)) if len(yx) else None
         excess, mean_z = self._excess(stack, yx)
         score = _stack_scores(stack, self.cfa, yx, self.active_area, self.black_dn, self.white_level_dn, self.detector)
@@ -204,10 +201,10 @@ class BatchEvidence:
         return NoiseModel(float(a), float(b), float(floor))
 
 
-def _full_frame(mask: torch.Tensor, y0: int, left: int) -> np.ndarray:
+def _full_frame(mask: np.ndarray, y0: int, left: int) -> np.ndarray:
     """(N, 2) full-frame (y, x) of the true sites of a ``ring_stats`` chunk starting at row ``y0``."""
-    iy, ix = torch.nonzero(mask, as_tuple=True)
-    return np.stack([iy.numpy() + y0, ix.numpy() + left + MARGIN], axis=1).astype(np.int64)
+    iy, ix = np.nonzero(mask)
+    return np.stack([iy + y0, ix + left + MARGIN], axis=1).astype(np.int64)
 
 
 def detect_batch(frames, cfa: CfaPattern, *, active_area, tracked: bool = False,
@@ -250,7 +247,7 @@ def _stack_scores(stack, cfa, yx, active_area, black_level_dn, white_level_dn, d
     noise = estimate_noise(stack, cfa, active_area, black_level_dn)
     x = patch_features(stack, cfa, yx, noise, active_area=active_area, black_level_dn=black_level_dn,
                        white_level_dn=white_level_dn)
-    return _detector(detector).logits(x).numpy().astype(np.float64)
+    return np.asarray(_detector(detector).logits(x), dtype=np.float64)
 
 
 def _ring_mean_at(frame: np.ndarray, cfa: CfaPattern, yx: np.ndarray) -> np.ndarray:

@@ -77,7 +77,7 @@ class BatchSites:
         """Sites to add to a profile: those ``known_mask`` (H, W bool, the profile's sites) lacks."""
         if not len(self.sites):
             return []
-        from .batch import propose_profile_additions  # imports torch: not at start-up
+        from .batch import propose_profile_additions  # on first use: not at start-up
 
         return propose_profile_additions({"sites": self.sites, "excess_dn": self.excess_dn,
                                           "frames_hit": self.frames_hit, "mean_sigma": self.mean_sigma}, known_mask)
@@ -166,7 +166,7 @@ def _scan_group(members: list[str], stream, scan: BatchScan, tracked: bool, dete
     if len(members) < MIN_GROUP_FRAMES:
         return [], BatchSites.none(f"{len(members)} photo(s) of this body and layout; batch evidence needs "
                                    f"at least {MIN_GROUP_FRAMES}")
-    from .batch import BatchEvidence  # imports torch: not at start-up
+    from .batch import BatchEvidence  # on first use: not at start-up
 
     ev, used, layout = None, [], None
     for _ in members:

@@ -1,4 +1,4 @@
-"""Stage 1: subtract the profile's dark *model*, scaled to the image (../shared/DESIGN.md, step 3).
+"""Stage 1: subtract the profile's dark *model*, scaled to the image (docs/design.md, data path step 3).
 
 What is subtracted, where (the "model" and its footprint)
 -----------------------------------------------------------

@@ -21,14 +21,13 @@ output DNG.
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..fileio import atomic_write, json_default
+from ..fileio import atomic_write, dumps_json
 
 REPORT_SUFFIX = ".hotpixels.json"
 SITES_SUFFIX = ".sites.csv"
@@ -104,5 +103,5 @@ def write_report(output_dng, result: dict[str, Any], changes: SiteChanges) -> di
     body = dict(result)
     body.update(paths)
     body["sites_listed"] = {s: changes.count(s) for s in ("dark", "hot", "residual")}
-    atomic_write(json_path, json.dumps(body, indent=2, ensure_ascii=False, default=json_default))
+    atomic_write(json_path, dumps_json(body, indent=2, ensure_ascii=False))
     return paths

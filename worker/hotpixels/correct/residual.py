@@ -4,7 +4,7 @@ Profiles miss random hot pixels (new defects, RTS pixels, cosmic-ray hits, tempe
 profile did not cover). This stage finds them in the frame itself:
 
 1. fit the frame's noise model and propose candidate sites that stand out from their same-colour
-   ring by a margin in σ (:mod:`hotpixels.correct.candidates`; about 1e-4–1e-3 of the sites,
+   ring by a margin in σ (:mod:`hotpixels.candidates`; about 1e-4–1e-3 of the sites,
    every star core among them);
 2. score each candidate with a small CNN over the full-resolution CFA patch around it
    (:mod:`hotpixels.model`): a star spreads light over neighbouring sites of other colours (or,
@@ -33,7 +33,7 @@ import numpy as np
 
 from ..dng.cfa import CfaPattern
 from ..errors import InvalidOption
-from .candidates import K_MEAN, estimate_noise, find_candidates
+from ..candidates import K_MEAN, estimate_noise, find_candidates
 
 DEFAULT_SENSITIVITY = 0.5
 # Amplitude gate (excess over the ring mean, in σ) at sensitivity 0.5, and its change per unit of
@@ -82,7 +82,7 @@ def detect_residual(cfa_dn: np.ndarray, cfa: CfaPattern, *, active_area, white_l
     x = patch_features(cfa_dn, cfa, cand.yx, noise, active_area=active_area, black_level_dn=black_level_dn,
                        white_level_dn=white_level_dn)
     t3 = time.perf_counter()
-    logits = det.logits(x).numpy().astype(np.float64)
+    logits = np.asarray(det.logits(x), dtype=np.float64)
     t4 = time.perf_counter()
     hit = (logits > thr) & (cand.excess_sigma >= gate)
     return {

@@ -10,7 +10,17 @@ The file is little-endian TIFF ("II*"), DNG 1.4. Layouts (``layout=``):
 * ``"ljpeg-tiles"`` — lossless JPEG (Compression 7, predictor 1) in ``tile_px`` tiles, edge tiles
   padded by replication; ``ljpeg_components=2`` encodes each tile as a 2-component JPEG of half
   width (Adobe's Bayer layout: one JPEG row = one tile row, components interleaved), 1 = plain;
-* ``"ljpeg-tiles-subifd"`` — the same tiles in a SubIFD behind a preview IFD0.
+* ``"ljpeg-tiles-subifd"`` — the same tiles in a SubIFD behind a preview IFD0;
+* ``"packed-tiles"`` — uncompressed tiles (``tile_px``, an int or (height, width)), each packed at
+  ``bits`` like ``"packed"`` (a tile row is padded to a byte), edge tiles padded by replication, as
+  PiDNG writes (one tile of the whole frame there).
+
+Options for test inputs that imitate other writers: ``color_matrix=None`` leaves ColorMatrix1 out;
+``extra_ifd0`` adds IFD0 entries as given, duplicates included (PiDNG writes DNGVersion and
+DNGBackwardVersion twice); ``pixel_data=False`` writes every tag but no pixel bytes, the
+strip/tile offsets pointing past the end of the file (a file whose pixel data was stripped; readers
+must call it truncated). :func:`write_linear_dng` writes a LinearRaw (demosaiced, 3 samples per
+pixel) DNG, which is not a CFA raw.
 
 Tags: NewSubFileType, ImageWidth/Length, BitsPerSample, Compression, Photometric 32803 (CFA),
 Make, Model, Orientation, strips or tiles, CFARepeatPatternDim, CFAPattern (anchored at the
@@ -43,7 +53,7 @@ from ..fileio import atomic_write
 from .cfa import CfaPattern
 from .rawimage import CameraMetadata
 
-LAYOUTS = ("strip", "packed", "subifd", "ljpeg-tiles", "ljpeg-tiles-subifd")
+LAYOUTS = ("strip", "packed", "subifd", "ljpeg-tiles", "ljpeg-tiles-subifd", "packed-tiles")
 
 # TIFF field types
 BYTE, ASCII, SHORT, LONG, RATIONAL, SBYTE, UNDEFINED, SSHORT, SLONG, SRATIONAL = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
@@ -120,21 +130,30 @@ def pack_bits_msb(cfa_dn: np.ndarray, bits: int) -> bytes:
     return b"".join(out)
 
 
-def _ljpeg_tiles(cfa_dn: np.ndarray, tile_px: int, bits: int, components: int) -> list[bytes]:
-    """Lossless-JPEG tiles, row-major; edge tiles padded by replicating the last row/column."""
+def tile_shape(tile_px: int | tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of a tile from ``tile_px`` (one side, or both); TIFF wants multiples of 16."""
+    th, tw = (tile_px, tile_px) if isinstance(tile_px, int) else (int(tile_px[0]), int(tile_px[1]))
+    if th <= 0 or tw <= 0 or th % 16 or tw % 16:
+        raise InvalidOption("tile_px must be a multiple of 16 (one side or (height, width))")
+    return th, tw
+
+
+def _tiles(cfa_dn: np.ndarray, th: int, tw: int) -> list[np.ndarray]:
+    """(th, tw) tiles, row-major; edge tiles padded by replicating the last row/column."""
+    h, w = cfa_dn.shape
+    ty, tx = -(-h // th), -(-w // tw)
+    padded = np.pad(cfa_dn, ((0, ty * th - h), (0, tx * tw - w)), mode="edge")
+    return [np.ascontiguousarray(padded[i * th:(i + 1) * th, j * tw:(j + 1) * tw])
+            for i in range(ty) for j in range(tx)]
+
+
+def _ljpeg_tiles(cfa_dn: np.ndarray, th: int, tw: int, bits: int, components: int) -> list[bytes]:
+    """Lossless-JPEG tiles (see :func:`_tiles`); 2 components: Adobe's half-width Bayer frame."""
     import imagecodecs
 
-    h, w = cfa_dn.shape
-    ty, tx = -(-h // tile_px), -(-w // tile_px)
-    padded = np.pad(cfa_dn, ((0, ty * tile_px - h), (0, tx * tile_px - w)), mode="edge")
-    tiles = []
-    for i in range(ty):
-        for j in range(tx):
-            tile = np.ascontiguousarray(padded[i * tile_px:(i + 1) * tile_px, j * tile_px:(j + 1) * tile_px])
-            if components == 2:
-                tile = tile.reshape(tile_px, tile_px // 2, 2)
-            tiles.append(imagecodecs.jpeg8_encode(tile, lossless=True, predictor=1, bitspersample=bits))
-    return tiles
+    return [imagecodecs.jpeg8_encode(tile.reshape(th, tw // 2, 2) if components == 2 else tile,
+                                     lossless=True, predictor=1, bitspersample=bits)
+            for tile in _tiles(cfa_dn, th, tw)]
 
 
 def _preview_rgb(cfa_dn: np.ndarray, cfa: CfaPattern, black: float, white: float, max_side: int = 256) -> np.ndarray:
@@ -227,11 +246,11 @@ def _main_entries(meta: CameraMetadata, color_matrix, as_shot_neutral) -> list[_
         _Entry(50706, BYTE, [1, 4, 0, 0]),
         _Entry(50707, BYTE, [1, 1, 0, 0]),
         _Entry(50708, ASCII, meta.unique_camera_model or f"{make} {model}"),
-        _Entry(50721, SRATIONAL, list(color_matrix)),
-        _Entry(50778, SHORT, [21]),  # D65
         _Entry(50728, RATIONAL, list(as_shot_neutral)),
         _Entry(50730, SRATIONAL, [0.0]),
     ]
+    if color_matrix is not None:
+        e += [_Entry(50721, SRATIONAL, list(color_matrix)), _Entry(50778, SHORT, [21])]  # D65
     dt = _exif_datetime(meta.capture_time)
     if dt:
         e.append(_Entry(306, ASCII, dt))
@@ -243,16 +262,19 @@ def _main_entries(meta: CameraMetadata, color_matrix, as_shot_neutral) -> list[_
 # -- the writer -------------------------------------------------------------------------------------
 def write_dng(path: str | os.PathLike, cfa_dn: np.ndarray, *, cfa: CfaPattern, active_area, black_level_dn,
               white_level_dn: float, bits: int = 16, layout: str = "strip", metadata: CameraMetadata | None = None,
-              as_shot_neutral=(0.5, 1.0, 0.6), color_matrix=DEFAULT_COLOR_MATRIX, tile_px: int = 256,
-              ljpeg_components: int | None = None, digest: bool = True) -> dict[str, Any]:
+              as_shot_neutral=(0.5, 1.0, 0.6), color_matrix=DEFAULT_COLOR_MATRIX,
+              tile_px: int | tuple[int, int] = 256, ljpeg_components: int | None = None, digest: bool = True,
+              extra_ifd0: list[tuple[int, int, Any]] = (), pixel_data: bool = True) -> dict[str, Any]:
     """Write ``cfa_dn`` (full raw frame (H, W) uint16, masked border included) as a new DNG.
 
     ``active_area`` (top, left, bottom, right) full frame; ``cfa`` anchored at its top-left;
     ``black_level_dn`` a scalar or the BlackLevel repeat (ry, rx), also anchored there;
-    ``bits`` the sample bit depth (``packed`` stores exactly that many bits, other layouts use it for
-    the JPEG precision or write 16-bit samples); ``ljpeg_components`` defaults to 2 for Bayer
-    (Adobe's layout) and 1 otherwise. ``digest`` adds NewRawImageDigest and a RawDataUniqueID
-    derived from it, as Adobe's converter does. Written atomically (temp file + rename).
+    ``bits`` the sample bit depth (``packed``/``packed-tiles`` store exactly that many bits, other
+    layouts use it for the JPEG precision or write 16-bit samples); ``ljpeg_components`` defaults to
+    2 for Bayer (Adobe's layout) and 1 otherwise. ``digest`` adds NewRawImageDigest and a
+    RawDataUniqueID derived from it, as Adobe's converter does. ``extra_ifd0``: (tag, TIFF type,
+    values) entries added to IFD0 as given; ``pixel_data=False``: no pixel bytes (module docstring).
+    ``color_matrix=None`` leaves ColorMatrix1 out. Written atomically (temp file + rename).
     Returns ``{"path", "bytes", "layout"}``.
     """
     if layout not in LAYOUTS:
@@ -269,31 +291,92 @@ def write_dng(path: str | os.PathLike, cfa_dn: np.ndarray, *, cfa: CfaPattern, a
     raw = _raw_entries(cfa_dn.shape, cfa=cfa, active_area=active_area, black_level_dn=black_level_dn,
                        white_level_dn=white_level_dn, bits=bits)
 
-    blobs: list[bytes] = []
     if layout in ("strip", "subifd", "packed"):
         store_bits = bits if layout == "packed" else 16
-        data = pack_bits_msb(cfa_dn, store_bits) if store_bits != 16 else cfa_dn.astype("<u2").tobytes()
-        blobs = [data]
+        blobs = [_uncompressed(cfa_dn, store_bits)]
         raw += [_Entry(258, SHORT, [store_bits]), _Entry(259, SHORT, [1]), _Entry(278, LONG, [h])]
-        offsets_tag, counts_tag = 273, 279
+        tiled = False
+    elif layout == "packed-tiles":
+        th, tw = tile_shape(tile_px)
+        blobs = [_uncompressed(t, bits) for t in _tiles(cfa_dn, th, tw)]
+        raw += [_Entry(258, SHORT, [bits]), _Entry(259, SHORT, [1]), _Entry(322, LONG, [tw]), _Entry(323, LONG, [th])]
+        tiled = True
     else:
-        if tile_px % 16:
-            raise InvalidOption("tile_px must be a multiple of 16")
+        th, tw = tile_shape(tile_px)
         comps = ljpeg_components or (2 if cfa.is_bayer else 1)
-        blobs = _ljpeg_tiles(cfa_dn, tile_px, bits, comps)
-        raw += [_Entry(258, SHORT, [bits]), _Entry(259, SHORT, [7]), _Entry(322, LONG, [tile_px]),
-                _Entry(323, LONG, [tile_px])]
-        offsets_tag, counts_tag = 324, 325
+        blobs = _ljpeg_tiles(cfa_dn, th, tw, bits, comps)
+        raw += [_Entry(258, SHORT, [bits]), _Entry(259, SHORT, [7]), _Entry(322, LONG, [tw]), _Entry(323, LONG, [th])]
+        tiled = True
+    main = _main_entries(meta, color_matrix, as_shot_neutral) + [_Entry(t, typ, v) for t, typ, v in extra_ifd0]
+    if digest:
+        main += _digest_entries(cfa_dn)
+    preview = None
+    if layout.endswith("subifd"):
+        preview = _preview_rgb(cfa_dn, cfa, float(np.mean(black_level_dn)), float(white_level_dn))
+    size = _assemble(path, main, raw, blobs, tiled=tiled, meta=meta, preview=preview, pixel_data=pixel_data)
+    return {"path": str(path), "bytes": size, "layout": layout}
 
-    # data first (word aligned), IFDs after it, IFD0 last so every pointer is known when written
+
+def write_linear_dng(path: str | os.PathLike, rgb_dn: np.ndarray, *, white_level_dn: int = 65535,
+                     metadata: CameraMetadata | None = None, subifd: bool = False, digest: bool = True,
+                     pixel_data: bool = True, as_shot_neutral=(1.0, 1.0, 1.0),
+                     color_matrix=DEFAULT_COLOR_MATRIX) -> dict[str, Any]:
+    """Write ``rgb_dn`` ((H, W, 3) uint16, already demosaiced) as a LinearRaw DNG (Photometric 34892).
+
+    Uncompressed 16-bit samples, interleaved per pixel, one strip; in IFD0, or with ``subifd`` in a
+    SubIFD behind a small preview IFD0 (as phones write ProRAW). ``digest`` adds NewRawImageDigest
+    over the three planes and a RawDataUniqueID. Not a CFA raw: the reader refuses it (1005).
+    """
+    rgb_dn = np.ascontiguousarray(rgb_dn, dtype=np.uint16)
+    if rgb_dn.ndim != 3 or rgb_dn.shape[2] != 3:
+        raise InvalidOption("rgb_dn must be an (H, W, 3) array")
+    meta = metadata or CameraMetadata()
+    h, w, _ = rgb_dn.shape
+    raw = [
+        _Entry(254, LONG, [0]), _Entry(256, LONG, [w]), _Entry(257, LONG, [h]), _Entry(258, SHORT, [16, 16, 16]),
+        _Entry(259, SHORT, [1]), _Entry(262, SHORT, [34892]), _Entry(277, SHORT, [3]), _Entry(278, LONG, [h]),
+        _Entry(284, SHORT, [1]), _Entry(50717, LONG, [white_level_dn] * 3), _Entry(50718, RATIONAL, [1, 1]),
+        _Entry(50719, LONG, [0, 0]), _Entry(50720, LONG, [w, h]),
+    ]
+    main = _main_entries(meta, color_matrix, as_shot_neutral)
+    if digest:
+        main += _digest_entries(rgb_dn)
+    preview = None
+    if subifd:
+        step = max(1, -(-max(h, w) // 256))
+        preview = (rgb_dn[::step, ::step] >> 8).astype(np.uint8)
+    size = _assemble(path, main, raw, [rgb_dn.astype("<u2").tobytes()], tiled=False, meta=meta,
+                     preview=preview, pixel_data=pixel_data)
+    return {"path": str(path), "bytes": size, "layout": "linear-raw-subifd" if subifd else "linear-raw"}
+
+
+def _uncompressed(cfa_dn: np.ndarray, bits: int) -> bytes:
+    return pack_bits_msb(cfa_dn, bits) if bits != 16 else cfa_dn.astype("<u2").tobytes()
+
+
+def _digest_entries(frame: np.ndarray) -> list[_Entry]:
+    from .digest import new_raw_image_digest
+
+    md5 = new_raw_image_digest(frame)
+    return [_Entry(51111, BYTE, md5), _Entry(50781, BYTE, md5)]  # NewRawImageDigest, RawDataUniqueID
+
+
+def _assemble(path, main: list[_Entry], raw: list[_Entry], blobs: list[bytes], *, tiled: bool,
+              meta: CameraMetadata, preview: np.ndarray | None, pixel_data: bool) -> int:
+    """Lay the file out and write it: pixel data first (word aligned), then the Exif IFD, the raw
+    SubIFD (with a ``preview``) and IFD0 last, so every pointer is known when an IFD is written.
+    Without ``pixel_data`` the blobs are left out and the offsets point past the end of the file."""
+    offsets_tag, counts_tag = (324, 325) if tiled else (273, 279)
     buf = bytearray(b"II*\0\0\0\0\0")
-    offsets = []
+    offsets, cursor = [], len(buf)
     for blob in blobs:
-        if len(buf) % 2:
-            buf += b"\0"
-        offsets.append(len(buf))
-        buf += blob
-    raw += [_Entry(offsets_tag, LONG, offsets), _Entry(counts_tag, LONG, [len(b) for b in blobs])]
+        cursor += cursor % 2
+        offsets.append(cursor)
+        cursor += len(blob)
+        if pixel_data:
+            buf += b"\0" * (offsets[-1] - len(buf)) + blob
+    offsets_entry = _Entry(offsets_tag, LONG, offsets)
+    raw = raw + [offsets_entry, _Entry(counts_tag, LONG, [len(b) for b in blobs])]
 
     def append_ifd(entries: list[_Entry]) -> int:
         if len(buf) % 2:
@@ -303,29 +386,35 @@ def write_dng(path: str | os.PathLike, cfa_dn: np.ndarray, *, cfa: CfaPattern, a
         return off
 
     exif_off = append_ifd(_exif_entries(meta))
-    main = _main_entries(meta, color_matrix, as_shot_neutral) + [_Entry(34665, LONG, [exif_off])]
-    if digest:
-        from .digest import new_raw_image_digest
-
-        md5 = new_raw_image_digest(cfa_dn)
-        main += [_Entry(51111, BYTE, md5), _Entry(50781, BYTE, md5)]  # NewRawImageDigest, RawDataUniqueID
-    if layout.endswith("subifd"):
-        black_mean = float(np.mean(black_level_dn))
-        rgb = _preview_rgb(cfa_dn, cfa, black_mean, float(white_level_dn))
+    main = main + [_Entry(34665, LONG, [exif_off])]
+    if preview is not None:
         if len(buf) % 2:
             buf += b"\0"
         prev_off = len(buf)
-        buf += rgb.tobytes()
+        buf += preview.tobytes()
         sub_off = append_ifd(raw)
         ifd0 = main + [
-            _Entry(254, LONG, [1]), _Entry(256, LONG, [rgb.shape[1]]), _Entry(257, LONG, [rgb.shape[0]]),
+            _Entry(254, LONG, [1]), _Entry(256, LONG, [preview.shape[1]]), _Entry(257, LONG, [preview.shape[0]]),
             _Entry(258, SHORT, [8, 8, 8]), _Entry(259, SHORT, [1]), _Entry(262, SHORT, [2]),
-            _Entry(273, LONG, [prev_off]), _Entry(277, SHORT, [3]), _Entry(278, LONG, [rgb.shape[0]]),
-            _Entry(279, LONG, [rgb.nbytes]), _Entry(284, SHORT, [1]), _Entry(330, LONG, [sub_off]),
+            _Entry(273, LONG, [prev_off]), _Entry(277, SHORT, [3]), _Entry(278, LONG, [preview.shape[0]]),
+            _Entry(279, LONG, [preview.nbytes]), _Entry(284, SHORT, [1]), _Entry(330, LONG, [sub_off]),
         ]
     else:
         ifd0 = main + raw
     ifd0_off = append_ifd(ifd0)
     struct.pack_into("<I", buf, 4, ifd0_off)
+    if not pixel_data:
+        _point_past_the_end(buf, offsets_tag, offsets)
     atomic_write(path, bytes(buf))
-    return {"path": str(path), "bytes": len(buf), "layout": layout}
+    return len(buf)
+
+
+def _point_past_the_end(buf: bytearray, offsets_tag: int, offsets: list[int]) -> None:
+    """Move the raw IFD's strip/tile offsets past the end of ``buf`` (keeping their spacing)."""
+    from .tiff import PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW, TiffFile
+
+    tf = TiffFile(bytes(buf))
+    ifd = next(i for i in tf.walk() if tf.get1(i, 262) in (PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW))
+    e = ifd.entries[offsets_tag]
+    shift = len(buf) + 4096 - offsets[0]
+    struct.pack_into(f"<{len(offsets)}I", buf, e.value_pos, *[o + shift for o in offsets])

@@ -3,13 +3,16 @@
 Both are MD5 digests of the *stored* raw pixels (before the LinearizationTable), in sensor order
 (any Row/ColumnInterleaveFactor undone), samples as little-endian 16-bit integers (8-bit data is
 widened to 16 bits, as the Adobe DNG SDK does so that converting 8 <-> 16 bit storage keeps the
-digest), planes interleaved per pixel:
+digest):
 
 * NewRawImageDigest (``dng_negative::FindFastImageDigest`` in the SDK): the frame is cut into
-  256 x 256 tiles (row-major, edge tiles clipped to the frame); each tile's pixels, row by row,
-  get their own MD5; the digest is the MD5 of the 16-byte tile digests concatenated in tile order.
+  256 x 256 tiles (row-major, edge tiles clipped to the frame); each tile's pixels, row by row and
+  plane after plane (a LinearRaw tile: all its R rows, then G, then B; checked against the digest
+  the Adobe DNG SDK writes for a 3-plane image), get their own MD5; the digest is the MD5 of the
+  16-byte tile digests concatenated in tile order.
   Tiles are independent, so they are hashed on a thread pool (hashlib releases the GIL).
-* RawImageDigest (legacy, ``FindImageDigest``): one MD5 over the whole frame, row by row.
+* RawImageDigest (legacy, ``FindImageDigest``): one MD5 over the whole frame, row by row (planes
+  interleaved per pixel; only CFA frames, one plane, are checked).
 
 Checked against the SDK-written samples (their stored digests are reproduced exactly).
 """
@@ -40,7 +43,7 @@ def new_raw_image_digest(frame: np.ndarray) -> bytes:
 
     def one(yx: tuple[int, int]) -> bytes:
         y, x = yx
-        block = np.ascontiguousarray(data[y:y + DIGEST_TILE, x:x + DIGEST_TILE])
+        block = np.ascontiguousarray(np.moveaxis(data[y:y + DIGEST_TILE, x:x + DIGEST_TILE], 2, 0))
         return hashlib.md5(memoryview(block).cast("B")).digest()
 
     if len(tiles) >= 16:

@@ -9,7 +9,12 @@ Two sources:
 * exiftool, for what only its MakerNotes decoders know: the sensor temperature in degrees Celsius
   (first tag found in :data:`TEMPERATURE_TAGS`) and an internal serial number. One long-lived
   exiftool process (pyexiftool ``-stay_open``), started lazily, shared behind a lock and closed at
-  interpreter exit. Without exiftool (not installed, or ``HOTPIXELS_NO_EXIFTOOL=1``) temperature
+  interpreter exit. It is started from a thread of its own that lives until the process is closed:
+  on Linux pyexiftool asks the kernel to SIGTERM exiftool when the *thread* that started it ends
+  (``PR_SET_PDEATHSIG`` is per thread), so a process started from a short-lived worker thread died
+  with that thread, and the next call or the exit-time close found it dead ("ExifTool process was
+  previously running but died"). The owner thread keeps that safety net (exiftool still dies with
+  us) without the early deaths. Without exiftool (not installed, or ``HOTPIXELS_NO_EXIFTOOL=1``) temperature
   and internal serial are ``None`` ("unknown"), which is a normal value: many bodies record none.
 
 Zero ISO or exposure (written by some converters for "unknown") are reported as ``None``.
@@ -23,6 +28,7 @@ import os
 import re
 import shutil
 import threading
+import warnings
 
 from .rawimage import CameraMetadata
 from .tiff import (
@@ -70,15 +76,13 @@ class _ExiftoolProcess:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._helper = None
+        self._owner_done: threading.Event | None = None  # set to let the owner thread end
         atexit.register(self.close)
 
     def get_tags(self, path: str, tags: list[str]) -> dict:
         with self._lock:
             if self._helper is None:
-                import exiftool  # pyexiftool
-
-                self._helper = exiftool.ExifToolHelper(executable=_exiftool_path(), common_args=["-G1", "-n"])
-                self._helper.run()
+                self._start_locked()
             from exiftool.exceptions import ExifToolExecuteError, ExifToolJSONInvalidError, ExifToolOutputEmptyError
 
             try:
@@ -90,6 +94,31 @@ class _ExiftoolProcess:
                 raise
         return result[0] if result else {}
 
+    def _start_locked(self) -> None:
+        """Start exiftool from an owner thread that stays alive until :meth:`close` (module docstring)."""
+        import exiftool  # pyexiftool
+
+        started = threading.Event()
+        done = threading.Event()
+        box: dict = {}
+
+        def owner() -> None:
+            try:
+                helper = exiftool.ExifToolHelper(executable=_exiftool_path(), common_args=["-G1", "-n"])
+                helper.run()
+                box["helper"] = helper
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                box["error"] = exc
+            started.set()
+            if "helper" in box:
+                done.wait()  # exiftool's parent thread: it must outlive the process it started
+
+        threading.Thread(target=owner, name="hotpixels-exiftool", daemon=True).start()
+        started.wait()
+        if "error" in box:
+            raise box["error"]
+        self._helper, self._owner_done = box["helper"], done
+
     def close(self) -> None:
         with self._lock:
             self._close_locked()
@@ -97,10 +126,20 @@ class _ExiftoolProcess:
     def _close_locked(self) -> None:
         if self._helper is not None:
             try:
-                self._helper.terminate()
+                with warnings.catch_warnings():
+                    # pyexiftool warns when the process already died: that is what is being cleaned up
+                    warnings.simplefilter("ignore", UserWarning)
+                    alive = self._helper.running
+                if alive:
+                    self._helper.terminate()
+                else:
+                    log.info("exiftool had exited before it was closed")
             except Exception:  # noqa: BLE001
                 pass
             self._helper = None
+        if self._owner_done is not None:
+            self._owner_done.set()
+            self._owner_done = None
 
 
 _EXIFTOOL = _ExiftoolProcess()
@@ -205,19 +244,3 @@ def add_exiftool_metadata(meta: CameraMetadata, path: str) -> CameraMetadata:
                 meta.internal_serial = str(value).strip()
                 break
     return meta
-
-
-def read_camera_metadata(path, tags: TiffFile | None = None) -> CameraMetadata:
-    """Metadata of the DNG at ``path``: its tags, plus exiftool's temperature when available.
-
-    ``tags`` may be an already parsed :class:`~hotpixels.dng.tiff.TiffFile` of the same file.
-    """
-    path = os.fspath(path)
-    if tags is None:
-        from .reader import open_tiff
-
-        with open_tiff(path) as tf:
-            meta = metadata_from_tags(tf)
-    else:
-        meta = metadata_from_tags(tags)
-    return add_exiftool_metadata(meta, path)

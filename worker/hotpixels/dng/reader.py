@@ -30,7 +30,7 @@ from .cfa import CfaPattern
 from .decode import decode_all
 from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, RawLayout, Segment, compression_name
 from .metadata import add_exiftool_metadata, metadata_from_tags
-from .rawimage import RawImage
+from .rawimage import CameraMetadata, RawImage
 from .tiff import (
     PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW, TAG_ACTIVE_AREA, TAG_AS_SHOT_NEUTRAL, TAG_BITS_PER_SAMPLE,
     TAG_BLACK_DELTA_H, TAG_BLACK_DELTA_V, TAG_BLACK_LEVEL, TAG_BLACK_REPEAT_DIM, TAG_CFA_LAYOUT,
@@ -281,3 +281,17 @@ def read_stored(raw_layout: RawLayout) -> np.ndarray:
     """Decode the source's stored (not linearised) values again, for the writer."""
     with open_tiff(raw_layout.path) as tf:
         return decode_all(tf.data, raw_layout)
+
+
+def read_camera_metadata(path, tags: TiffFile | None = None) -> CameraMetadata:
+    """Metadata of the DNG at ``path``: its tags, plus exiftool's temperature when available.
+
+    ``tags`` may be an already parsed :class:`~hotpixels.dng.tiff.TiffFile` of the same file.
+    """
+    path = os.fspath(path)
+    if tags is None:
+        with open_tiff(path) as tf:
+            meta = metadata_from_tags(tf)
+    else:
+        meta = metadata_from_tags(tags)
+    return add_exiftool_metadata(meta, path)

@@ -12,10 +12,12 @@ What changes, and nothing else:
    file (4-byte aligned); StripOffsets/TileOffsets and byte counts are rewritten in place.
    MakerNotes, DNGPrivateData and every other tag's data never move.
 2. NewRawImageDigest and RawImageDigest (when present, DNG spec 1.7; see :mod:`digest`) and
-   RawDataUniqueID = MD5(old ID + new digest) (deterministic; tells Adobe's caches the raw changed).
+   RawDataUniqueID = MD5(old ID + new digest) when a raw value changed (deterministic; tells
+   Adobe's caches the raw changed); a write that changes no raw value keeps the source's ID.
 3. the HotPixels marker (:mod:`marker`): Software and the XMP packet, in place when they fit,
    else appended and re-pointed; a tag the source lacks is added by writing a new IFD0 at the end
-   (the old entries and all their out-of-line values stay where they are).
+   (the old entries, in their order and with any duplicates, and all their out-of-line values stay
+   as they are).
 
 Embedded previews (IFD0 thumbnail, preview SubIFDs) are left as they were: they still show the
 uncorrected image until a raw converter regenerates them.
@@ -218,7 +220,7 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
                 else:
                     stats = _write_pixels(tf, fresh, raw, file_order, out, progress, cancel)
                 check_cancel(cancel)
-                digest = _write_digests(tf, fresh, stored, out)
+                digest = _write_digests(tf, fresh, stored, out, _raw_changed(tf, fresh, raw, stored, stats))
                 _write_marker(tf, out, note)
             f.flush()
             os.fsync(f.fileno())
@@ -278,10 +280,8 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
     # lossless JPEG: only tiles with a changed pixel are re-encoded. raw.cfa_dn tells which, unless
     # it was read without pixels or modified in place since (its CRC-32 no longer matches): then
     # each tile is decoded from the source and compared.
-    have_pixels = (raw.cfa_dn.shape == file_order.shape and raw.cfa_dn.strides != (0, 0)
-                   and raw.layout.pixels_crc32 is not None and frame_crc32(raw.cfa_dn) == raw.layout.pixels_crc32)
     old_order = (interleave(_stored_of(raw, layout), layout.row_interleave, layout.column_interleave)
-                 if have_pixels else None)
+                 if _has_source_pixels(raw, file_order.shape) else None)
 
     def encode_one(seg: Segment):
         ys, xs = seg.frame_slices(h, w)
@@ -422,6 +422,12 @@ def _arenas(tf: TiffFile, layout: RawLayout) -> list[tuple[int, int, list[int]]]
     return runs
 
 
+def _has_source_pixels(raw, shape: tuple[int, int]) -> bool:
+    """Whether ``raw.cfa_dn`` still holds the source's pixels (read with pixels, not changed since)."""
+    return (raw.cfa_dn.shape == shape and raw.cfa_dn.strides != (0, 0)
+            and raw.layout.pixels_crc32 is not None and frame_crc32(raw.cfa_dn) == raw.layout.pixels_crc32)
+
+
 def _stored_of(raw, layout: RawLayout) -> np.ndarray:
     """The source's stored values as the reader saw them (linearised files: decode again)."""
     if layout.linearization is None:
@@ -430,7 +436,21 @@ def _stored_of(raw, layout: RawLayout) -> np.ndarray:
 
 
 # -- digests, unique ID, marker ---------------------------------------------------------------------
-def _write_digests(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out: _Output) -> dict:
+def _raw_changed(tf: TiffFile, layout: RawLayout, raw, stored: np.ndarray, stats: dict) -> bool:
+    """Whether any stored raw value differs from the source's.
+
+    Lossless JPEG: a tile is re-encoded exactly when one of its values changed. Otherwise the
+    values are compared with the source's (``raw.cfa_dn`` when it still holds them, else decoded).
+    """
+    if layout.compression == LJPEG:
+        return stats["segments_rewritten"] > 0
+    old = _stored_of(raw, layout) if _has_source_pixels(raw, stored.shape) else decode_all(tf.data, layout)
+    return not np.array_equal(old, stored)
+
+
+def _write_digests(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out: _Output, raw_changed: bool) -> dict:
+    """Digests of the new raw values; RawDataUniqueID changes only with them (Lightroom and Camera
+    Raw key their caches on it: an unchanged raw keeps its ID)."""
     new = new_raw_image_digest(stored)
     if layout.new_digest_entry is not None and layout.new_digest_entry.nbytes == 16:
         out.write_at(layout.new_digest_entry.value_pos, new)
@@ -439,7 +459,7 @@ def _write_digests(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out: _Ou
     unique = None
     e = layout.unique_id_entry
     if e is not None and e.nbytes == 16:
-        unique = new_raw_data_unique_id(tf.raw_bytes(e), new)
+        unique = new_raw_data_unique_id(tf.raw_bytes(e), new) if raw_changed else tf.raw_bytes(e)
         out.write_at(e.value_pos, unique)
     return {"new": new.hex(), "unique_id": unique.hex() if unique else None}
 
@@ -493,25 +513,25 @@ def _drop_entries(out: _Output, ifd, tags) -> None:
 def _rewrite_ifd0(tf: TiffFile, out: _Output, new_tags: dict[int, tuple[int, bytes]]) -> None:
     """Append a copy of IFD0 with extra entries and point the header at it.
 
-    The copied entries are taken from the output (with the patches already made); their
-    out-of-line values stay where they are, so nothing else moves.
+    The copied entries are taken from the output (with the patches already made) and kept exactly
+    as they were: same order, duplicates included (some writers store DNGVersion twice); their
+    out-of-line values stay where they are, so nothing else moves. Each new entry goes before the
+    first entry with a higher tag (a sorted IFD stays sorted; an unsorted one keeps its order).
     """
     ifd0 = tf.ifd0
-    raw_entries = {}
     (n_file,) = struct.unpack(out.bo + "H", out.read_at(ifd0.offset, 2))
-    for i in range(n_file):
-        blob = out.read_at(ifd0.offset + 2 + 12 * i, 12)
-        (tag,) = struct.unpack(out.bo + "H", blob[:2])
-        raw_entries[tag] = blob
-    next_ptr = out.read_at(ifd0.next_pos, 4)
-    for tag, (typ, value) in new_tags.items():
+    blobs = [out.read_at(ifd0.offset + 2 + 12 * i, 12) for i in range(n_file)]
+    next_ptr = out.read_at(ifd0.offset + 2 + 12 * n_file, 4)
+    for tag, (typ, value) in sorted(new_tags.items()):
         count = len(value) // TYPES[typ][1]
         if len(value) <= 4:
-            raw_entries[tag] = struct.pack(out.bo + "HHI", tag, typ, count) + value.ljust(4, b"\0")
+            blob = struct.pack(out.bo + "HHI", tag, typ, count) + value.ljust(4, b"\0")
         else:
             pos = out.append(value)
-            raw_entries[tag] = struct.pack(out.bo + "HHII", tag, typ, count, pos)
-    entries = b"".join(raw_entries[t] for t in sorted(raw_entries))
-    body = struct.pack(out.bo + "H", len(raw_entries)) + entries + next_ptr
+            blob = struct.pack(out.bo + "HHII", tag, typ, count, pos)
+        tags = [struct.unpack(out.bo + "H", b[:2])[0] for b in blobs]
+        at = next((i for i, t in enumerate(tags) if t > tag), len(blobs))
+        blobs.insert(at, blob)
+    body = struct.pack(out.bo + "H", len(blobs)) + b"".join(blobs) + next_ptr
     new_pos = out.append(body)
     out.write_at(4, struct.pack(out.bo + "I", new_pos))

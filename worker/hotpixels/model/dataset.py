@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..correct.candidates import estimate_noise, find_candidates
+from ..candidates import estimate_noise, find_candidates
 from ..dng.cfa import CfaPattern
 from ..progress import ProgressFn, check_cancel, report
 from ..simulate.scene import make_scene, render_scene_e_s
@@ -60,11 +60,8 @@ HOT_PER_SITE = 1.2e-3  # residual hot pixels per active site
 
 
 def default_samples_dir() -> Path:
-    """``HOTPIXELS_SAMPLES`` or ``../shared/samples`` next to the repository."""
-    import os
-
-    env = os.environ.get("HOTPIXELS_SAMPLES")
-    return Path(env) if env else Path(__file__).resolve().parents[3].parent / "shared" / "samples"
+    """The repository's ``tests/data`` (it holds ``REAL_SAMPLE``; see tests/data/README.md)."""
+    return Path(__file__).resolve().parents[3] / "tests" / "data"
 
 
 @dataclass
@@ -225,8 +222,7 @@ def frame_patches(frame: TrainingFrame):
     x = patch_features(frame.cfa_dn, frame.cfa, cand.yx, noise, active_area=frame.active_area,
                        black_level_dn=frame.black_dn, white_level_dn=frame.white_dn)
     ctx = frame_context(x)  # bright candidates only: the same as at inference whatever the gate
-    k = torch.from_numpy(keep)
-    return x[k], ctx[k], label[keep], amp[keep], missed
+    return torch.from_numpy(np.ascontiguousarray(x[keep])), torch.from_numpy(ctx[keep]), label[keep], amp[keep], missed
 
 
 def make_patches(seed: int, n_frames: int, *, first: int = 0, size: int = FRAME_SIZE, samples_dir: Path | None = None,

@@ -40,14 +40,17 @@ holds, and on which colours, does not move 7-9: a frame of a colour chart with a
 that happen to fall on red is not taken for an Hα frame. The context is computed from the bright
 candidates of the same call, so it does not depend on the amplitude gate (``BRIGHT_SIGMA`` is above
 every gate) and needs no second pass over the frame.
+
+numpy only (float32): the CLI and the frozen worker compute the features without torch; training
+wraps them with ``torch.from_numpy``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
+from numpy.lib.stride_tricks import as_strided
 
-from ..correct.candidates import NoiseModel, mean_black
+from ..candidates import NoiseModel, mean_black
 from ..dng.cfa import CfaPattern
 
 PATCH = 9
@@ -80,96 +83,123 @@ def patch_coords(cfa: CfaPattern, sites_yx: np.ndarray, active_area) -> tuple[np
     return ys, xs
 
 
+def _patch_values(cfa_dn: np.ndarray, cfa: CfaPattern, sites: np.ndarray, active_area) -> np.ndarray:
+    """(N, PATCH²) float32 values of each site's patch (row-major), folded at the ActiveArea edge."""
+    t, l, b, r = (int(v) for v in active_area)
+    n = len(sites)
+    vals = np.empty((n, PATCH * PATCH), dtype=np.float32)
+    inner = ((sites[:, 0] >= t + HALF) & (sites[:, 0] < b - HALF)
+             & (sites[:, 1] >= l + HALF) & (sites[:, 1] < r - HALF))
+    if inner.any():  # patches inside the ActiveArea: a windowed view, PATCH contiguous values at a time
+        s_y, s_x = cfa_dn.strides
+        h, w = cfa_dn.shape
+        windows = as_strided(cfa_dn, (h - PATCH + 1, w - PATCH + 1, PATCH, PATCH), (s_y, s_x, s_y, s_x),
+                             writeable=False)
+        vals[inner] = windows[sites[inner, 0] - HALF, sites[inner, 1] - HALF].reshape(-1, PATCH * PATCH)
+    if not inner.all():  # patches that leave it fold back in by whole CFA repeats
+        ys, xs = patch_coords(cfa, sites[~inner], active_area)
+        vals[~inner] = cfa_dn[ys, xs].reshape(len(ys), -1)
+    return vals
+
+
 def patch_features(cfa_dn: np.ndarray, cfa: CfaPattern, sites_yx: np.ndarray, noise: NoiseModel, *,
-                   active_area, black_level_dn=0.0, white_level_dn: float = 65535.0) -> torch.Tensor:
+                   active_area, black_level_dn=0.0, white_level_dn: float = 65535.0) -> np.ndarray:
     """(N, N_CHANNELS, PATCH, PATCH) float32 network input for full-frame sites ``sites_yx`` (N, 2).
 
     Sites are processed in groups of one CFA phase, which share the colour layout of their patch,
-    so per-colour medians are plain ``torch.median`` calls over fixed columns.
+    so per-colour medians are plain partitions over fixed columns. The array is a channels-last
+    buffer seen through a transpose (``x.transpose(0, 2, 3, 1)`` is contiguous).
     """
     sites = np.asarray(sites_yx, dtype=np.int64).reshape(-1, 2)
     n = len(sites)
-    out = torch.zeros((n, N_CHANNELS, PATCH, PATCH), dtype=torch.float32)
+    out = np.empty((n, PATCH, PATCH, N_CHANNELS), dtype=np.float32)
     if n == 0:
-        return out
-    ys, xs = patch_coords(cfa, sites, active_area)
-    vals = torch.from_numpy(cfa_dn[ys, xs].astype(np.float32)).reshape(n, -1)
+        return out.transpose(0, 3, 1, 2)
+    vals = _patch_values(cfa_dn, cfa, sites, active_area)
     black = mean_black(black_level_dn)
     py, px = cfa.phase_of(sites[:, 0], sites[:, 1])
-    flat = py * cfa.repeat[1] + px
-    for ph in np.unique(flat):
-        idx = np.nonzero(flat == ph)[0]
-        i0 = idx[0]
-        colour = torch.from_numpy(cfa.color_at(ys[i0], xs[i0]).astype(np.int64).ravel())
-        out[torch.from_numpy(idx)] = features_from_values(vals[idx], colour, black, noise, white_level_dn)
-    return out
+    phase = py * cfa.repeat[1] + px
+    d = np.arange(-HALF, HALF + 1)
+    for ph in np.unique(phase):
+        idx = np.nonzero(phase == ph)[0]
+        y0, x0 = sites[idx[0]]
+        colour = cfa.color_at(y0 + d[:, None], x0 + d[None, :]).astype(np.int64).ravel()
+        out[idx] = features_from_values(vals[idx], colour, black, noise, white_level_dn)
+    return out.transpose(0, 3, 1, 2)
 
 
-def features_from_values(vals: torch.Tensor, colour: torch.Tensor, black_dn: float, noise: NoiseModel,
-                         white_level_dn: float) -> torch.Tensor:
-    """The channels of the module docstring for (N, PATCH²) values sharing one colour layout (PATCH²,)."""
+def features_from_values(vals: np.ndarray, colour: np.ndarray, black_dn: float, noise: NoiseModel,
+                         white_level_dn: float) -> np.ndarray:
+    """(N, PATCH, PATCH, N_CHANNELS) channels of the module docstring for (N, PATCH²) float32 values
+    sharing one colour layout ``colour`` (PATCH²,).
+
+    ``bg_c`` is the *lower* median of the colour's other sites (an even count has two middle
+    values: the smaller is taken, as the network was trained with).
+    """
     n, p2 = vals.shape
     centre = p2 // 2
-    bg = torch.zeros_like(vals)
+    bg3 = np.zeros((n, 3), dtype=np.float32)  # per colour: background, then its σ
     for c in range(3):
-        where = colour == c
-        cols = torch.nonzero(where & (torch.arange(p2) != centre)).ravel()
-        if len(cols) == 0:
-            continue
-        med = vals[:, cols].median(dim=1).values
-        bg[:, where] = med[:, None]
-    sigma = noise.sigma_dn(bg - black_dn)
-    excess = vals - bg
-    z = excess / sigma
-    peak = torch.maximum(excess[:, centre], sigma[:, centre])
-    shape = torch.clamp(excess / peak[:, None], *SHAPE_CLIP)
-    near_white = (vals >= black_dn + 0.98 * (white_level_dn - black_dn)).float()
-    onehot = torch.nn.functional.one_hot(colour, 3).float()[None].expand(n, p2, 3)
-    feats = torch.cat([torch.asinh(z / 2.0)[..., None], shape[..., None], onehot, near_white[..., None]], dim=-1)
-    return feats.reshape(n, PATCH, PATCH, N_CHANNELS).permute(0, 3, 1, 2)
+        cols = np.nonzero((colour == c) & (np.arange(p2) != centre))[0]
+        if len(cols):
+            k = (len(cols) - 1) // 2
+            bg3[:, c] = np.partition(vals[:, cols], k, axis=1)[:, k]
+    sigma3 = noise.sigma_dn(bg3 - np.float32(black_dn))
+    excess = vals - bg3[:, colour]
+    sigma_c = sigma3[:, colour[centre]]
+    peak = np.maximum(excess[:, centre], sigma_c)
+    feats = np.empty((n, p2, N_CHANNELS), dtype=np.float32)
+    feats[..., 0] = np.arcsinh((excess / sigma3[:, colour]) / np.float32(2.0))
+    feats[..., 1] = np.clip(excess / peak[:, None], np.float32(SHAPE_CLIP[0]), np.float32(SHAPE_CLIP[1]))
+    feats[..., 2:5] = np.eye(3, dtype=np.float32)[colour][None]
+    feats[..., 5] = vals >= np.float32(black_dn + 0.98 * (white_level_dn - black_dn))
+    return feats.reshape(n, PATCH, PATCH, N_CHANNELS)
 
 
-def _ring_mask() -> torch.Tensor:
-    d = torch.arange(PATCH) - HALF
-    return (torch.maximum(d[:, None].abs(), d[None, :].abs()) == 2)
+_D = np.arange(PATCH) - HALF
+RING_POSITIONS = np.nonzero((np.maximum(np.abs(_D[:, None]), np.abs(_D[None, :])) == 2).ravel())[0]
+CROSS_POSITIONS = np.array([(HALF - 1) * PATCH + HALF, (HALF + 1) * PATCH + HALF,
+                            HALF * PATCH + HALF - 1, HALF * PATCH + HALF + 1])
 
 
-def spill_measures(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def spill_measures(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per candidate: (cross-colour spill, same-colour ring spill), both mean shape values (channel 1)."""
-    shape = x[:, 1]
+    n = len(x)
     c = HALF
-    cross = (shape[:, c - 1, c] + shape[:, c + 1, c] + shape[:, c, c - 1] + shape[:, c, c + 1]) / 4.0
-    onehot = x[:, 2:5]
-    same = (onehot * onehot[:, :, c:c + 1, c:c + 1]).sum(dim=1) > 0.5  # (N, P, P) same colour as the centre
-    ring = same & _ring_mask()[None]
-    ring_spill = (shape * ring).sum(dim=(1, 2)) / ring.sum(dim=(1, 2)).clamp(min=1)
+    shape = x[:, 1].reshape(n, PATCH * PATCH)
+    cross = shape[:, CROSS_POSITIONS].sum(axis=1, dtype=np.float32) / np.float32(4.0)
+    centre_colour = x[:, 2:5, c, c].argmax(axis=1)
+    onehot_ring = x[:, 2:5].reshape(n, 3, PATCH * PATCH)[:, :, RING_POSITIONS]  # (N, 3, ring)
+    same = onehot_ring[np.arange(n), centre_colour] > 0.5  # (N, ring): same colour as the centre
+    total = np.where(same, shape[:, RING_POSITIONS], np.float32(0.0)).sum(axis=1, dtype=np.float32)
+    ring_spill = total / np.maximum(same.sum(axis=1), 1).astype(np.float32)
     return cross, ring_spill
 
 
-def frame_context(x: torch.Tensor) -> torch.Tensor:
-    """(N, N_CONTEXT) context of the module docstring for the (N, N_CHANNELS, P, P) candidates of one frame."""
+def frame_context(x: np.ndarray) -> np.ndarray:
+    """(N, N_CONTEXT) float32 context of the module docstring for the (N, N_CHANNELS, P, P) candidates of one frame."""
+    x = np.asarray(x)
     n = len(x)
-    ctx = torch.zeros((n, N_CONTEXT), dtype=torch.float32)
+    ctx = np.zeros((n, N_CONTEXT), dtype=np.float32)
     if n == 0:
         return ctx
     c = HALF
-    z = 2.0 * torch.sinh(x[:, 0, c, c])
+    z = np.float32(2.0) * np.sinh(x[:, 0, c, c])
     bright = (z >= BRIGHT_SIGMA) & (x[:, 5, c, c] < 0.5)
     nb = int(bright.sum())
-    colour = x[:, 2:5, c, c].argmax(dim=1)
+    colour = x[:, 2:5, c, c].argmax(axis=1)
     if nb < MIN_BRIGHT:
         ctx[:, 0] = 1.0
         return ctx
     cross, ring = spill_measures(x[bright])
-    q = torch.tensor(QUANTILES)
-    ctx[:, 1:4] = torch.quantile(cross, q)[None]
-    ctx[:, 4:7] = torch.quantile(ring, q)[None]
+    ctx[:, 1:4] = np.quantile(cross, QUANTILES)[None]
+    ctx[:, 4:7] = np.quantile(ring, QUANTILES)[None]
     resolved = ring >= RESOLVED_RING
     n_res = int(resolved.sum())
     ctx[:, 7] = float(np.log1p(n_res)) / 5.0
     if n_res:
         single = resolved & (cross < SINGLE_CROSS)
         ctx[:, 8] = float(single.sum()) / n_res
-        per_colour = torch.bincount(colour[bright][single], minlength=3).float() / n_res
+        per_colour = np.bincount(colour[bright][single], minlength=3).astype(np.float32) / n_res
         ctx[:, 9] = per_colour[colour]
     return ctx

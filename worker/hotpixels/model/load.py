@@ -1,62 +1,72 @@
-"""Load the residual classifier once per process.
+"""Load the residual classifier once per process — in numpy on the CPU, in torch on a GPU.
 
 Lookup: ``HOTPIXELS_MODEL`` (a file path) if set, else ``models/residual-v2.pt`` in the source
 tree (``Path(__file__).parents[3] / "models"``), else, in a frozen worker (PyInstaller), the
-``models/`` folder bundled next to the executable's data (``sys._MEIPASS``). The file is read with
-``torch.load(..., weights_only=True)`` (no pickle code runs). CPU by default; ``device="cuda"`` or
-``"mps"`` (or ``"auto"``) moves it where torch has that backend.
+``models/`` folder bundled next to the executable's data (``sys._MEIPASS``).
+
+Backends. On the CPU (the default) the network runs in numpy (:mod:`.numpy_net`) from the ``.npz``
+export beside the ``.pt`` (:mod:`.weights`, read with ``allow_pickle=False``): no torch import,
+which is what lets the CLI start fast and the frozen worker leave torch out. ``device`` (or the
+environment variable ``HOTPIXELS_DEVICE``) ``"cuda"``, ``"mps"`` or ``"auto"`` runs it in torch on
+that device when torch is installed (``torch.load(..., weights_only=True)``, no pickle code runs);
+``"auto"`` without a GPU, or without torch, is numpy on the CPU. A ``.pt`` without a current export
+beside it is read with torch on the CPU when torch is installed, else it is :class:`ModelCorrupt`.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import torch
+import numpy as np
 
 from ..errors import ModelCorrupt, ModelMissing
-from .features import N_CONTEXT, PATCH, frame_context
-from .net import ARCH, PatchNet
-from .train import pick_device
+from .features import frame_context
+from .weights import ARCH, SUFFIX, StaleExport, read_weights
 
 MODEL_NAME = "residual-v2.pt"
-FREEZE_MIN_BATCH = 20_000  # candidates in one call that make a TorchScript freeze worth it
+DEVICE_ENV = "HOTPIXELS_DEVICE"
 _LOCK = threading.Lock()
 _CACHE: dict[tuple[str, str], "Detector"] = {}
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Detector:
-    """A loaded network, its metadata (threshold calibration, validation figures) and device."""
+    """A loaded network, its metadata (threshold calibration, validation figures) and where it runs.
 
-    net: PatchNet
+    ``backend`` is ``"numpy"`` (``net``: a :class:`~.numpy_net.NumpyPatchNet`, ``device`` ``"cpu"``)
+    or ``"torch"`` (``net``: a :class:`~.net.PatchNet` on ``device``).
+    """
+
+    net: Any
     meta: dict
-    device: torch.device
+    device: str
     path: str
-    fast: torch.nn.Module | None = None  # traced + frozen copy (CPU): about 1.5x faster
-    _fast_tried: bool = False
+    backend: str
+    n_params: int
 
-    @torch.inference_mode()
-    def logits(self, x: torch.Tensor, ctx: torch.Tensor | None = None, batch: int = 4096) -> torch.Tensor:
-        """(N,) float32 logits on the CPU for (N, C, P, P) inputs, in cache-sized batches.
+    def logits(self, x: np.ndarray, ctx: np.ndarray | None = None) -> np.ndarray:
+        """(N,) float32 logits for (N, C, P, P) inputs (:func:`~.features.patch_features`).
 
         ``x`` should hold every candidate of one frame (above the amplitude gate): the frame context
         (:func:`hotpixels.model.features.frame_context`) is computed from them unless ``ctx`` is given.
         """
         if len(x) == 0:
-            return torch.zeros(0)
+            return np.zeros(0, dtype=np.float32)
         if ctx is None:
             ctx = frame_context(x)
-        if not self._fast_tried and self.device.type == "cpu" and len(x) >= FREEZE_MIN_BATCH:
-            self._fast_tried = True  # frozen on the first big call: ~0.5 s once, not at load
-            self.fast = _frozen(self.net)
-        net = self.fast if self.fast is not None else self.net
-        out = [net(x[i:i + batch].to(self.device), ctx[i:i + batch].to(self.device)).float().cpu()
-               for i in range(0, len(x), batch)]
-        return torch.cat(out)
+        if self.backend == "numpy":
+            return self.net(x, ctx)
+        from .net import torch_logits
+
+        return torch_logits(self.net, x, ctx)
 
 
 def model_path() -> Path:
@@ -68,42 +78,70 @@ def model_path() -> Path:
     return frozen if frozen is not None and frozen.is_file() else src
 
 
+def _torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def wants_torch(device: str | None) -> bool:
+    """Does ``device`` (default ``HOTPIXELS_DEVICE``, else ``"cpu"``) ask for the torch backend here?"""
+    dev = (device or os.environ.get(DEVICE_ENV) or "cpu").lower()
+    if dev == "cpu" or not _torch_installed():
+        return False
+    if dev != "auto":
+        return True
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return bool(torch.cuda.is_available() or (mps is not None and mps.is_available()))
+
+
 def load_detector(path: str | Path, device: str | None = None) -> Detector:
     """Read a weights file (no cache); ModelMissing / ModelCorrupt on failure."""
     path = Path(path)
     if not path.is_file():
         raise ModelMissing(f"the residual hot-pixel model is missing: {path} (run 'hotpixels train' or reinstall)",
                            path=str(path))
+    if wants_torch(device):
+        return _load_torch(path, device or os.environ.get(DEVICE_ENV) or "auto")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        meta = blob["meta"]
-        if meta.get("arch") != ARCH:
-            raise ValueError(f"architecture {meta.get('arch')!r}, expected {ARCH!r}")
-        net = PatchNet(width=int(meta.get("width", 16)))
-        net.load_state_dict(blob["state_dict"])
-    except (ModelMissing,):
-        raise
+        state, meta, _npz = read_weights(path)
+    except (FileNotFoundError, StaleExport) as exc:
+        if path.suffix != SUFFIX and _torch_installed():
+            log.warning("%s; reading %s with torch on the CPU", exc, path.name)
+            return _load_torch(path, "cpu")
+        raise ModelCorrupt(f"the residual hot-pixel model cannot be read without torch: {exc}", path=str(path)) from exc
     except Exception as exc:  # noqa: BLE001 - any failure to read the file means a bad file
         raise ModelCorrupt(f"the residual hot-pixel model cannot be read: {path} ({exc})", path=str(path)) from exc
-    dev = pick_device(device) if device not in (None, "cpu") else torch.device("cpu")
-    net = net.to(dev).train(False)  # inference mode
-    return Detector(net, meta, dev, str(path))
-
-
-def _frozen(net: PatchNet) -> torch.nn.Module | None:
-    """A traced, frozen TorchScript copy for CPU inference (None if tracing is unavailable)."""
     try:
-        with torch.inference_mode():
-            example = (torch.zeros((8, net.convs[0].in_channels, PATCH, PATCH)), torch.zeros((8, N_CONTEXT)))
-            return torch.jit.freeze(torch.jit.trace(net, example))
-    except Exception:  # noqa: BLE001 - the plain module is always a correct fallback
-        return None
+        _check_arch(meta)
+        from .numpy_net import NumpyPatchNet
+
+        net = NumpyPatchNet(state)
+    except (KeyError, ValueError) as exc:
+        raise ModelCorrupt(f"the residual hot-pixel model cannot be read: {path} ({exc})", path=str(path)) from exc
+    return Detector(net, meta, "cpu", str(path), "numpy", net.n_params)
+
+
+def _check_arch(meta: dict) -> None:
+    if meta.get("arch") != ARCH:
+        raise ValueError(f"architecture {meta.get('arch')!r}, expected {ARCH!r}")
+
+
+def _load_torch(path: Path, device: str) -> Detector:
+    from .net import load_torch_net
+
+    try:
+        net, meta, dev = load_torch_net(path, device)
+        _check_arch(meta)
+    except Exception as exc:  # noqa: BLE001 - any failure to read the file means a bad file
+        raise ModelCorrupt(f"the residual hot-pixel model cannot be read: {path} ({exc})", path=str(path)) from exc
+    return Detector(net, meta, str(dev), str(path), "torch", int(sum(p.numel() for p in net.parameters())))
 
 
 def get_detector(device: str | None = None) -> Detector:
     """The process-wide detector (loaded on first use, then cached per path and device)."""
     path = model_path()
-    key = (str(path), str(device or "cpu"))
+    key = (str(path), str(device or os.environ.get(DEVICE_ENV) or "cpu"))
     with _LOCK:
         if key not in _CACHE:
             _CACHE[key] = load_detector(path, device)

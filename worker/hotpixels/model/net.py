@@ -5,16 +5,21 @@ context (:func:`hotpixels.model.features.frame_context`: how this frame's stars 
 bright spikes crowd onto one colour) joins there, and two small fully connected layers give one logit: > 0 means "hot pixel", < 0 "star, texture or noise".
 About 11 k parameters and 0.13 M multiply-adds per candidate, so the tens of thousands of
 candidates of a 24 MP star field (every star core is one) cost a fraction of a second on a CPU.
+
+This is the torch network: training, and inference on a GPU. On the CPU the same weights run in
+numpy (:mod:`.numpy_net`), without importing torch.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 from torch import nn
 
 from .features import N_CHANNELS, N_CONTEXT, PATCH
-
-ARCH = "patchcnn-ctx-v2"
+from .weights import ARCH
 
 
 class PatchNet(nn.Module):
@@ -33,3 +38,32 @@ class PatchNet(nn.Module):
     def forward(self, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
         """(N, N_CHANNELS, PATCH, PATCH) patches and (N, N_CONTEXT) frame context -> (N,) logits."""
         return self.head(torch.cat([self.flat(self.convs(x)), ctx], dim=1))[:, 0]
+
+
+def pick_device(name: str | None) -> torch.device:
+    if name in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def load_torch_net(path: str | Path, device: str | None) -> tuple[PatchNet, dict, torch.device]:
+    """The network of a ``.pt`` (``torch.load(weights_only=True)``) on ``device``, in inference mode."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    meta = blob["meta"]
+    net = PatchNet(width=int(meta.get("width", 16)))
+    net.load_state_dict(blob["state_dict"])
+    dev = pick_device(device)
+    return net.to(dev).train(False), meta, dev
+
+
+@torch.inference_mode()
+def torch_logits(net: PatchNet, x, ctx, batch: int = 8192) -> np.ndarray:
+    """(N,) float32 logits on the CPU for numpy (or torch) inputs, in batches, on the net's device."""
+    dev = next(net.parameters()).device
+    x, ctx = torch.as_tensor(np.asarray(x)), torch.as_tensor(np.asarray(ctx))
+    out = [net(x[i:i + batch].to(dev), ctx[i:i + batch].to(dev)).float().cpu() for i in range(0, len(x), batch)]
+    return torch.cat(out).numpy()

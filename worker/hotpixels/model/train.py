@@ -25,7 +25,7 @@ import torch
 from ..progress import ProgressFn, check_cancel, report
 from .dataset import make_patches
 from .features import N_CHANNELS, PATCH
-from .net import ARCH, PatchNet
+from .net import ARCH, PatchNet, pick_device
 
 VAL_FIRST = 1_000_000
 # The cut is calibrated on separate frames with the simulator's *typical* scene statistics (1200 stars
@@ -40,16 +40,6 @@ CAL_FRAMES = 100
 CAL_SIZE = 256
 TARGET_FP_PER_MP = 3.0
 SENSITIVITY_SPAN = 8.0
-
-
-def pick_device(name: str | None) -> torch.device:
-    if name in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
 
 
 def train_model(*, seed: int = 1, frames: int = 3000, val_frames: int = 300, epochs: int = 12, width: int = 16,
@@ -152,7 +142,8 @@ def validate(net: PatchNet, val, thr: float) -> dict:
 
 
 def save_model(net: PatchNet, meta: dict, path: str | Path) -> Path:
-    """Atomically write ``{"state_dict", "meta"}`` (weights_only-loadable)."""
+    """Atomically write ``{"state_dict", "meta"}`` (weights_only-loadable) and its torch-free ``.npz``
+    export beside it (:mod:`.weights`)."""
     import os
     import tempfile
 
@@ -167,4 +158,7 @@ def save_model(net: PatchNet, meta: dict, path: str | Path) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    from .export import export_weights
+
+    export_weights(path)
     return path

@@ -1,4 +1,4 @@
-"""The dark model a profile carries and stage 1 subtracts (../shared/DESIGN.md, step 3).
+"""The dark model a profile carries and stage 1 subtracts (docs/design.md, data path step 3).
 
 Subtracting a raw master dark would add its noise (σ/√N times the scale) to every pixel, so a
 profile instead holds:

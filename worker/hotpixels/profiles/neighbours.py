@@ -5,7 +5,7 @@ the four Bayer phases, or the three X-Trans colours), so a red site is compared 
 only and the two Bayer greens stay apart. Arrays are full raw-IFD frames (y, x); the CFA is
 anchored at ``cfa.origin_yx`` (the ActiveArea's top-left).
 
-σ (DESIGN.md, "Conventions") is the robust noise at a site in DN from same-colour neighbours,
+σ (docs/architecture.md, "Conventions") is the robust noise at a site in DN from same-colour neighbours,
 MAD x 1.4826.
 """
 

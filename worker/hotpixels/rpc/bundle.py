@@ -31,6 +31,17 @@ def frozen_worker_path(root: Path) -> Path:
     return root / "hotpixel.lrdevplugin" / "bin" / platform_tag() / WORKER_NAME / exe
 
 
+def folder_size_mb(path: Path) -> float:
+    """Bytes of the regular files under ``path`` (links not followed, so not counted twice), in MB."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            st = os.lstat(os.path.join(dirpath, name))
+            if not os.path.islink(os.path.join(dirpath, name)):
+                total += st.st_size
+    return total / 1e6
+
+
 def bundle_dir() -> Path | None:
     """The PyInstaller bundle's data folder when frozen, else ``None``."""
     meipass = getattr(sys, "_MEIPASS", None)

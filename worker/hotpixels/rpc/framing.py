@@ -7,6 +7,12 @@ other newline (``json.dumps`` escapes the ones inside strings). Incoming lines m
 Limits: a line longer than :data:`MAX_MESSAGE_BYTES` is discarded up to its newline and reported
 as :class:`MessageTooLong` (the server answers -32600 and keeps reading), so a runaway client
 cannot make the worker buffer without bound.
+
+Decoding (:func:`decode_message`) is strict JSON: the bytes must be UTF-8, ``NaN``/``Infinity``
+and numbers beyond a double's range (``1e999``) are refused (-32700), and a value nested deeper than
+:data:`MAX_DEPTH` levels is refused with -32600 (Python's decoder recurses: left alone, a line of a
+million ``[`` would raise ``RecursionError`` instead of getting an answer). Encoding never writes
+``NaN`` either: a non-finite number in a result goes out as ``null``.
 """
 
 from __future__ import annotations
@@ -17,9 +23,20 @@ import math
 import threading
 from typing import Any, BinaryIO, Callable
 
+from ..fileio import finite_json
+
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # requests are small; 16 MiB leaves room for long path lists
+MAX_DEPTH = 64  # nesting levels of arrays/objects in one message (a request needs about 5)
+
+
+class ProtocolError(Exception):
+    """A message the server answers with a JSON-RPC error of its own (``code``, ``data.name``)."""
+
+    def __init__(self, code: int, name: str, message: str):
+        super().__init__(message)
+        self.code, self.name, self.message = code, name, message
 
 
 class MessageTooLong(Exception):
@@ -65,6 +82,51 @@ class LineReader:
                 return skipped
 
 
+def _refuse_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return value
+
+
+def _depth_exceeds(obj: Any, limit: int) -> bool:
+    """Whether arrays/objects nest deeper than ``limit`` levels (iterative: no recursion)."""
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (list, dict)):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((c, depth + 1) for c in children if isinstance(c, (list, dict)))
+    return False
+
+
+def decode_message(line: bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """One line as a JSON value; raises :class:`ProtocolError` -32700 (not UTF-8, not strict JSON)
+    or -32600 (nested deeper than ``max_depth``)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(-32700, "parse_error", f"not valid JSON: the line is not UTF-8 ({exc.reason} "
+                                                   f"at byte {exc.start})") from None
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ProtocolError(-32600, "too_deep", f"invalid request: arrays/objects nested deeper than "
+                                                f"{max_depth} levels") from None
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, 1e999, an integer of > 4300 digits
+        raise ProtocolError(-32700, "parse_error", f"not valid JSON: {str(exc)[:200]}") from None
+    if _depth_exceeds(value, max_depth):
+        raise ProtocolError(-32600, "too_deep", f"invalid request: arrays/objects nested deeper than "
+                                                f"{max_depth} levels")
+    return value
+
+
 def json_default(o: Any) -> Any:
     """JSON for numpy scalars/arrays and paths, which results from the engine may contain."""
     if hasattr(o, "__fspath__"):
@@ -77,25 +139,19 @@ def json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _finite(o: Any) -> Any:
-    """Replace NaN/inf (not JSON) by ``null``, recursively."""
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    return o
-
-
 def encode_message(obj: Any) -> bytes:
-    """One message as UTF-8 bytes ending in ``\\n`` (non-ASCII characters are not escaped)."""
+    """One message as UTF-8 bytes ending in ``\\n`` (non-ASCII characters are not escaped, except
+    lone surrogates a client sent in ``\\ud800`` form: those stay escaped, as UTF-8 cannot carry them)."""
     try:
         text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=json_default)
     except ValueError:  # NaN or inf somewhere in a result
-        text = json.dumps(_finite(json.loads(json.dumps(obj, default=json_default))),
-                          ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.encode("utf-8") + b"\n"
+        obj = finite_json(json.loads(json.dumps(obj, default=json_default)))
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False,
+                          default=json_default).encode("ascii") + b"\n"
 
 
 class LineWriter:

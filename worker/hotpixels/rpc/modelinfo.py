@@ -59,9 +59,9 @@ def describe(detector: Any = None, *, loading: bool = False, error: BaseExceptio
             st = path.stat()
             info["sha256"] = _sha256(str(path), st.st_size, st.st_mtime_ns)
     if detector is not None:
-        net = getattr(detector, "net", None)
-        if net is not None and hasattr(net, "parameters"):
-            info["params"] = int(sum(p.numel() for p in net.parameters()))
+        if getattr(detector, "n_params", None) is not None:
+            info["params"] = int(detector.n_params)
+        info["backend"] = getattr(detector, "backend", None)
         meta = getattr(detector, "meta", None) or {}
         info["meta"] = {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool)) or v is None}
     if error is not None:

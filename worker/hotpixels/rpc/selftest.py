@@ -2,7 +2,8 @@
 
 Checks, each independently:
 
-* **model** — stage 3's detector loads (weights found, ``torch.load(weights_only=True)``);
+* **model** — stage 3's detector loads (weights found; on the CPU the numpy network from the ``.npz``
+  export, no pickle) and scores a patch;
 * **codecs** — every imagecodecs codec the DNG reader/writer uses round-trips a small 16-bit CFA
   tile: lossless JPEG (encode with ``jpeg8``, decode with ``jpeg8`` and ``ljpeg``), packed 12-bit
   integers, PNG (report crops), and JPEG XL decoding (read-only in DNG);
@@ -24,11 +25,15 @@ import numpy as np
 def check_model() -> str:
     from .state import ModelHolder
 
+    from ..model.features import N_CHANNELS, PATCH
+
     holder = ModelHolder()
-    holder.get()
+    logits = holder.get().logits(np.zeros((4, N_CHANNELS, PATCH, PATCH), np.float32))
+    if logits.shape != (4,) or not np.all(np.isfinite(logits)):
+        raise RuntimeError(f"the model scored a blank patch as {logits!r}")
     info = holder.info()
     sha = (info.get("sha256") or "")[:12]
-    return f"model {info.get('name')} {sha} on {holder.device()}"
+    return f"model {info.get('name')} {sha} ({info.get('backend')}) on {holder.device()}"
 
 
 def check_codecs() -> str:

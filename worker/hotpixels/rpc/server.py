@@ -2,10 +2,12 @@
 
 Threads:
 
-* **reader** — reads one line at a time, answers malformed input at once (-32700/-32600), runs
-  ``inline`` methods (``worker.hello``, ``$/cancelRequest``, ``worker.shutdown``) itself, and hands
-  other requests to a lane. It never waits for work, so hello and cancel are answered while a
-  correction runs.
+* **reader** — reads one line at a time, answers malformed input at once (-32700/-32600, see
+  :mod:`~hotpixels.rpc.framing` and :mod:`~hotpixels.rpc.envelope`), runs ``inline`` methods
+  (``worker.hello``, ``$/cancelRequest``, ``worker.shutdown``) itself, and hands other requests to a
+  lane. It never waits for work, so hello and cancel are answered while a correction runs. The
+  members of a batch are routed one by one the same way; a :class:`Batch` collects their responses
+  and sends them as one array when the last has answered.
 * **lanes** — ``job`` runs long work one request at a time, in arrival order (a second
   ``image.correct`` while one runs is *queued*, not refused: the plugin sends a batch as one request
   per image and lets them queue); ``quick`` runs short library/file calls beside a job.
@@ -17,14 +19,16 @@ Cancellation: ``$/cancelRequest {id}`` sets the running request's ``threading.Ev
 checks it between units, removes partial files and raises ``Cancelled`` → -32800) or removes a queued
 request, which is answered -32800 at once.
 
-Stopping: end of input (EOF) lets queued work finish, then :meth:`Server.serve` returns 0;
-``worker.shutdown`` and a vanished peer (closed socket, broken pipe) cancel everything and return 0.
+Stopping: end of input (EOF) lets queued work finish, then :meth:`Server.serve` returns 0 — but a
+running job that reports no progress for :attr:`Server.eof_stall_s` is cancelled, and one that
+ignores the cancel for :attr:`Server.stop_grace_s` is left behind (its thread is a daemon), so the
+worker always exits after its input closes; ``worker.shutdown`` and a vanished peer (closed socket,
+broken pipe) cancel everything and return 0.
 """
 
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import sys
 import threading
@@ -32,37 +36,79 @@ import time
 from typing import Any, Callable
 
 from ..errors import Busy, Cancelled
-from .errors import INVALID_REQUEST, PARSE_ERROR, error_object
-from .framing import LineReader, LineWriter, MessageTooLong
-from .methods import MethodSpec, jsonrpc_methods, load_methods
+from .envelope import NO_ID, Envelope, InvalidEnvelope, check_batch, error_response, invalid_request, parse_envelope
+from .errors import INVALID_REQUEST, METHOD_NOT_FOUND, error_object
+from .framing import LineReader, LineWriter, MessageTooLong, ProtocolError, decode_message
+from .methods import MethodSpec, invoke, load_methods
 from .transports import Transport
 
 log = logging.getLogger(__name__)
 
-NO_ID = object()
 MIN_PROGRESS_GAP_S = 0.1
+
+
+class Batch:
+    """Collects the responses of one batch's members; sends them as one array when all have
+    finished (nothing when none had an id)."""
+
+    def __init__(self, server: "Server", size: int):
+        self.server = server
+        self.pending = size
+        self.responses: list[Any] = []
+        self._lock = threading.Lock()
+
+    def finish(self, response: Any | None) -> None:
+        with self._lock:
+            if response is not None:
+                self.responses.append(response)
+            self.pending -= 1
+            complete = self.pending == 0
+        if complete and self.responses:
+            self.server.send(self.responses)
 
 
 class Call:
     """One request as a method sees it: its id, a cancel event and a progress callback."""
 
-    def __init__(self, server: "Server", method: str, request: Any, lane: str):
+    def __init__(self, server: "Server", spec: MethodSpec, envelope: Envelope, batch: Batch | None = None):
         self.server = server
-        self.method = method
-        self.request = request
-        self.lane = lane
-        self.id = request.get("id", NO_ID) if isinstance(request, dict) else NO_ID
+        self.spec = spec
+        self.method = spec.name
+        self.params = envelope.params
+        self.lane = spec.lane
+        self.id = envelope.id
+        self.batch = batch
         self.cancel = threading.Event()
         self.after_reply: Callable[[], None] | None = None
         self.started = False
         self._lock = threading.Lock()
         self._state: tuple[int, int, str] = (0, 0, "")
         self._last_sent = 0.0
+        self._last_change = time.monotonic()
         self._dirty = False
+        self._finished = False
 
     @property
     def has_id(self) -> bool:
         return self.id is not NO_ID
+
+    def finish(self, response: dict[str, Any] | None) -> None:
+        """Deliver this call's one response (``None``: none, it is a notification), once."""
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        if not self.has_id:
+            response = None
+        if self.batch is not None:
+            self.batch.finish(response)
+        elif response is not None:
+            self.server.send(response)
+
+    def quiet_s(self) -> float:
+        """Seconds since the engine last reported a change of progress (or since the call started)."""
+        with self._lock:
+            return time.monotonic() - self._last_change
 
     @property
     def state(self) -> Any:
@@ -77,6 +123,7 @@ class Call:
             if new == self._state:
                 return
             self._state = new
+            self._last_change = time.monotonic()
             self._dirty = True
             due = time.monotonic() - self._last_sent >= MIN_PROGRESS_GAP_S or new[0] >= new[1] > 0
         if due:
@@ -197,6 +244,7 @@ class Server:
     progress_interval_s = 0.5
     tick_s = 0.1
     stop_grace_s = 15.0  # how long a cancelled job may take to notice before we exit anyway
+    eof_stall_s = 120.0  # after end of input, a running job silent this long is cancelled
     max_queued = 1000  # requests waiting in one lane; beyond this a request is refused with Busy (5002)
 
     def __init__(self, transport: Transport, *, specs: dict[str, MethodSpec] | None = None,
@@ -205,7 +253,6 @@ class Server:
 
         self.transport = transport
         self.specs = specs if specs is not None else load_methods(test_methods)
-        self.methods = jsonrpc_methods(self.specs)
         self.state = state if state is not None else WorkerState()
         self.reader = LineReader(transport.reader)
         self.writer = LineWriter(transport.writer, on_broken=lambda: self.stop("peer_gone"))
@@ -221,12 +268,8 @@ class Server:
         threading.Thread(target=self._read_loop, name="reader", daemon=True).start()
         self.transport.watch_peer_closed(lambda: self.stop("peer_gone"))
         self._stopped.wait()
-        reason = self._stop_reason
-        if reason == "eof":
-            for lane in self.lanes.values():
-                while not lane.wait_idle(0.5):
-                    if self._stop_reason != "eof":  # the peer went away while we drained
-                        break
+        if self._stop_reason == "eof" and not self._drain_after_eof():
+            self._stop_reason = "eof_stalled"
         if self._stop_reason != "eof":
             for lane in self.lanes.values():
                 lane.cancel_all()
@@ -236,6 +279,33 @@ class Server:
         self.state.close()
         self.transport.close()
         return 0
+
+    def _drain_after_eof(self) -> bool:
+        """Let queued work finish after end of input; ``False`` when a running call stalled (no
+        progress for :attr:`eof_stall_s`, cancelled, and still running :attr:`stop_grace_s` later)
+        or the peer went away meanwhile: the caller then cancels everything and exits."""
+        cancelled_at: dict[int, float] = {}
+        while self._stop_reason == "eof":
+            busy = False
+            for lane in self.lanes.values():
+                running, queued = lane.snapshot()
+                busy = busy or running is not None or bool(queued)
+                if running is None:
+                    continue
+                if id(running) in cancelled_at:
+                    if time.monotonic() - cancelled_at[id(running)] > self.stop_grace_s:
+                        log.error("%s ignored its cancel for %.0f s; exiting without it", running.method,
+                                  self.stop_grace_s)
+                        return False
+                elif running.quiet_s() >= self.eof_stall_s:
+                    log.warning("input closed and %s made no progress for %.0f s: cancelling it",
+                                running.method, self.eof_stall_s)
+                    running.cancel.set()
+                    cancelled_at[id(running)] = time.monotonic()
+            if not busy:
+                return True
+            time.sleep(self.tick_s)
+        return False
 
     def start_workers(self) -> None:
         """Start the lanes and the progress ticker (``serve`` does this; tests may drive
@@ -260,8 +330,7 @@ class Server:
             try:
                 line = self.reader.read_line()
             except MessageTooLong as exc:
-                self.send({"jsonrpc": "2.0", "id": None,
-                           "error": {"code": INVALID_REQUEST, "message": str(exc), "data": {"name": "too_long"}}})
+                self.send(error_response(None, INVALID_REQUEST, "too_long", str(exc)))
                 continue
             if line is None:
                 self.stop("eof")
@@ -270,56 +339,77 @@ class Server:
                 self.handle_line(line)
             except Exception:  # noqa: BLE001 - the reader must survive anything
                 log.exception("reader: unexpected failure")
+                self.send(error_response(None, INVALID_REQUEST, "internal",
+                                         "the worker could not route this message; see its log"))
 
     def handle_line(self, line: bytes) -> None:
-        """Route one message: inline methods and malformed input now, the rest to a lane."""
+        """Answer one line: malformed input and inline methods now, the rest queued on a lane;
+        a batch member by member (see :mod:`hotpixels.rpc.envelope`)."""
         try:
-            request = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as exc:
-            self.send({"jsonrpc": "2.0", "id": None,
-                       "error": {"code": PARSE_ERROR, "message": f"not valid JSON: {exc}", "data": {"name": "parse_error"}}})
+            message = decode_message(line)
+        except ProtocolError as exc:
+            self.send(error_response(None, exc.code, exc.name, exc.message))
             return
-        spec = self._spec_for(request)
-        lane = spec.lane if spec is not None else "inline"
-        name = spec.name if spec is not None else str(request.get("method")) if isinstance(request, dict) else "batch"
-        if isinstance(request, list):  # batches are rare: run them whole on the job lane
-            lane = "job" if request else "inline"
-        call = Call(self, name, request, lane)
-        if lane == "inline":
-            self.execute(call)
-        else:
-            if len(self.lanes[lane].queue) >= self.max_queued:
-                self.reply_error(call, Busy(f"the worker already has {self.max_queued} requests waiting; "
-                                            "send more when some have finished"))
-                return
-            if lane == "job" and call.has_id:
-                call.progress(0, 0, "queued: waiting for the running job")
-            self.lanes[lane].submit(call)
+        if not isinstance(message, list):
+            self._route(message, None)
+            return
+        try:
+            check_batch(message)
+        except InvalidEnvelope as exc:
+            self.send(invalid_request(exc))
+            return
+        batch = Batch(self, len(message))
+        for member in message:
+            self._route(member, batch)
 
-    def _spec_for(self, request: Any) -> MethodSpec | None:
-        if isinstance(request, dict) and request.get("jsonrpc") == "2.0" and isinstance(request.get("method"), str):
-            return self.specs.get(request["method"])
-        return None
+    def _route(self, message: Any, batch: Batch | None) -> None:
+        """One request (alone or a batch member): answered now, run inline, or queued on its lane."""
+        try:
+            envelope = parse_envelope(message)
+        except InvalidEnvelope as exc:
+            self._answer(batch, invalid_request(exc))
+            return
+        spec = self.specs.get(envelope.method)
+        if spec is None:
+            shown = envelope.method if len(envelope.method) <= 100 else envelope.method[:100] + "…"
+            response = error_response(envelope.id, METHOD_NOT_FOUND, "method_not_found", f"unknown method '{shown}'")
+            response["error"]["data"]["detail"] = shown
+            self._answer(batch, None if envelope.is_notification else response)
+            return
+        call = Call(self, spec, envelope, batch)
+        if spec.lane == "inline":
+            self.execute(call)
+            return
+        lane = self.lanes[spec.lane]
+        if len(lane.queue) >= self.max_queued:
+            self.reply_error(call, Busy(f"the worker already has {self.max_queued} requests waiting; "
+                                        "send more when some have finished"))
+            return
+        if spec.lane == "job" and call.has_id:
+            call.progress(0, 0, "queued: waiting for the running job")
+        lane.submit(call)
+
+    def _answer(self, batch: Batch | None, response: dict[str, Any] | None) -> None:
+        if batch is not None:
+            batch.finish(response)
+        elif response is not None:
+            self.send(response)
 
     # --- running --------------------------------------------------------------------------------
     def execute(self, call: Call) -> None:
-        """Dispatch one call through jsonrpcserver and send its response (if it has an id)."""
-        from jsonrpcserver import dispatch_to_serializable
-
+        """Run one call and deliver its response (none for a notification)."""
         if call.lane != "inline":
             call.progress(0, 0, "started")
-        request = call.request
-        # already parsed by the reader: hand jsonrpcserver the object, it validates and dispatches
-        response = dispatch_to_serializable("", methods=self.methods, context=call,
-                                            deserializer=lambda _text: request)
-        if response is not None:
-            self.send(_normalise_errors(response))
+        try:
+            response = {"jsonrpc": "2.0", "id": call.id, "result": invoke(call.spec, call, call.params)}
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an error reply
+            response = {"jsonrpc": "2.0", "id": call.id, "error": error_object(exc)}
+        call.finish(response)
         if call.after_reply is not None:
             call.after_reply()
 
     def reply_error(self, call: Call, exc: BaseException) -> None:
-        if call.has_id:
-            self.send({"jsonrpc": "2.0", "id": call.id, "error": error_object(exc)})
+        call.finish({"jsonrpc": "2.0", "id": call.id, "error": error_object(exc)})
 
     def cancel(self, request_id: Any) -> bool:
         return any(lane.cancel(request_id) for lane in self.lanes.values())
@@ -338,22 +428,3 @@ class Server:
                 for call in ([running] if running is not None else []) + queued:
                     if call.has_id and call.progress_due(self.progress_interval_s):
                         call.send_progress()
-
-
-_LIBRARY_ERROR_NAMES = {-32700: "parse_error", -32600: "invalid_request", -32601: "method_not_found",
-                        -32602: "invalid_params", -32603: "internal"}
-
-
-def _normalise_errors(response: Any) -> Any:
-    """Give jsonrpcserver's own errors the documented ``data: {name, detail}`` shape."""
-    if isinstance(response, list):
-        return [_normalise_errors(r) for r in response]
-    error = response.get("error") if isinstance(response, dict) else None
-    if error is not None and not isinstance(error.get("data"), dict):
-        data = {"name": _LIBRARY_ERROR_NAMES.get(error.get("code"), "error")}
-        if error.get("data") is not None:
-            data["detail"] = error["data"]
-        if error.get("code") == -32601:
-            error["message"] = f"unknown method '{error.get('data')}'"
-        error["data"] = data
-    return response

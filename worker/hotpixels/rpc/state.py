@@ -4,9 +4,8 @@
   the numpy arrays they hold (``HOTPIXELS_PROFILE_CACHE_MB``, default 512 MB). A cached profile is
   keyed by its library folder, name, and the profile file's size and mtime, so a file changed by the
   CLI behind the worker's back is re-read.
-* The model (stage 3's CNN) loads once, on first need or in the background after ``worker.hello``;
-  nothing here imports torch until then (torch alone takes seconds to import, and hello must answer
-  in milliseconds).
+* The model (stage 3's CNN) loads once, on first need or in the background after ``worker.hello``
+  (numpy on the CPU: no torch; hello must answer in milliseconds whatever the model costs).
 * Batch scans (``image.scanBatch``): the last ``BATCH_KEEP`` results, each under an unguessable id,
   holding per photo only its group's defect sites (a few numbers per site), for the
   ``image.correct`` calls that name the id.
@@ -167,7 +166,7 @@ class ModelHolder:
         """The loaded detector (loads it on first call; raises the model's HotPixelsError)."""
         if self.detector is not None:
             return self.detector
-        from ..model.load import get_detector  # imports torch
+        from ..model.load import get_detector
 
         try:
             self.detector = get_detector()

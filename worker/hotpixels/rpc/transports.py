@@ -77,7 +77,8 @@ def stdio_transport() -> Transport:
     out = protect_stdout()
     if out is None:
         raise OSError("this process has no standard output to serve on; use --connect")
-    stdin = io.open(os.dup(sys.stdin.fileno()), "rb", buffering=io.DEFAULT_BUFFER_SIZE, closefd=True)
+    # fd 0, not sys.stdin: in a windowless (Windows) build sys.stdin may be None while fd 0 is a pipe
+    stdin = io.open(os.dup(0), "rb", buffering=io.DEFAULT_BUFFER_SIZE, closefd=True)
     return Transport(reader=stdin, writer=out, name="stdio", _closers=[out.close])
 
 

@@ -10,9 +10,11 @@ A method is a plain function ``f(call: Call, params: Params) -> dict`` registere
 * ``"job"`` — long work, one at a time, queued in arrival order (``image.correct``,
   ``profiles.create``, ``profiles.import``/``export``); sends ``$/progress`` and honours cancel.
 
-:func:`jsonrpc_methods` wraps each for jsonrpcserver's ``dispatch``: the wrapper builds the
-:class:`~hotpixels.rpc.params.Params`, calls the function, and turns its result into ``Success``
-and any exception into ``Error`` with the project's code (see :mod:`hotpixels.rpc.errors`).
+Its ``params`` table (``{name: kind}``, kinds from :mod:`hotpixels.rpc.params`) is checked by
+:func:`invoke` before the function runs: unknown, missing, ill-typed or out-of-range parameters and
+unusable paths fail the call (-32602, 1001, 1002 with ``data.param``) before any work starts.
+:func:`invoke` then builds the :class:`~hotpixels.rpc.params.Params`, calls the function and
+returns its result; the server turns an exception into the error reply (see :mod:`hotpixels.rpc.errors`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 LANES = ("inline", "quick", "job")
 FAMILIES = ["hotpixels.rpc.methods.worker", "hotpixels.rpc.methods.image", "hotpixels.rpc.methods.profiles"]
@@ -34,18 +36,21 @@ class MethodSpec:
     func: Callable[..., Any]
     lane: str
     doc: str
+    params: Mapping[str, Any] | None = None  # name -> hotpixels.rpc.params.Kind; None: checked as read
 
 
 REGISTRY: dict[str, MethodSpec] = {}
 
 
-def rpc_method(name: str, lane: str = "quick") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``func`` as the RPC method ``name`` running on ``lane``."""
+def rpc_method(name: str, lane: str = "quick", params: Mapping[str, Any] | None = None
+               ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``func`` as the RPC method ``name`` running on ``lane``, its parameters declared by
+    the table ``params`` (checked before it runs)."""
     if lane not in LANES:
         raise ValueError(f"unknown lane {lane!r}")
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-        REGISTRY[name] = MethodSpec(name, func, lane, (func.__doc__ or "").strip())
+        REGISTRY[name] = MethodSpec(name, func, lane, (func.__doc__ or "").strip(), params)
         return func
 
     return decorator
@@ -61,27 +66,19 @@ def load_methods(test_methods: bool | None = None) -> dict[str, MethodSpec]:
             if test_methods or not spec.func.__module__ == TEST_FAMILY}
 
 
-def jsonrpc_methods(specs: dict[str, MethodSpec]) -> dict[str, Callable[..., Any]]:
-    """The ``methods`` dict for jsonrpcserver: name -> wrapper(call, *args, **params) -> Result."""
-    from jsonrpcserver import Error, Success
+def invoke(spec: MethodSpec, call: Any, params: Any) -> Any:
+    """Check ``params`` (a request's, possibly None or a list) against the method's table, run it,
+    and return its result; raises the method's or the check's error."""
+    from ..errors import bad_param
+    from ..params import Params, validate
 
-    from ..errors import bad_param, error_object
-    from ..params import Params
-
-    def wrap(spec: MethodSpec) -> Callable[..., Any]:
-        def handler(call: Any, *args: Any, **params: Any) -> Any:
-            try:
-                if args:
-                    raise bad_param("params", f"{spec.name} takes named parameters (a JSON object), not a list")
-                p = Params(params, spec.name)
-                result = spec.func(call, p)
-                p.done()
-                return Success(result)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes an error reply
-                err = error_object(exc)
-                return Error(err["code"], err["message"], err["data"])
-
-        handler.__name__ = spec.func.__name__
-        return handler
-
-    return {name: wrap(spec) for name, spec in specs.items()}
+    if spec.params is not None:
+        checked = validate(spec.params, params, spec.name)
+    elif isinstance(params, list):
+        raise bad_param("params", f"{spec.name} takes named parameters (a JSON object), not a list")
+    else:
+        checked = params or {}
+    p = Params(checked, spec.name)
+    result = spec.func(call, p)
+    p.done()
+    return result

@@ -18,14 +18,15 @@ from typing import Any
 
 from ...errors import Cancelled, HotPixelsError
 from ..errors import bad_param, error_result
-from ..params import check_input_file, check_output_dir
+from ..params import Bool, Folder, InputFile, List, Number, OutputFolder, Photo, Str, Suffix, check_input_file, check_output_dir
 from . import rpc_method
 
 STAGES = ("dark", "hot", "residual")
 BATCH_MODES = ("auto", "off")
+LIBRARY = Folder(null_ok=True)
 
 
-@rpc_method("image.inspect", lane="quick")
+@rpc_method("image.inspect", lane="quick", params={"path": InputFile(required=True)})
 def inspect(call: Any, p: Any) -> dict[str, Any]:
     """What the reader sees in one DNG (tags only, no pixel decoding): geometry, CFA, levels, metadata."""
     path = p.input_file("path")
@@ -40,7 +41,8 @@ def inspect(call: Any, p: Any) -> dict[str, Any]:
     return out
 
 
-@rpc_method("image.scanBatch", lane="job")
+@rpc_method("image.scanBatch", lane="job",
+            params={"paths": List(item=Photo(), required=True), "tracked": Bool(), "library": LIBRARY})
 def scan_batch(call: Any, p: Any) -> dict[str, Any]:
     """Read photos once for stage 3's batch evidence; the worker holds it under the returned ``batch_id``."""
     paths = p.str_list("paths")
@@ -78,7 +80,12 @@ def _proposals(group: dict[str, Any], library: Any) -> int:
     return len(evidence.proposals(profile_site_mask(raw, getattr(profile, "model", profile))))
 
 
-@rpc_method("image.correct", lane="job")
+@rpc_method("image.correct", lane="job", params={
+    "path": Photo(), "paths": List(item=Photo()),
+    "profile": Str(max_chars=200, null_ok=True),  # null: no profile (stage 3 only)
+    "stages": List(item=Str(choices=STAGES)), "sensitivity": Number(lo=0.0, hi=1.0),
+    "output_dir": OutputFolder(null_ok=True), "suffix": Suffix(), "force": Bool(), "library": LIBRARY,
+    "report_dir": OutputFolder(null_ok=True), "batch_id": Str(max_chars=200, null_ok=True), "batch": Str(choices=BATCH_MODES)})
 def correct(call: Any, p: Any) -> dict[str, Any]:
     """Correct one image (``path``) or several (``paths``); per-image failures are results."""
     paths, param = _paths(p)

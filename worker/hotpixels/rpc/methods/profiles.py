@@ -11,8 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import bad_param
-from ..params import check_input_file
+from ..params import Bool, Folder, InputFile, List, Number, PathStr, Str, check_input_file
 from . import rpc_method
+
+LIBRARY = Folder(null_ok=True)
+NAME = Str(required=True, max_chars=200)
 
 
 def _library(call: Any, p: Any) -> Any:
@@ -24,7 +27,9 @@ def _summary(lib: Any, name: str) -> dict[str, Any]:
     return lib.summary(name)
 
 
-@rpc_method("profiles.create", lane="job")
+@rpc_method("profiles.create", lane="job", params={
+    "paths": List(item=InputFile(), required=True), "name": NAME, "threshold": Number(lo=2.0, hi=50.0, null_ok=True),
+    "allow_mismatch": Bool(), "keep_master": Bool(), "library": LIBRARY})
 def create(call: Any, p: Any) -> dict[str, Any]:
     """Build a profile from dark frames of one body and store it in the library."""
     paths = p.str_list("paths")
@@ -50,7 +55,7 @@ def create(call: Any, p: Any) -> dict[str, Any]:
             "pictures": made.get("pictures") or summary.get("pictures", {}), "seconds": made.get("seconds")}
 
 
-@rpc_method("profiles.list", lane="quick")
+@rpc_method("profiles.list", lane="quick", params={"library": LIBRARY})
 def list_profiles(call: Any, p: Any) -> dict[str, Any]:
     """Every profile's summary (no pixel data is read) and the files that could not be read."""
     lib = _library(call, p)
@@ -59,7 +64,7 @@ def list_profiles(call: Any, p: Any) -> dict[str, Any]:
     return {"library": listed.get("library", str(lib.dir)), "profiles": listed["profiles"], "errors": listed["errors"]}
 
 
-@rpc_method("profiles.get", lane="quick")
+@rpc_method("profiles.get", lane="quick", params={"name": NAME, "library": LIBRARY})
 def get(call: Any, p: Any) -> dict[str, Any]:
     """One profile: summary, frames, mismatches and its pictures (PNG paths)."""
     name = p.str("name")
@@ -68,7 +73,7 @@ def get(call: Any, p: Any) -> dict[str, Any]:
     return {"profile": _summary(lib, name)}
 
 
-@rpc_method("profiles.match", lane="quick")
+@rpc_method("profiles.match", lane="quick", params={"path": InputFile(required=True), "library": LIBRARY})
 def match(call: Any, p: Any) -> dict[str, Any]:
     """Rank the library's profiles for one image (hard constraints, then ISO/exposure/temperature/age)."""
     path = p.input_file("path")
@@ -81,7 +86,7 @@ def match(call: Any, p: Any) -> dict[str, Any]:
     return match_profiles(raw, lib)
 
 
-@rpc_method("profiles.rename", lane="quick")
+@rpc_method("profiles.rename", lane="quick", params={"name": NAME, "new_name": NAME, "library": LIBRARY})
 def rename(call: Any, p: Any) -> dict[str, Any]:
     """Give a profile a new name (its file is rewritten atomically)."""
     name = p.str("name")
@@ -92,7 +97,7 @@ def rename(call: Any, p: Any) -> dict[str, Any]:
     return {"profile": _summary(lib, renamed["name"])}
 
 
-@rpc_method("profiles.delete", lane="quick")
+@rpc_method("profiles.delete", lane="quick", params={"name": NAME, "library": LIBRARY})
 def delete(call: Any, p: Any) -> dict[str, Any]:
     """Remove a profile and its pictures from the library."""
     name = p.str("name")
@@ -102,7 +107,8 @@ def delete(call: Any, p: Any) -> dict[str, Any]:
     return {"deleted": name}
 
 
-@rpc_method("profiles.import", lane="job")
+@rpc_method("profiles.import", lane="job", params={
+    "path": InputFile(required=True), "name": Str(max_chars=200, null_ok=True), "overwrite": Bool(), "library": LIBRARY})
 def import_profile(call: Any, p: Any) -> dict[str, Any]:
     """Copy a ``.hpprofile`` file into the library (checked by loading it), optionally renamed."""
     path = p.input_file("path")
@@ -116,7 +122,7 @@ def import_profile(call: Any, p: Any) -> dict[str, Any]:
     return {"profile": _summary(lib, imported["name"])}
 
 
-@rpc_method("profiles.export", lane="job")
+@rpc_method("profiles.export", lane="job", params={"name": NAME, "path": PathStr(required=True), "library": LIBRARY})
 def export(call: Any, p: Any) -> dict[str, Any]:
     """Copy a profile's file to ``path`` (a file name, or an existing folder to put it in)."""
     name = p.str("name")

@@ -11,10 +11,12 @@ from typing import Any
 
 from ...errors import NotDng
 from ...progress import check_cancel
+from ..params import Bool, Number, Str
 from . import rpc_method
 
 
-@rpc_method("test.sleep", lane="job")
+@rpc_method("test.sleep", lane="job", params={"seconds": Number(lo=0, hi=60, required=True),
+                                               "steps": Number(lo=1, hi=1000, integer=True), "report": Bool()})
 def sleep(call: Any, p: Any) -> dict[str, Any]:
     """Sleep ``seconds`` in ``steps`` units, reporting progress only when ``report`` is true."""
     seconds = p.number("seconds", lo=0, hi=60)
@@ -29,7 +31,7 @@ def sleep(call: Any, p: Any) -> dict[str, Any]:
     return {"slept_s": seconds, "steps": steps}
 
 
-@rpc_method("test.fail", lane="quick")
+@rpc_method("test.fail", lane="quick", params={"kind": Str(choices=("project", "bug"), required=True)})
 def fail(call: Any, p: Any) -> dict[str, Any]:
     """Raise a project error (``kind="project"``) or an unexpected exception (``"bug"``)."""
     kind = p.str("kind", choices=["project", "bug"])
@@ -39,7 +41,7 @@ def fail(call: Any, p: Any) -> dict[str, Any]:
     raise RuntimeError("an unexpected bug")
 
 
-@rpc_method("test.print", lane="quick")
+@rpc_method("test.print", lane="quick", params={})
 def stray_print(call: Any, p: Any) -> dict[str, Any]:
     """Write junk to stdout the ways careless code does (print, fd 1); the protocol must stay clean."""
     import os

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from ... import PROTOCOL_VERSION, __version__
+from ..params import Number, RequestId, Str
 from . import rpc_method
 
 READ_COMPRESSIONS = [1, 7, 52546]  # none, lossless JPEG, JPEG XL (read only)
@@ -14,7 +15,9 @@ WRITE_COMPRESSIONS = [1, 7]
 PRELOAD_ENV = "HOTPIXELS_WORKER_PRELOAD"
 
 
-@rpc_method("worker.hello", lane="inline")
+@rpc_method("worker.hello", lane="inline",
+            params={"protocol": Number(lo=0, hi=1_000_000, integer=True, null_ok=True),
+                    "client": Str(allow_empty=True, max_chars=200, null_ok=True)})
 def hello(call: Any, p: Any) -> dict[str, Any]:
     """Versions, model, device and capabilities; starts loading the model in the background.
 
@@ -56,7 +59,7 @@ def _exiftool_available() -> bool:
     return bool(exiftool_available())
 
 
-@rpc_method("worker.shutdown", lane="inline")
+@rpc_method("worker.shutdown", lane="inline", params={})
 def shutdown(call: Any, p: Any) -> dict[str, Any]:
     """Reply, then cancel queued and running work and exit (status 0)."""
     p.done()
@@ -64,7 +67,7 @@ def shutdown(call: Any, p: Any) -> dict[str, Any]:
     return {"ok": True}
 
 
-@rpc_method("$/cancelRequest", lane="inline")
+@rpc_method("$/cancelRequest", lane="inline", params={"id": RequestId(required=True)})
 def cancel_request(call: Any, p: Any) -> dict[str, Any]:
     """Cancel request ``id`` (running: its cancel event is set; queued: answered -32800 now).
 

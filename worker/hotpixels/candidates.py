@@ -1,8 +1,9 @@
 """Stage 3, step 1: a noise model of the frame and the candidate sites that stand out from their ring.
 
 Both are needed by the single-frame detector (:mod:`hotpixels.correct.residual`), the batch
-detector (:mod:`hotpixels.correct.batch`) and the training data (:mod:`hotpixels.model.dataset`),
-so they live in one place.
+detector (:mod:`hotpixels.correct.batch`), the classifier's features (:mod:`hotpixels.model.features`)
+and the training data (:mod:`hotpixels.model.dataset`), so they live in one layer below both
+``correct`` and ``model`` (it imports neither: no import cycle).
 
 **Ring.** The *ring* of a site is its same-colour neighbours at Chebyshev distance exactly 2
 (from :meth:`CfaPattern.same_color_offsets`): for a Bayer red/blue site the 8 sites at
@@ -22,7 +23,8 @@ bins that stars or texture dominate.
 the maximum of its ring by ``k_max`` σ (σ from the model at the ring's mean level). With the
 defaults about 1e-4 to 1e-3 of the sites of a night frame are candidates; every hot pixel of
 5 σ or more over its background passes with high probability; star cores pass too (the CNN
-tells them apart). The full-frame pass runs in torch over row chunks (multi-threaded, cache-sized).
+tells them apart). The full-frame pass runs in numpy over cache-sized row chunks, the chunks spread
+over a few threads (numpy releases the GIL); no torch, so the CLI and the frozen worker need none.
 Sites within 2 px of the ActiveArea edge are not examined (their ring would leave the image).
 """
 
@@ -31,15 +33,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
-import torch
+import os
+from concurrent.futures import ThreadPoolExecutor
 
-from ..dng.cfa import CfaPattern
+import numpy as np
+
+from .dng.cfa import CfaPattern
 
 RING_RADIUS = 2
 K_MEAN = 4.0  # candidate: excess over the ring mean, in σ
 K_MAX = 0.5  # candidate: excess over the ring maximum, in σ
-CHUNK_ROWS = 96  # rows per torch chunk (a multiple of 6 keeps X-Trans phases aligned)
+CHUNK_ROWS = 96  # rows per chunk (a multiple of 6 keeps X-Trans phases aligned)
+N_THREADS = max(1, min(4, os.cpu_count() or 1))  # threads over row chunks of a full-frame pass
 NOISE_SAMPLE_SITES = 600_000  # sites sampled for the noise fit on big frames
 NOISE_BINS = 24
 # σ per level bin from a low quantile of |r| (25 %: |N(0,1)| has it at 0.3186): stars and texture
@@ -57,14 +62,12 @@ class NoiseModel:
     floor_dn2: float
 
     def variance_dn2(self, level_dn):
-        """Noise variance (DN²) at level(s) ``level_dn`` above black (numpy or torch)."""
-        if isinstance(level_dn, torch.Tensor):
-            return torch.clamp(self.a_dn2 + self.b_dn * torch.clamp(level_dn, min=0.0), min=self.floor_dn2)
+        """Noise variance (DN²) at level(s) ``level_dn`` above black (keeps a float32 input float32)."""
         return np.maximum(self.a_dn2 + self.b_dn * np.maximum(level_dn, 0.0), self.floor_dn2)
 
     def sigma_dn(self, level_dn):
-        v = self.variance_dn2(level_dn)
-        return torch.sqrt(v) if isinstance(v, torch.Tensor) else np.sqrt(v)
+        """σ (DN) at level(s) ``level_dn`` above black."""
+        return np.sqrt(self.variance_dn2(level_dn))
 
     def to_json(self) -> dict:
         return {"a_dn2": self.a_dn2, "b_dn": self.b_dn, "floor_dn2": self.floor_dn2}
@@ -106,48 +109,88 @@ def ring_offsets(cfa: CfaPattern, phase) -> np.ndarray:
     return table.offsets[table.use[:, int(phase[0]), int(phase[1])]]
 
 
-def _chunk_masks(table: RingTable, cfa: CfaPattern, y0: int, x0: int, shape: tuple[int, int]) -> list[torch.Tensor]:
-    """Per offset, a (h, w) bool tensor: does the ring of the site at full-frame (y0+i, x0+j) use it."""
+def _chunk_masks(table: RingTable, cfa: CfaPattern, y0: int, x0: int, shape: tuple[int, int]) -> np.ndarray:
+    """(K, h, w) bool: does the ring of the site at full-frame (y0+i, x0+j) use offset k."""
     ph = cfa.phase_index_map((y0 + shape[0], x0 + shape[1]))[y0:, x0:].astype(np.int64)
-    return [torch.from_numpy(table.use[k].ravel()[ph]) for k in range(len(table.offsets))]
+    return table.use.reshape(len(table.offsets), -1)[:, ph]
+
+
+def _row_chunks(h: int, chunk_rows: int) -> list[tuple[int, int]]:
+    """(r0, r1) row ranges of the box's examined rows (2 px margin), ``chunk_rows`` a multiple of 6."""
+    rr = RING_RADIUS
+    step = max(6, chunk_rows - chunk_rows % 6)
+    return [(r0, min(r0 + step, h - rr)) for r0 in range(rr, h - rr, step)]
+
+
+def _chunk_stats(cfa_dn: np.ndarray, cfa: CfaPattern, box, r0: int, r1: int, masks: np.ndarray | None):
+    """``(y0, centre, ring_mean, ring_max)`` float32 of rows ``r0:r1`` of ``box`` (see :func:`ring_stats`)."""
+    t, l, b, r = box
+    rr = RING_RADIUS
+    x = cfa_dn[t + r0 - rr:t + r1 + rr, l:r].astype(np.float32)  # this chunk and its ring rows only
+    n, w = r1 - r0, r - l
+    table = ring_table(cfa)
+    centre = x[rr:rr + n, rr:w - rr]
+    offsets = table.offsets.tolist()
+    if table.uniform:
+        total = np.zeros_like(centre)
+        peak = np.full_like(centre, -np.inf)
+        for dy, dx in offsets:
+            nb = x[rr + dy:rr + dy + n, rr + dx:w - rr + dx]
+            np.add(total, nb, out=total)
+            np.maximum(peak, nb, out=peak)
+        np.divide(total, np.float32(len(offsets)), out=total)
+        return t + r0, centre, total, peak
+    m = masks[:, :n]
+    total = np.zeros_like(centre)
+    peak = np.full_like(centre, -np.inf)
+    for k, (dy, dx) in enumerate(offsets):
+        nb = x[rr + dy:rr + dy + n, rr + dx:w - rr + dx]
+        np.add(total, np.where(m[k], nb, np.float32(0.0)), out=total)
+        np.maximum(peak, np.where(m[k], nb, np.float32(-np.inf)), out=peak)
+    np.divide(total, m.sum(axis=0, dtype=np.float32), out=total)
+    return t + r0, centre, total, peak
+
+
+def _plan(cfa: CfaPattern, box, chunk_rows: int):
+    """The int box, its row chunks and (X-Trans) the per-offset ring masks shared by every chunk."""
+    t, l, b, r = (int(v) for v in box)
+    chunks = _row_chunks(b - t, chunk_rows)
+    table = ring_table(cfa)
+    masks = None
+    if not table.uniform and chunks:  # chunks start 6k rows apart: one mask serves them all
+        size = chunks[0][1] - chunks[0][0]
+        masks = _chunk_masks(table, cfa, t + chunks[0][0], l + RING_RADIUS, (size, r - l - 2 * RING_RADIUS))
+    return (t, l, b, r), chunks, masks
+
+
+def map_ring_stats(fn, cfa_dn: np.ndarray, cfa: CfaPattern, box: tuple[int, int, int, int],
+                   chunk_rows: int = CHUNK_ROWS, threads: int | None = None) -> list:
+    """``[fn(y0, centre, ring_mean, ring_max) for each chunk of ring_stats(...)]``, in row order, the
+    chunks computed on up to ``threads`` threads (default :data:`N_THREADS`; ``fn`` must be thread-safe
+    or write disjoint rows)."""
+    box, chunks, masks = _plan(cfa, box, chunk_rows)
+
+    def one(c):
+        return fn(*_chunk_stats(cfa_dn, cfa, box, c[0], c[1], masks))
+
+    n_threads = N_THREADS if threads is None else threads
+    if n_threads <= 1 or len(chunks) < 4:
+        return [one(c) for c in chunks]
+    with ThreadPoolExecutor(min(n_threads, len(chunks))) as pool:
+        return list(pool.map(one, chunks))
 
 
 def ring_stats(cfa_dn: np.ndarray, cfa: CfaPattern, box: tuple[int, int, int, int],
                chunk_rows: int = CHUNK_ROWS):
-    """Yield ``(y0, centre, ring_mean, ring_max)`` torch float32 chunks over ``box`` shrunk by 2 px.
+    """Yield ``(y0, centre, ring_mean, ring_max)`` float32 chunks over ``box`` shrunk by 2 px.
 
     ``box`` = (top, left, bottom, right) full-frame (normally the ActiveArea); ring neighbours are
-    read inside ``box`` only. ``centre`` etc. are (rows, w - 4) tensors whose first row is full-frame
-    row ``y0`` and first column ``box.left + 2``.
+    read inside ``box`` only. ``centre`` etc. are (rows, w - 4) arrays whose first row is full-frame
+    row ``y0`` and first column ``box.left + 2``. (:func:`map_ring_stats`: the same over threads.)
     """
-    t, l, b, r = box
-    x = torch.from_numpy(np.ascontiguousarray(cfa_dn[t:b, l:r], dtype=np.float32))
-    h, w = x.shape
-    table = ring_table(cfa)
-    rr = RING_RADIUS
-    chunk_rows = max(6, chunk_rows - chunk_rows % 6)
-    masks = None
-    for r0 in range(rr, h - rr, chunk_rows):
-        r1 = min(r0 + chunk_rows, h - rr)
-        centre = x[r0:r1, rr:w - rr]
-        total = torch.zeros_like(centre)
-        peak = torch.full_like(centre, -np.inf)
-        if not table.uniform:
-            if masks is None or masks[0].shape[0] < r1 - r0:
-                masks = _chunk_masks(table, cfa, t + r0, l + rr, (chunk_rows, w - 2 * rr))
-            count = torch.zeros_like(centre)
-        for k, (dy, dx) in enumerate(table.offsets.tolist()):
-            nb = x[r0 + dy:r1 + dy, rr + dx:w - rr + dx]
-            if table.uniform:
-                total.add_(nb)
-                torch.maximum(peak, nb, out=peak)
-            else:
-                m = masks[k][: r1 - r0]
-                total.add_(nb * m)
-                count.add_(m)
-                torch.maximum(peak, torch.where(m, nb, torch.tensor(-np.inf)), out=peak)
-        mean = total / (len(table.offsets) if table.uniform else count)
-        yield t + r0, centre, mean, peak
+    box, chunks, masks = _plan(cfa, box, chunk_rows)
+    for r0, r1 in chunks:
+        yield _chunk_stats(cfa_dn, cfa, box, r0, r1, masks)
 
 
 def mean_black(black_level_dn) -> float:
@@ -182,9 +225,9 @@ def estimate_noise(cfa_dn: np.ndarray, cfa: CfaPattern, active_area, black_level
             xs = np.arange(l + RING_RADIUS, l + RING_RADIUS + centre.shape[1])[None, :]
             ys, xs = np.broadcast_arrays(ys, xs)
             k = _ring_count(cfa, table, ys, xs)
-            lv = mean.numpy().astype(np.float64) - bl
+            lv = mean.astype(np.float64) - bl
             levels.append(lv.ravel())
-            resid.append(((centre - mean).numpy() / np.sqrt(1.0 + 1.0 / k)).ravel())
+            resid.append(((centre - mean) / np.sqrt(1.0 + 1.0 / k)).ravel())
     level = np.concatenate(levels)
     res = np.concatenate(resid)
     return fit_noise_model(level, res)
@@ -243,30 +286,31 @@ def find_candidates(cfa_dn: np.ndarray, cfa: CfaPattern, active_area, noise: Noi
     """Sites exceeding their ring mean by ``k_mean`` σ and their ring maximum by ``k_max`` σ."""
     t, l, b, r = (int(v) for v in active_area)
     bl = mean_black(black_level_dn)
-    out_y, out_x, out_ex, out_sd, out_mean = [], [], [], [], []
-    km2 = k_mean * k_mean
-    for y0, centre, mean, peak in ring_stats(cfa_dn, cfa, (t, l, b, r)):
-        d = centre - mean
-        lvl = mean - bl
-        var = noise.variance_dn2(lvl)
+    km2 = np.float32(k_mean * k_mean)
+
+    def chunk(y0, centre, mean, peak):
+        # a candidate exceeds its ring maximum (k_max >= 0), so it exceeds the ring mean too: test that
+        # cheap necessary condition on the whole chunk, then the σ rules on the few sites passing it
+        if k_max >= 0:
+            iy, ix = np.nonzero(centre > peak)
+        else:
+            iy, ix = np.nonzero(centre > mean)
+        c, m, pk = centre[iy, ix], mean[iy, ix], peak[iy, ix]
+        d = c - m
+        var = noise.variance_dn2(m - np.float32(bl))
         hit = (d > 0) & (d * d > km2 * var)
-        iy, ix = torch.nonzero(hit, as_tuple=True)
-        if len(iy) == 0:
-            continue
-        sd = torch.sqrt(var[iy, ix])
-        ok = (centre[iy, ix] - peak[iy, ix]) > k_max * sd
-        iy, ix, sd = iy[ok], ix[ok], sd[ok]
-        out_y.append(iy.numpy() + y0)
-        out_x.append(ix.numpy() + l + 2)
-        out_ex.append((d[iy, ix] / sd).numpy())
-        out_sd.append(sd.numpy())
-        out_mean.append(mean[iy, ix].numpy())
-    if not out_y:
+        sd = np.sqrt(var[hit])
+        iy, ix, c, m, pk, d = iy[hit], ix[hit], c[hit], m[hit], pk[hit], d[hit]
+        ok = (c - pk) > np.float32(k_max) * sd
+        return iy[ok] + y0, ix[ok] + l + RING_RADIUS, (d[ok] / sd[ok]), sd[ok], m[ok]
+
+    parts = map_ring_stats(chunk, cfa_dn, cfa, (t, l, b, r))
+    if not parts:
         z = np.zeros(0)
         return Candidates(np.zeros((0, 2), np.int64), z, z, z)
-    yx = np.stack([np.concatenate(out_y), np.concatenate(out_x)], axis=1).astype(np.int64)
-    cand = Candidates(yx, np.concatenate(out_ex).astype(np.float64), np.concatenate(out_sd).astype(np.float64),
-                      np.concatenate(out_mean).astype(np.float64))
+    ys, xs, ex, sd, mean = (np.concatenate(col) for col in zip(*parts))
+    yx = np.stack([ys, xs], axis=1).astype(np.int64)
+    cand = Candidates(yx, ex.astype(np.float64), sd.astype(np.float64), mean.astype(np.float64))
     if exclude_mask is not None and len(cand):
         keep = ~exclude_mask[yx[:, 0], yx[:, 1]]
         cand = Candidates(yx[keep], cand.excess_sigma[keep], cand.sigma_dn[keep], cand.ring_mean_dn[keep])

@@ -1,0 +1,63 @@
+"""A user runs ``hotpixels correct`` in a terminal: the terminal shows the progress line and the
+result, and nothing else (no Python warning, no traceback), with exiftool reading the metadata."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import shutil
+import subprocess
+import sys
+import threading
+
+from conftest import ROOT, require_tool, sample
+
+# TerminalProgress: "label i/n message (elapsed[, ETA …])"
+PROGRESS_LINE = re.compile(r"^\S.* \d+/\d+ .*\(\d+(?:s|m\d\ds|h\d\dm) elapsed(?:, ETA [^)]*)?\)$")
+
+
+def _run_with_a_terminal_on_stderr(argv: list[str], cwd) -> tuple[int, str, str]:
+    """Run ``argv`` with stderr on a pseudo-terminal (so progress is drawn, as for a user) and
+    stdout on a pipe; returns (exit status, stdout, everything the terminal received)."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}  # the user's defaults
+    env["PYTHONPATH"] = str(ROOT / "worker") + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL,
+                            env=env)
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's last writer is gone
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    out, _ = proc.communicate(timeout=600)
+    reader.join(timeout=30)
+    os.close(master)
+    return proc.returncode, out.decode("utf-8", "replace"), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_a_correction_prints_only_progress_and_the_result(tmp_path):
+    require_tool("exiftool")  # the run must use exiftool, whose shutdown used to print a UserWarning
+    photo = tmp_path / "night.dng"
+    shutil.copyfile(sample("tinydng_colorchart.dng"), photo)
+    rc, out, terminal = _run_with_a_terminal_on_stderr(
+        [sys.executable, "-m", "hotpixels", "correct", "--profile", "none", "--output-dir", str(tmp_path / "out"),
+         "--report-dir", str(tmp_path / "reports"), str(photo)], cwd=tmp_path)
+    assert rc == 0, out + terminal
+    assert (tmp_path / "out" / "night_hotpixels.dng").is_file()
+    assert out.startswith("night.dng -> night_hotpixels.dng: ")
+    pieces = [p.strip() for p in re.split(r"[\r\n]+", terminal) if p.strip()]
+    assert pieces, "a terminal shows progress"
+    strays = [p for p in pieces if not PROGRESS_LINE.match(p)]
+    assert strays == [], f"the terminal showed more than progress: {strays}"
+    assert "Warning" not in terminal and "Traceback" not in terminal
