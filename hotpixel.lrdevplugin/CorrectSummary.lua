@@ -27,7 +27,7 @@ local bind = LrView.bind
 
 local CorrectSummary = {}
 
-CorrectSummary.CROP_PX = 192 -- each preview crop as shown (the worker's crops are enlarged 3x, nearest neighbour)
+CorrectSummary.CROP_PX = 192 -- each preview crop as shown (48 raw sites enlarged 4x, nearest neighbour)
 
 --- Why this photo's profile (or none) was used, in words.
 function CorrectSummary.why(entry)
@@ -150,9 +150,10 @@ local function picturePages(f, props, corrected)
         spacing = f:control_spacing(),
         f:static_text { title = field("caption"), width = 640, height_in_lines = 2 },
         f:row {
-            f:column { f:static_text { title = Loc.text("Summary/Before", "Before (enlarged 3x)") },
+            f:column { f:static_text { title = Loc.text("Summary/Before",
+                "Before (enlarged 4x, repaired sites marked)"), width = size, height_in_lines = 2 },
                 f:picture { value = field("before"), width = size, height = size } },
-            f:column { f:static_text { title = Loc.text("Summary/After", "After") },
+            f:column { f:static_text { title = Loc.text("Summary/After", "After"), width = size, height_in_lines = 2 },
                 f:picture { value = field("after"), width = size, height = size } },
         },
         f:row {
@@ -231,10 +232,10 @@ function CorrectSummary.view(f, props, summary)
         local key = "added_" .. proposal.name
         props[key] = ""
         rows[#rows + 1] = f:row {
-            f:push_button { title = Loc.text("Summary/AddSites", "Add ^1 newly found hot pixels to profile “^2”",
-                #proposal.sites, proposal.name), enabled = bind { key = key, transform = function(v)
-                    return v == ""
-                end }, action = function()
+            f:push_button { title = Loc.text("Summary/AddSites", "Add ^1 to profile “^2”",
+                Ui.count(#proposal.sites, "newly found hot pixel"), proposal.name),
+                enabled = bind { key = key, transform = function(v) return v == "" end },
+                action = function()
                     LrTasks.startAsyncTask(function() props[key] = CorrectSummary.addSites(proposal) end,
                         "HotPixels addSites")
                 end },

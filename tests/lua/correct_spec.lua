@@ -198,4 +198,40 @@ describe("Correct Hot Pixels…", function()
         assert.are.equal(#summary.corrected, #sdk.catalog.added)
         assert.are.equal(1, #sdk.catalog.undoSteps, "one undo step")
     end)
+
+    itWithWorker("Preview One Photo… shows the real worker's marked crops and leaves nothing behind", function()
+        local sim = world.simulate(11)
+        world.profile(sim, "SimCam night")
+        world.selectFiles({ sim.lights[1] })
+        local preview
+        world.answers({
+            ["Correct Hot Pixels"] = function(call)
+                sdk.view.press(sdk.view.withTitle(call.contents, "Preview One Photo…", "push_button"))
+                return "cancel"
+            end,
+            ["Preview: light_0001.dng"] = function(call)
+                preview = call
+                local shown = {}
+                for _, node in ipairs(sdk.view.nodes(call.contents)) do
+                    if node.kind == "picture" then
+                        shown[#shown + 1] = node.value
+                        assert.are.equal("file", lfs.attributes(node.value, "mode"))
+                    end
+                end
+                call.shown = shown
+                return "ok"
+            end,
+        })
+
+        world.runCommand(CorrectDialog)
+        sdk.pump(function() return preview ~= nil end, 120, "the preview")
+
+        assert.is_true(#preview.shown >= 2, "before and after of at least one crop")
+        assert.truthy(preview.shown[1]:find("preview1_before.png", 1, true))
+        sdk.pump(function() return lfs.attributes(preview.shown[1]) == nil end, 20, "the temporary files to go")
+        assert.are.same({}, sdk.catalog.added or {})
+        for _, name in ipairs(world.listDir(sim.dir .. "/lights")) do
+            assert.is_nil(name:find("_hotpixels", 1, true), name)
+        end
+    end)
 end)
