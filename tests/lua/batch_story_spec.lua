@@ -235,4 +235,32 @@ describe("A 20-photo tripod batch with two groups", function()
         assert.truthy(sdk.view.withTitle(preview.contents, "“FakeCam night” matched automatically"))
         assert.truthy(sdk.view.withTitle(preview.contents, "Row 10, column 12: 1000 DN repaired"))
     end)
+
+    it("a raw photo's conversion to DNG can be cancelled: nothing is corrected, no temporary folder stays",
+        function()
+            local record = withFakeWorker("series")
+            local CorrectDialog = require "CorrectDialog"
+            local dng = world.fakeFrames(1, { serial = "PROFILED" })[1]
+            local raw = dng:gsub("%.dng$", ".NEF")
+            assert(os.rename(dng, raw))
+            sdk.catalog:select({ sdk.catalog:addExistingPhoto(raw, { fileFormat = "RAW", make = "HotPixels",
+                model = "FakeCam", iso = 1600, exposure = 30 }) })
+            sdk.onProgress(function(scope, what, caption)
+                if what == "caption" and caption == "frame_0001.NEF" then
+                    scope:cancel() -- the user cancels as Lightroom starts converting the photo
+                end
+            end)
+            world.answerCorrectDialog({})
+
+            local summary = world.runCommand(CorrectDialog)
+
+            assert.is_true(summary.cancelled)
+            assert.are.equal(1, #summary.notDone)
+            assert.truthy(summary.notDone[1].notDoneReason:find("conversion to DNG was cancelled", 1, true))
+            assert.are.same({}, world.recorded(record, "image.correct"))
+            local export = sdk.exports()[1]
+            assert.truthy(export, "the export was started")
+            assert.is_nil(lfs.attributes(export.LR_export_destinationPathPrefix), "its temporary folder is gone")
+            assert.are.same({}, sdk.catalog.undoSteps)
+        end)
 end)
