@@ -125,10 +125,15 @@ def test_stripped_pixel_data_gets_truncated_error_1006_not_garbage():
     assert info.value.code == 1006 and "truncated" in info.value.message
 
 
-def test_cut_off_file_gets_truncated_error_before_decoding(tmp_path):
-    src = sample("tinydng_colorchart.dng").read_bytes()
+@pytest.mark.parametrize("name", ["tinydng_colorchart.dng", "sdk_colorchart_ljpeg.dng"])
+def test_cut_off_file_gets_truncated_error_before_decoding(name, tmp_path):
+    """Cut in the middle of its one strip, or of its lossless-JPEG tiles (every tag still there)."""
+    src = sample(name).read_bytes()
+    raw = read_dng(sample(name), metadata=False, pixels=False)
+    at = len(src) // 2
+    assert min(raw.layout.offsets) < at < max(o + n for o, n in zip(raw.layout.offsets, raw.layout.byte_counts))
     cut = tmp_path / "cut.dng"
-    cut.write_bytes(src[: len(src) // 2])
+    cut.write_bytes(src[:at])
     with pytest.raises(TruncatedFile) as info:
         read_dng(cut)
     assert "beyond" in info.value.message or "truncated" in info.value.message
