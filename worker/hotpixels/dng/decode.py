@@ -159,7 +159,13 @@ def decode_ljpeg(data, seg: Segment, max_rows: int | None = None) -> tuple[np.nd
         frame = imagecodecs.jpeg8_decode(data)
     except Exception as exc:  # noqa: BLE001 - the codec's refusal is the file's damage
         raise CorruptData(f"lossless JPEG tile {seg.index} failed to decode ({exc})") from None
-    return _frame_to_segment(np.asarray(frame), seg), geom
+    frame = np.asarray(frame)
+    if frame.size and int(frame.max()) >= 1 << geom.precision:
+        # libjpeg-turbo decodes damaged entropy-coded data into garbage without an error; values a
+        # frame of this precision cannot hold are the sign of it
+        raise CorruptData(f"lossless JPEG tile {seg.index} is damaged (it decodes to values beyond its "
+                          f"{geom.precision}-bit precision)")
+    return _frame_to_segment(frame, seg), geom
 
 
 def _frame_to_segment(frame: np.ndarray, seg: Segment) -> np.ndarray:

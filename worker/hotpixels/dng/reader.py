@@ -91,7 +91,9 @@ def open_tiff(path) -> Iterator[TiffFile]:
         except (OSError, ValueError) as exc:
             raise FileNotReadable(f"cannot read {path}: {exc}", path=path) from None
         try:
-            yield TiffFile(mm, name=path, mtime_ns=st.st_mtime_ns)
+            with _named_errors(path):
+                tf = TiffFile(mm, name=path, mtime_ns=st.st_mtime_ns)
+            yield tf
         finally:
             try:
                 mm.close()
@@ -121,6 +123,8 @@ def _cfa_pattern(tf: TiffFile, ifd: Ifd, origin_yx: tuple[int, int]) -> CfaPatte
     if layout != 1:
         raise UnsupportedLayout(f"CFALayout {layout} (non-rectangular sensor) is not supported", path=tf.name)
     rows, cols = tf.get(ifd, TAG_CFA_REPEAT_DIM, (2, 2))[:2]
+    if not (1 <= rows <= 16 and 1 <= cols <= 16):
+        raise CorruptData(f"CFARepeatPatternDim {rows}x{cols} is not a colour filter pattern", path=tf.name)
     raw = tf.get(ifd, TAG_CFA_PATTERN)
     if raw is None:
         raise CorruptData("the raw image has no CFAPattern tag", path=tf.name)
@@ -146,6 +150,8 @@ def _as_list(values: tuple) -> list[int]:
 
 def _black_levels(tf: TiffFile, ifd: Ifd, active: tuple[int, int, int, int]):
     ry, rx = tf.get(ifd, TAG_BLACK_REPEAT_DIM, (1, 1))[:2]
+    if not (1 <= ry <= 64 and 1 <= rx <= 64):
+        raise CorruptData(f"BlackLevelRepeatDim {ry}x{rx} is not a repeat pattern", path=tf.name)
     values = np.array(tf.get(ifd, TAG_BLACK_LEVEL, (0,)), dtype=np.float64)
     if values.size == 1:
         repeat = np.full((ry, rx), values[0])
