@@ -300,8 +300,14 @@ WEIGHTS = {"truncate": 2, "flip_header": 1, "flip_ifd": 3, "flip_tile": 4, "bad_
 
 
 def mutate(data: bytes, kind: str, seed: int) -> bytes:
-    """One mutant of ``data`` (deterministic in ``kind`` and ``seed``)."""
-    return MUTATORS[kind](data, random.Random(seed))
+    """One mutant of ``data`` (deterministic in ``kind`` and ``seed``). A file already too damaged
+    for a structured mutation to find its target gets random bit flips instead."""
+    try:
+        return MUTATORS[kind](data, random.Random(seed))
+    except Exception:  # noqa: BLE001 - the mutator reads damaged structure too
+        buf = bytearray(data)
+        _flip(buf, 0, len(buf), random.Random(seed), 8)
+        return bytes(buf)
 
 
 def corpus(sources: list[Path], n: int, seed: int) -> Iterator[tuple[str, str, bytes]]:

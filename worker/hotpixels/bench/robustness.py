@@ -109,15 +109,17 @@ def _check_output(src: Path, output: Path, sites_file: Path) -> dict[str, Any]:
     if a.shape != b.shape or not np.array_equal(a[mask], b[mask]):
         return {"ok": False, "why": "pixels outside the reported sites changed"}
     libraw = _libraw_raw(output)
+    if not isinstance(libraw, str) and libraw.shape == b.shape and np.array_equal(libraw, b):
+        return {"ok": True, "libraw": "equal"}
+    # the mutant's own damage (kept byte for byte) may be what LibRaw refuses or misreads: it is
+    # an unreadable success only when LibRaw reads the source as HotPixels does (read in a
+    # throwaway process: LibRaw on a damaged file could crash) but not the output
+    theirs = _libraw_elsewhere(src)
+    if theirs is None or theirs.shape != a.shape or not np.array_equal(theirs, a):
+        return {"ok": True, "libraw": "refuses or misreads the damaged source too"}
     if isinstance(libraw, str):
-        # the mutant's own damage (kept byte for byte) may be what LibRaw refuses: only a source
-        # LibRaw opens makes that an unreadable success (checked in a throwaway process)
-        if _libraw_opens_elsewhere(src):
-            return {"ok": False, "why": f"LibRaw cannot open the output ({libraw})"}
-        return {"ok": True, "libraw": "refuses the source too"}
-    if libraw.shape != b.shape or not np.array_equal(libraw, b):
-        return {"ok": False, "why": "LibRaw reads other pixels than HotPixels"}
-    return {"ok": True, "libraw": "equal"}
+        return {"ok": False, "why": f"LibRaw cannot open the output ({libraw})"}
+    return {"ok": False, "why": "LibRaw reads other pixels from the output than HotPixels"}
 
 
 def _libraw_raw(path: Path):
@@ -132,13 +134,20 @@ def _libraw_raw(path: Path):
         return f"{type(exc).__name__}: {exc}"
 
 
-def _libraw_opens_elsewhere(path: Path) -> bool:
-    code = "import rawpy,sys\nwith rawpy.imread(sys.argv[1]) as r: r.raw_image.copy()"
+def _libraw_elsewhere(path: Path):
+    """LibRaw's raw_image of ``path`` read in a throwaway process, or None when it fails there."""
+    import numpy as np
+
+    code = "import rawpy,sys,numpy\nwith rawpy.imread(sys.argv[1]) as r: numpy.save(sys.argv[2], r.raw_image)"
+    npy = path.with_name(".libraw-source.npy")
     try:
-        return subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
-                              timeout=60).returncode == 0
+        ok = subprocess.run([sys.executable, "-c", code, str(path), str(npy)], capture_output=True,
+                            timeout=60).returncode == 0
+        return np.load(npy) if ok and npy.exists() else None
     except subprocess.TimeoutExpired:
-        return False
+        return None
+    finally:
+        npy.unlink(missing_ok=True)
 
 
 def child_main(list_file: str, work: str) -> int:
