@@ -21,7 +21,8 @@ from hotpixels.bench.robustness import real_sources, run_cases, summarise, write
 
 ROOT = Path(__file__).resolve().parents[2]
 REGRESSIONS = ROOT / "tests" / "data" / "regressions"
-N_MUTANTS = 300
+N_MUTANTS = 260  # of the simulated layouts (small frames)
+N_REAL_MUTANTS = 40  # of the real files in tests/data (megapixel frames: slower)
 
 # the outcome of `correct` each regression input must keep ("ok": a readable correction)
 EXPECTED = {
@@ -75,15 +76,16 @@ def test_huge_declared_dimensions_are_refused_under_1_gb_of_memory(tmp_path):
     run = run_cases(files, tmp_path / "work")
     assert_clean(summarise(run))
     peak_mb = run["peak_rss_kb"] / 1024
-    print(f"peak resident memory of the child (Python, numpy, torch included): {peak_mb:.0f} MB")
+    print(f"peak resident memory of the child (the interpreter and numpy included): {peak_mb:.0f} MB")
     assert peak_mb < 1024
 
 
 def test_a_seeded_corpus_of_mutants_never_crashes_hangs_or_misleads(tmp_path):
-    cases = write_corpus(tmp_path / "corpus", N_MUTANTS, seed=2024, extra_sources=real_sources())
+    cases = write_corpus(tmp_path / "corpus", N_MUTANTS, seed=2024)
+    cases += write_corpus(tmp_path / "real", N_REAL_MUTANTS, seed=2024, extra_sources=real_sources(), simulated=False)
     summary = summarise(run_cases([p for p, _ in cases], tmp_path / "work"))
     print(summary["outcomes"])
-    assert summary["files"] == N_MUTANTS
+    assert summary["files"] == N_MUTANTS + N_REAL_MUTANTS
     assert_clean(summary)
     assert summary["successes"] > 0 and summary["successes"] < N_MUTANTS  # both paths were exercised
 

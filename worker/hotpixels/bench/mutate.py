@@ -2,7 +2,7 @@
 
 Sources: the project's own layouts (:func:`simulated_sources`, written by
 :func:`hotpixels.dng.create.write_dng`: 16-bit strip, packed 12-bit, raw in a SubIFD, lossless JPEG
-tiles with 1 and 2 components, tiles in a SubIFD), each a small frame with a few hot pixels, plus
+tiles with 1 and 2 components, tiles in a SubIFD, packed 12-bit tiles), each a small frame with a few hot pixels, plus
 any real files the caller adds (the test suite's ``tests/data``).
 
 Mutations (:data:`KINDS`), each a pure function of the source bytes and a ``random.Random``:
@@ -40,7 +40,7 @@ from ..dng.tiff import (
 SIM_LAYOUTS = (("strip", {}), ("packed", {"bits": 12}), ("subifd", {}),
                ("ljpeg-tiles", {"tile_px": 32, "ljpeg_components": 2}),
                ("ljpeg-tiles", {"tile_px": 48, "ljpeg_components": 1}),
-               ("ljpeg-tiles-subifd", {"tile_px": 32}))
+               ("ljpeg-tiles-subifd", {"tile_px": 32}), ("packed-tiles", {"tile_px": 32}))
 
 
 # -- sources ---------------------------------------------------------------------------------------

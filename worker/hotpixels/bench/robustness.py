@@ -272,11 +272,14 @@ def real_sources(folder: Path = ROOT / "tests" / "data", max_bytes: int = 8_000_
                   and "regressions" not in p.parts)
 
 
-def write_corpus(folder: Path, n: int, seed: int, extra_sources: list[Path] = ()) -> list[tuple[Path, str]]:
-    """Write ``n`` mutants (simulated layouts + real files) to ``folder``: ``[(path, kind)]``."""
+def write_corpus(folder: Path, n: int, seed: int, extra_sources: list[Path] = (), *,
+                 simulated: bool = True) -> list[tuple[Path, str]]:
+    """Write ``n`` mutants of the simulated layouts (unless ``simulated=False``) and of
+    ``extra_sources`` (real files) to ``folder``: ``[(path, kind)]``."""
     from .mutate import corpus, simulated_sources
 
-    sources = simulated_sources(folder / "sources", seed) + list(extra_sources)
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = (simulated_sources(folder / "sources", seed) if simulated else []) + list(extra_sources)
     out = []
     for name, kind, data in corpus(sources, n, seed):
         path = folder / name
