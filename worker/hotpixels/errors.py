@@ -104,6 +104,13 @@ class AlreadyCorrected(HotPixelsError):
     CODE, NAME = 1013, "already_corrected"
 
 
+class TooLarge(HotPixelsError):
+    """Declared sizes (frame, strip/tile count, one tag's value) beyond what the file can hold or
+    beyond the memory budget: refused before anything is allocated."""
+
+    CODE, NAME = 1015, "too_large"
+
+
 # --- profiles (2xxx) -----------------------------------------------------------------------------
 class ProfileNotFound(HotPixelsError):
     CODE, NAME = 2001, "profile_not_found"

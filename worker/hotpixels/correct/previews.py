@@ -91,19 +91,42 @@ def white_balance(raw: RawImage, box) -> np.ndarray:
     return means[1] / means
 
 
-def write_previews(raw: RawImage, new_cfa_dn: np.ndarray, changed_yx: np.ndarray, output_dng, *, n: int = 3,
-                   size: int = 256) -> list[dict[str, Any]]:
-    """Write before/after PNGs of the worst regions; returns ``[{before, after, box, n_changes}]``."""
-    out = Path(output_dng)
+def render_previews(raw: RawImage, new_cfa_dn: np.ndarray, changed_yx: np.ndarray, *, n: int = 3,
+                    size: int = 256) -> list[dict[str, Any]]:
+    """Before/after PNG crops of the worst regions, in memory:
+    ``[{"png": {"before": bytes, "after": bytes}, "box", "n_changes"}]`` (written by :func:`save_previews`)."""
     previews = []
-    for k, box in enumerate(worst_regions(raw, changed_yx, n, size), start=1):
+    for box in worst_regions(raw, changed_yx, n, size):
         wb = white_balance(raw, box)
         after, white = render_crop(raw, new_cfa_dn, box, wb)
         before, _ = render_crop(raw, raw.cfa_dn, box, wb, white)
-        paths = {}
-        for label, img in (("before", before), ("after", after)):
-            path = out.with_name(f"{out.stem}.preview{k}_{label}.png")
-            atomic_write(path, imagecodecs.png_encode(img))
-            paths[label] = str(path)
-        previews.append({**paths, "box": list(box[:4]), "n_changes": box[4]})
+        previews.append({"png": {"before": imagecodecs.png_encode(before), "after": imagecodecs.png_encode(after)},
+                         "box": list(box[:4]), "n_changes": box[4]})
     return previews
+
+
+def preview_path(output_dng, k: int, label: str) -> Path:
+    out = Path(output_dng)
+    return out.with_name(f"{out.stem}.preview{k}_{label}.png")
+
+
+def save_previews(rendered: list[dict[str, Any]], output_dng, written: list[Path] | None = None) -> list[dict[str, Any]]:
+    """Write :func:`render_previews`' crops named after ``output_dng``; returns
+    ``[{before, after, box, n_changes}]``; every file written is appended to ``written``."""
+    previews = []
+    for k, item in enumerate(rendered, start=1):
+        paths = {}
+        for label in ("before", "after"):
+            path = preview_path(output_dng, k, label)
+            atomic_write(path, item["png"][label])
+            if written is not None:
+                written.append(path)
+            paths[label] = str(path)
+        previews.append({**paths, "box": item["box"], "n_changes": item["n_changes"]})
+    return previews
+
+
+def write_previews(raw: RawImage, new_cfa_dn: np.ndarray, changed_yx: np.ndarray, output_dng, *, n: int = 3,
+                   size: int = 256) -> list[dict[str, Any]]:
+    """Write before/after PNGs of the worst regions; returns ``[{before, after, box, n_changes}]``."""
+    return save_previews(render_previews(raw, new_cfa_dn, changed_yx, n=n, size=size), output_dng)
