@@ -269,8 +269,8 @@ def test_hotpixels_inspect_runs_as_a_real_command():
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "hotpixels", "inspect", "--json",
-                           str(sample("built_gbrg_10bit_packed.dng")), str(sample("built_linear_raw_subifd_stripped.dng"))],
+    files = [str(sample("built_gbrg_10bit_packed.dng")), str(sample("built_linear_raw_subifd_stripped.dng"))]
+    proc = subprocess.run([sys.executable, "-m", "hotpixels", "inspect", "--json", *files],
                           capture_output=True, text=True, timeout=120)
     out = json.loads(proc.stdout)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
