@@ -46,21 +46,13 @@ def error_object(exc: BaseException) -> dict[str, Any]:
     return {"code": code, "message": err.message, "data": data}
 
 
-class ProtocolError(Exception):
-    """A JSON-RPC protocol error the worker answered (-32700, -32600, -32601, -32603): the client's own
-    mistake (a line that is not JSON, not a request, an unknown method), not a user-facing failure."""
-
-    def __init__(self, code: int, message: str, data: dict[str, Any] | None = None):
-        super().__init__(message)
-        self.code, self.message, self.data = code, message, dict(data or {})
-
-
 def exception_from_wire(error: dict[str, Any]) -> Exception:
     """The exception a JSON-RPC ``error`` object (as :func:`error_object` makes it) stands for.
 
     The inverse of :func:`error_object`: -32602 is :class:`~hotpixels.errors.InvalidOption`, every
     other code the class of :mod:`hotpixels.errors` with that ``CODE`` (one table), with the
-    message, ``path`` and the rest of ``data``; the JSON-RPC protocol codes are :class:`ProtocolError`.
+    message, ``path`` and the rest of ``data``; the JSON-RPC protocol codes (-32700, -32600, -32601,
+    -32603: the client's own mistake, not a user-facing failure) are :class:`~.framing.ProtocolError`.
     An application code this version does not know (a newer worker) is an ``InternalError`` that
     keeps it in ``data.code``.
     """
@@ -68,7 +60,9 @@ def exception_from_wire(error: dict[str, Any]) -> Exception:
     message = str(error.get("message", ""))
     data = dict(error.get("data") or {})
     if code in (PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INTERNAL_JSONRPC):
-        return ProtocolError(code, message, data)
+        from .framing import ProtocolError
+
+        return ProtocolError(code, str(data.get("name", "")), message)
     cls = InvalidOption if code == INVALID_PARAMS else error_class(code)
     path = data.pop("path", None)
     data.pop("name", None)
