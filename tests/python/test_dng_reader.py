@@ -16,8 +16,7 @@ import tifffile
 from conftest import extra_samples, require_module, require_tool, sample
 from hotpixels.dng import cli as dng_cli
 from hotpixels.dng.digest import compressed_tiles_digest, new_raw_image_digest
-from hotpixels.dng.reader import read_camera_metadata
-from hotpixels.dng.reader import open_tiff, read_dng
+from hotpixels.dng.reader import open_tiff, read_camera_metadata, read_dng
 from hotpixels.errors import (
     CorruptData, FileNotFound, NotCfaRaw, NotDng, NotTiff, TruncatedFile, UnsupportedCompression,
 )
@@ -385,3 +384,22 @@ if EXTRA:
         new = fake_correction(raw, 5, n=100)
         write_corrected_dng(raw, new, tmp_path / "out.dng")
         np.testing.assert_array_equal(read_dng(tmp_path / "out.dng", metadata=False).cfa_dn, new)
+
+
+def test_an_exiftool_named_but_missing_is_error_4001_not_a_lost_temperature(tmp_path, monkeypatch):
+    from hotpixels.dng.cfa import CfaPattern
+    from hotpixels.dng.create import write_dng
+    from hotpixels.dng.metadata import exiftool_available
+    from hotpixels.errors import ExiftoolMissing
+
+    path = tmp_path / "frame.dng"
+    write_dng(path, np.full((16, 16), 600, np.uint16), cfa=CfaPattern.bayer("RGGB"), active_area=(0, 0, 16, 16),
+              black_level_dn=512, white_level_dn=4095)
+    monkeypatch.setenv("HOTPIXELS_EXIFTOOL", str(tmp_path / "no-exiftool-here"))
+    assert not exiftool_available()  # hello says so
+    with pytest.raises(ExiftoolMissing) as err:
+        read_dng(path)
+    assert err.value.code == 4001 and "HOTPIXELS_EXIFTOOL" in err.value.message
+    monkeypatch.setenv("HOTPIXELS_NO_EXIFTOOL", "1")  # told to do without: no error, temperature unknown
+    assert read_dng(path).metadata.temperature_c is None
+

@@ -202,6 +202,11 @@ def all_error_classes() -> list[type[HotPixelsError]]:
     return sorted(seen, key=lambda c: c.CODE)
 
 
+def error_class(code: int) -> type[HotPixelsError] | None:
+    """The class whose ``CODE`` is ``code`` (the inverse of the table), or None for a code it lacks."""
+    return next((cls for cls in all_error_classes() if cls.CODE == code), None)
+
+
 def as_hotpixels_error(exc: BaseException) -> HotPixelsError:
     """Wrap any exception as a user-facing error (the traceback goes to the log, not the user)."""
     if isinstance(exc, HotPixelsError):

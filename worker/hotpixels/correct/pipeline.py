@@ -51,8 +51,8 @@ import numpy as np
 
 from ..dng.rawimage import RawImage
 from ..errors import (
-    AlreadyCorrected, DestinationUnwritable, HotPixelsError, InvalidOption, ModelMissing, OutputExists, ProfileIncompatible,
-    as_hotpixels_error,
+    AlreadyCorrected, DestinationUnwritable, HotPixelsError, InvalidOption, ModelMissing, NoMatchingProfile,
+    OutputExists, ProfileIncompatible, as_hotpixels_error,
 )
 from ..fileio import remove_stale_temps
 from ..progress import ProgressFn, check_cancel, report
@@ -362,7 +362,12 @@ def resolve_profile(raw: RawImage, options: CorrectOptions, library, cache: dict
 
         m = match_profiles(raw, library)
         if not m.get("best"):
-            return None, {"name": None, "how": "auto", "reason": m.get("reason") or "no matching profile"}
+            reason = m.get("reason") or "no matching profile"
+            if "residual" not in options.stages:  # every stage asked for needs a profile: nothing to do
+                raise NoMatchingProfile(
+                    f"no profile matches this photo ({reason}): create one from dark frames of this camera, "
+                    "or add residual detection, which needs none", path=raw.path, data={"reason": reason})
+            return None, {"name": None, "how": "auto", "reason": reason}
         name, why = m["best"], m["candidates"][0].get("explanation", "")
         how = "auto"
     else:
