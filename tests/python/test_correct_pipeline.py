@@ -148,6 +148,17 @@ def test_without_a_matching_profile_stages_1_and_2_are_skipped_with_the_reason(r
     assert "ran" in result["stages"]["residual"]  # stage 3 ran or said why not
 
 
+def test_without_a_matching_profile_and_without_stage_3_nothing_can_be_done_error_2006(rggb, tmp_path):
+    from hotpixels.errors import NoMatchingProfile
+
+    src = _fresh_copy(rggb["lights"][0], tmp_path)
+    with pytest.raises(NoMatchingProfile) as err:
+        correct_file(src, CorrectOptions(library_dir=str(tmp_path / "empty-library"), stages=STAGES_1_2,
+                                         previews=False, output_dir=str(tmp_path / "out")))
+    assert err.value.code == 2006 and "library is empty" in err.value.message
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())  # no file written
+
+
 def test_cli_json_prints_only_json_and_reports_failures_in_it(rggb, tmp_path, capsys):
     src = _fresh_copy(rggb["lights"][0], tmp_path)
 

@@ -16,8 +16,7 @@ import tifffile
 from conftest import extra_samples, require_module, require_tool, sample
 from hotpixels.dng import cli as dng_cli
 from hotpixels.dng.digest import compressed_tiles_digest, new_raw_image_digest
-from hotpixels.dng.reader import read_camera_metadata
-from hotpixels.dng.reader import open_tiff, read_dng
+from hotpixels.dng.reader import open_tiff, read_camera_metadata, read_dng
 from hotpixels.errors import (
     CorruptData, FileNotFound, NotCfaRaw, NotDng, NotTiff, TruncatedFile, UnsupportedCompression,
 )
@@ -125,10 +124,15 @@ def test_stripped_pixel_data_gets_truncated_error_1006_not_garbage():
     assert info.value.code == 1006 and "truncated" in info.value.message
 
 
-def test_cut_off_file_gets_truncated_error_before_decoding(tmp_path):
-    src = sample("tinydng_colorchart.dng").read_bytes()
+@pytest.mark.parametrize("name", ["tinydng_colorchart.dng", "sdk_colorchart_ljpeg.dng"])
+def test_cut_off_file_gets_truncated_error_before_decoding(name, tmp_path):
+    """Cut in the middle of its one strip, or of its lossless-JPEG tiles (every tag still there)."""
+    src = sample(name).read_bytes()
+    raw = read_dng(sample(name), metadata=False, pixels=False)
+    at = len(src) // 2
+    assert min(raw.layout.offsets) < at < max(o + n for o, n in zip(raw.layout.offsets, raw.layout.byte_counts))
     cut = tmp_path / "cut.dng"
-    cut.write_bytes(src[: len(src) // 2])
+    cut.write_bytes(src[:at])
     with pytest.raises(TruncatedFile) as info:
         read_dng(cut)
     assert "beyond" in info.value.message or "truncated" in info.value.message
@@ -264,8 +268,8 @@ def test_hotpixels_inspect_runs_as_a_real_command():
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "hotpixels", "inspect", "--json",
-                           str(sample("built_gbrg_10bit_packed.dng")), str(sample("built_linear_raw_subifd_stripped.dng"))],
+    files = [str(sample("built_gbrg_10bit_packed.dng")), str(sample("built_linear_raw_subifd_stripped.dng"))]
+    proc = subprocess.run([sys.executable, "-m", "hotpixels", "inspect", "--json", *files],
                           capture_output=True, text=True, timeout=120)
     out = json.loads(proc.stdout)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -380,3 +384,22 @@ if EXTRA:
         new = fake_correction(raw, 5, n=100)
         write_corrected_dng(raw, new, tmp_path / "out.dng")
         np.testing.assert_array_equal(read_dng(tmp_path / "out.dng", metadata=False).cfa_dn, new)
+
+
+def test_an_exiftool_named_but_missing_is_error_4001_not_a_lost_temperature(tmp_path, monkeypatch):
+    from hotpixels.dng.cfa import CfaPattern
+    from hotpixels.dng.create import write_dng
+    from hotpixels.dng.metadata import exiftool_available
+    from hotpixels.errors import ExiftoolMissing
+
+    path = tmp_path / "frame.dng"
+    write_dng(path, np.full((16, 16), 600, np.uint16), cfa=CfaPattern.bayer("RGGB"), active_area=(0, 0, 16, 16),
+              black_level_dn=512, white_level_dn=4095)
+    monkeypatch.setenv("HOTPIXELS_EXIFTOOL", str(tmp_path / "no-exiftool-here"))
+    assert not exiftool_available()  # hello says so
+    with pytest.raises(ExiftoolMissing) as err:
+        read_dng(path)
+    assert err.value.code == 4001 and "HOTPIXELS_EXIFTOOL" in err.value.message
+    monkeypatch.setenv("HOTPIXELS_NO_EXIFTOOL", "1")  # told to do without: no error, temperature unknown
+    assert read_dng(path).metadata.temperature_c is None
+

@@ -45,7 +45,7 @@ class Collector:
         with self.cond:
             while True:
                 for _, m in self.messages:
-                    if "method" not in m and m.get("id") == request_id:
+                    if isinstance(m, dict) and "method" not in m and m.get("id") == request_id:
                         return m
                 left = deadline - time.monotonic()
                 assert left > 0, f"no response to {request_id}"
@@ -54,7 +54,7 @@ class Collector:
     def progress(self, request_id) -> list[tuple[float, dict]]:
         with self.cond:
             return [(t, m["params"]) for t, m in self.messages
-                    if m.get("method") == "$/progress" and m["params"]["id"] == request_id]
+                    if isinstance(m, dict) and m.get("method") == "$/progress" and m["params"]["id"] == request_id]
 
 
 class _Empty:

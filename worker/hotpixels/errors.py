@@ -104,6 +104,13 @@ class AlreadyCorrected(HotPixelsError):
     CODE, NAME = 1013, "already_corrected"
 
 
+class TooLarge(HotPixelsError):
+    """Declared sizes (frame, strip/tile count, one tag's value) beyond what the file can hold or
+    beyond the memory budget: refused before anything is allocated."""
+
+    CODE, NAME = 1015, "too_large"
+
+
 # --- profiles (2xxx) -----------------------------------------------------------------------------
 class ProfileNotFound(HotPixelsError):
     CODE, NAME = 2001, "profile_not_found"
@@ -193,6 +200,11 @@ def all_error_classes() -> list[type[HotPixelsError]]:
                 seen.append(sub)
                 stack.append(sub)
     return sorted(seen, key=lambda c: c.CODE)
+
+
+def error_class(code: int) -> type[HotPixelsError] | None:
+    """The class whose ``CODE`` is ``code`` (the inverse of the table), or None for a code it lacks."""
+    return next((cls for cls in all_error_classes() if cls.CODE == code), None)
 
 
 def as_hotpixels_error(exc: BaseException) -> HotPixelsError:

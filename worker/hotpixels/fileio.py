@@ -6,6 +6,10 @@ over the target with ``os.replace`` only when complete; on any failure (or a can
 temporary file is removed. The temporary file is opened with ``"xb"`` rather than ``mkstemp`` so
 that the result gets the user's umask (mkstemp's 0600 would hide reports from other users).
 
+Temporary names carry the writing process's id (:func:`temp_path`: ``.<name>.hp<pid>-<random>.tmp``)
+so that a run killed mid-write (``kill -9``, power loss) leaves a file the next run in that folder
+recognises and removes (:func:`remove_stale_temps`: only when that process is gone).
+
 Inputs: :func:`check_regular_file` admits only regular files, before anything opens them (a FIFO
 would block the opener for good, a device could stream without end).
 
@@ -19,8 +23,10 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
 import stat
 import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Union
@@ -36,7 +42,8 @@ def atomic_write(path: str | os.PathLike, payload: Payload, *, fsync: bool = Fal
     Raises :class:`~hotpixels.errors.DestinationUnwritable` when the folder cannot take a file.
     """
     path = Path(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    remove_stale_temps(path.parent)
+    tmp = temp_path(path)
     try:
         fh = open(tmp, "xb")
     except OSError as exc:
@@ -52,11 +59,107 @@ def atomic_write(path: str | os.PathLike, payload: Payload, *, fsync: bool = Fal
                 fh.flush()
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a folder gone read-only: named, and nothing left behind
+        _unlink_quietly(tmp)
+        raise DestinationUnwritable(f"cannot write {path}: {exc.strerror or exc}", path=str(path)) from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _unlink_quietly(tmp)
         raise
     return path
+
+
+def _unlink_quietly(path: str | os.PathLike) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def claim_name(tmp: str | os.PathLike, candidates) -> Path:
+    """Give the finished file ``tmp`` the first free name of ``candidates``, atomically.
+
+    Each name is taken with a hard link, which fails when the name exists, so two processes can
+    never both take one name (the loser goes on to the next candidate); ``tmp`` is then removed.
+    Where the file system has no hard links, the name is claimed by creating it exclusively and
+    ``tmp`` renamed over it. Raises :class:`~hotpixels.errors.OutputExists` when every candidate
+    is taken (``tmp`` is left to the caller).
+    """
+    from .errors import OutputExists
+
+    tmp = Path(tmp)
+    last = None
+    for cand in candidates:
+        cand = Path(cand)
+        last = cand
+        try:
+            os.link(tmp, cand)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOSYS, errno.EMLINK):
+                raise
+            try:
+                os.close(os.open(cand, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            except FileExistsError:
+                continue
+            os.replace(tmp, cand)
+            return cand
+        _unlink_quietly(tmp)
+        return cand
+    raise OutputExists(f"no free output name (last tried: {last})", path=str(last) if last else None)
+
+
+_TEMP_RE = re.compile(r"^\..*\.hp(\d+)-[0-9a-f]{8}\.tmp$")
+_CLEANED: set[str] = set()
+_CLEANED_LOCK = threading.Lock()
+
+
+def temp_path(path: str | os.PathLike) -> Path:
+    """A fresh hidden temporary name beside ``path`` that carries this process's id."""
+    path = Path(path)
+    return path.parent / f".{path.name[:120]}.hp{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike, *, again: bool = False) -> list[str]:
+    """Remove the temporary files of :func:`temp_path` in ``folder`` whose process is gone.
+
+    Done once per folder per process (``again=True`` forces a new look); returns the removed
+    names. Never fails: a folder that cannot be listed or a file another run removed first is
+    skipped.
+    """
+    key = os.path.abspath(os.fspath(folder))
+    with _CLEANED_LOCK:
+        if key in _CLEANED and not again:
+            return []
+        _CLEANED.add(key)
+    removed = []
+    try:
+        names = os.listdir(key)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMP_RE.match(name)
+        if m is None or _process_alive(int(m.group(1))):
+            continue
+        try:
+            if stat.S_ISREG(os.lstat(os.path.join(key, name)).st_mode):
+                os.unlink(os.path.join(key, name))
+                removed.append(name)
+        except OSError:
+            pass
+    return removed
 
 
 def json_default(o: Any) -> Any:
@@ -131,6 +234,25 @@ def check_regular_file(path: str | os.PathLike) -> os.stat_result:
     if not os.access(name, os.R_OK):
         raise FileNotReadable(f"permission denied: {shown}", path=shown)
     return st
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open an input for reading after :func:`check_regular_file`, without ever blocking: the
+    file is opened non-blocking and checked again (it could have been swapped for a FIFO)."""
+    check_regular_file(path)
+    name = os.fspath(path)
+    try:
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise FileNotFound(f"file not found: {name}", path=str(name)) from None
+    except OSError as exc:
+        raise FileNotReadable(f"cannot read {name}: {exc.strerror or exc}", path=str(name)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileNotReadable(f"not a file: {name} is not a regular file", path=str(name))
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 PSEUDO_ROOTS = ("/proc", "/sys", "/dev")  # Linux's kernel filesystems: their "files" are not photos

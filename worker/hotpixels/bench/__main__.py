@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-AREAS = ["dng_io", "profiles", "correct", "residual", "worker"]
+AREAS = ["dng_io", "profiles", "correct", "residual", "worker", "robustness"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ One image (:func:`correct_file`)
     ``hotpixels.profiles.match.match_profiles``; a name: that profile, refused with
     :class:`ProfileIncompatible` when it was made on another body or sensor layout; ``None`` /
     ``"none"``: no profile) → stage 1 (:mod:`.darkframe`) → stage 2 (:mod:`.knownhot`) → stage 3
-    (:mod:`.residual`, when that module is installed) → write ``<name><suffix>.dng``
+    (:mod:`.residual`; a model that cannot be loaded is error 3002, never a silent skip) → write ``<name><suffix>.dng``
     (``hotpixels.dng.writer.write_corrected_dng``: a new file, temp file + rename) → the JSON
     report and sites file (:mod:`.report`) → before/after PNG crops (:mod:`.previews`).
 
@@ -51,9 +51,10 @@ import numpy as np
 
 from ..dng.rawimage import RawImage
 from ..errors import (
-    AlreadyCorrected, DestinationUnwritable, HotPixelsError, InvalidOption, ModelCorrupt, ModelMissing, OutputExists, ProfileIncompatible,
-    as_hotpixels_error,
+    AlreadyCorrected, DestinationUnwritable, HotPixelsError, InvalidOption, ModelMissing, NoMatchingProfile,
+    OutputExists, ProfileIncompatible, as_hotpixels_error,
 )
+from ..fileio import remove_stale_temps
 from ..progress import ProgressFn, check_cancel, report
 from .darkframe import DarkOptions, check_geometry, estimate_scale, model_site_stats, subtract_dark
 from .knownhot import REASONS, interpolate_known
@@ -176,7 +177,7 @@ def batch_scan_for(paths: Sequence, options: CorrectOptions, *, progress: Progre
                    cancel: threading.Event | None = None) -> BatchScan | str:
     """The batch scan of ``paths`` when ``options`` call for one, else the reason there is none.
 
-    A missing or broken stage-3 model is a reason too (stage 3 then reports it for every photo).
+    A missing or broken stage-3 model raises its error (3001 / 3002): the run asked for stage 3.
     """
     if options.batch == "off":
         return "batch evidence turned off"
@@ -186,10 +187,7 @@ def batch_scan_for(paths: Sequence, options: CorrectOptions, *, progress: Progre
         return f"fewer than {MIN_GROUP_FRAMES} photos corrected together"
     from .batchscan import scan_batch
 
-    try:
-        return scan_batch(paths, tracked=options.tracked, force=options.force, progress=progress, cancel=cancel)
-    except (ModelMissing, ModelCorrupt) as exc:
-        return f"skipped: {exc.message}"
+    return scan_batch(paths, tracked=options.tracked, force=options.force, progress=progress, cancel=cancel)
 
 
 def batch_sites_for(scan: BatchScan | str | None, path) -> BatchSites:
@@ -330,21 +328,19 @@ def _run_residual(cfa_dn, raw, model, options, changes, batch_yx=None) -> tuple[
     """Stage 3 through :func:`hotpixels.correct.residual.correct_residual`, when installed.
 
     ``model`` is the profile's dark model when stage 1 or 2 ran: its sites are then excluded
-    (those stages own them); a missing or broken detector model skips the stage with its message
-    instead of failing the image. ``batch_yx`` (N, 2): batch-evidence sites, repaired with the
+    (those stages own them). A detector model that is missing or cannot be loaded fails the image
+    with :class:`ModelMissing` (3001) / :class:`ModelCorrupt` (3002): stage 3 was asked for, and a
+    "corrected" file without it would mislead. ``batch_yx`` (N, 2): batch-evidence sites, repaired with the
     single-frame detections in one interpolation call (``extra_sites`` of ``correct_residual``).
     """
     try:
         from .residual import correct_residual
-    except ImportError:
-        return cfa_dn, {"ran": False, "reason": "residual stage not available"}
+    except ImportError as exc:
+        raise ModelMissing(f"stage 3 (residual) cannot run in this installation ({exc})") from exc
     exclude = profile_site_mask(raw, model) if model is not None and model.n_hot else None
     kw = dict(active_area=raw.active_area, white_level_dn=raw.white_level_dn, black_level_dn=raw.black_repeat_dn,
               sensitivity=options.sensitivity, exclude_mask=exclude)
-    try:
-        new, rep = correct_residual(cfa_dn, raw.cfa, extra_sites=batch_yx, **kw)
-    except (ModelMissing, ModelCorrupt) as exc:
-        return cfa_dn, {"ran": False, "reason": f"skipped: {exc.message}"}
+    new, rep = correct_residual(cfa_dn, raw.cfa, extra_sites=batch_yx, **kw)
     yx = np.asarray(rep.get("sites", np.zeros((0, 2))), dtype=np.int64).reshape(-1, 2)
     changes.add("residual", yx, rep.get("old", np.zeros(0)), rep.get("new", np.zeros(0)), "residual")
     extra = np.asarray(rep.get("extra_sites", np.zeros((0, 2))), dtype=np.int64).reshape(-1, 2)
@@ -366,7 +362,12 @@ def resolve_profile(raw: RawImage, options: CorrectOptions, library, cache: dict
 
         m = match_profiles(raw, library)
         if not m.get("best"):
-            return None, {"name": None, "how": "auto", "reason": m.get("reason") or "no matching profile"}
+            reason = m.get("reason") or "no matching profile"
+            if "residual" not in options.stages:  # every stage asked for needs a profile: nothing to do
+                raise NoMatchingProfile(
+                    f"no profile matches this photo ({reason}): create one from dark frames of this camera, "
+                    "or add residual detection, which needs none", path=raw.path, data={"reason": reason})
+            return None, {"name": None, "how": "auto", "reason": reason}
         name, why = m["best"], m["candidates"][0].get("explanation", "")
         how = "auto"
     else:
@@ -442,28 +443,75 @@ def output_path(src, options: CorrectOptions, reserved: set | None = None) -> Pa
 
 
 def _finish(job: _Job, options: CorrectOptions, cancel) -> dict[str, Any]:
-    """Write the DNG, the previews (in parallel with the DNG), the report and the sites file;
-    returns the result dict. When the DNG cannot be written, no preview is left behind."""
+    """Write the DNG (previews rendered meanwhile), then the report, sites file and previews;
+    returns the result dict.
+
+    All or nothing: the DNG takes its name only once complete and read back (when another run
+    took ``job.output`` meanwhile, the next free number); the side files are named after the name
+    it got; when any of them cannot be written (a full disk, a read-only report folder) every
+    file of this image written so far, the DNG included, is removed and the error raised.
+    """
     from ..dng.writer import write_corrected_dng
 
     t0 = time.perf_counter()
     stages_ran = ",".join(k for k, v in job.report["stages"].items() if v.get("ran"))
     note = {"Profile": job.report["profile"].get("name") or "", "Stages": stages_ran,
             "Scale": job.report["stages"].get("dark", {}).get("scale")}
+    if options.report_dir:
+        _report_folder(options)  # a report folder that cannot be made fails before the DNG is written
     with ThreadPoolExecutor(1, thread_name_prefix="hp-previews") as side:
-        previews = side.submit(_previews, job, options) if options.previews else None
+        previews = side.submit(_render_previews, job) if options.previews else None
+        written = write_corrected_dng(job.raw, job.new_cfa_dn, job.output, note=note, cancel=cancel,
+                                      alternatives=_numbered(job.raw.path, options, start=job.output))
+        job.output = Path(written["path"])
+        files: list[Path] = [job.output]
         try:
-            written = write_corrected_dng(job.raw, job.new_cfa_dn, job.output, note=note, cancel=cancel)
+            rendered = previews.result() if previews is not None else None
         except BaseException:
-            _remove_previews(previews)
+            job.output.unlink(missing_ok=True)
             raise
+    try:
+        check_cancel(cancel)
         result = dict(job.report)
+        result["output"] = str(job.output)
         result["write"] = written
         result["seconds"]["write"] = round(time.perf_counter() - t0, 3)
-        if previews is not None:
-            result["previews"] = previews.result()
-    result.update(write_report(_report_base(job, options), result, job.changes))
+        base = _report_base(job, options)
+        remove_stale_temps(base.parent)
+        if rendered is not None:
+            from .previews import save_previews
+
+            result["previews"] = save_previews(rendered, base, files)
+        result.update(write_report(base, result, job.changes, files))
+    except BaseException:
+        for f in files:
+            f.unlink(missing_ok=True)
+        raise
     return {"path": job.raw.path, "ok": True, **result}
+
+
+def _numbered(src, options: CorrectOptions, start: Path):
+    """The output names after ``start`` in numbering order (for a name taken meanwhile)."""
+    src = Path(src)
+    folder = start.parent
+    seen = False
+    for k in range(1, MAX_NUMBERED):
+        cand = folder / f"{src.stem}{options.suffix}{'' if k == 1 else f'_{k}'}.dng"
+        if seen:
+            yield cand
+        seen = seen or cand == start
+
+
+def _report_folder(options: CorrectOptions) -> Path:
+    folder = Path(options.report_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DestinationUnwritable(f"cannot create the report folder {folder}: {exc.strerror or exc}",
+                                    path=str(folder)) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DestinationUnwritable(f"cannot write into the report folder {folder}", path=str(folder))
+    return folder
 
 
 def _report_base(job: _Job, options: CorrectOptions) -> Path:
@@ -474,27 +522,10 @@ def _report_base(job: _Job, options: CorrectOptions) -> Path:
     """
     if not options.report_dir:
         return job.output
-    folder = Path(options.report_dir)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DestinationUnwritable(f"cannot create the report folder {folder}: {exc.strerror or exc}",
-                                    path=str(folder)) from None
-    return folder / job.output.name
+    return _report_folder(options) / job.output.name
 
 
-def _previews(job: _Job, options: CorrectOptions) -> list[dict[str, Any]]:
-    from .previews import write_previews
+def _render_previews(job: _Job) -> list[dict[str, Any]]:
+    from .previews import render_previews
 
-    return write_previews(job.raw, job.new_cfa_dn, job.changes.all_yx(), _report_base(job, options))
-
-
-def _remove_previews(previews: Future | None) -> None:
-    if previews is None:
-        return
-    try:
-        for p in previews.result():
-            for key in ("before", "after"):
-                Path(p[key]).unlink(missing_ok=True)
-    except Exception:  # noqa: BLE001 - the write error is the one to report
-        pass
+    return render_previews(job.raw, job.new_cfa_dn, job.changes.all_yx())

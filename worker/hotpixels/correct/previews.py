@@ -113,14 +113,14 @@ def white_balance(raw: RawImage, box) -> np.ndarray:
     return medians[1] / medians
 
 
-def write_previews(raw: RawImage, new_cfa_dn: np.ndarray, changed_yx: np.ndarray, output_dng, *, n: int = 3,
-                   size: int = DEFAULT_SIZE, scale: int = DEFAULT_SCALE) -> list[dict[str, Any]]:
-    """Write before/after PNGs of the strongest repairs; returns
-    ``[{before, after, box, site, change_dn, n_changes, scale}]``, strongest first."""
-    out = Path(output_dng)
+def render_previews(raw: RawImage, new_cfa_dn: np.ndarray, changed_yx: np.ndarray, *, n: int = 3,
+                    size: int = DEFAULT_SIZE, scale: int = DEFAULT_SCALE) -> list[dict[str, Any]]:
+    """Before/after PNG crops of the strongest repairs, in memory, strongest first:
+    ``[{"png": {"before": bytes, "after": bytes}, "box", "site", "change_dn", "n_changes", "scale"}]``
+    (written by :func:`save_previews`)."""
     yx = np.asarray(changed_yx, dtype=np.int64).reshape(-1, 2)
     previews = []
-    for k, crop in enumerate(strongest_crops(raw, new_cfa_dn, yx, n, size), start=1):
+    for crop in strongest_crops(raw, new_cfa_dn, yx, n, size):
         box = crop["box"]
         wb = white_balance(raw, box)
         after, white = render_sites(raw, new_cfa_dn, box, wb)
@@ -129,11 +129,37 @@ def write_previews(raw: RawImage, new_cfa_dn: np.ndarray, changed_yx: np.ndarray
         moved = np.abs(raw.cfa_dn[inside[:, 0], inside[:, 1]].astype(np.int64)
                        - new_cfa_dn[inside[:, 0], inside[:, 1]].astype(np.int64))
         local = inside[np.argsort(-moved, kind="stable")[:MAX_MARKERS]] - np.array([box[0], box[1]])
-        paths = {}
-        for label, img in (("before", before), ("after", after)):
-            path = out.with_name(f"{out.stem}.preview{k}_{label}.png")
-            atomic_write(path, imagecodecs.png_encode(enlarge_with_markers(img, local, scale)))
-            paths[label] = str(path)
-        previews.append({**paths, "box": list(box), "site": list(crop["site"]), "change_dn": crop["change_dn"],
+        previews.append({"png": {label: imagecodecs.png_encode(enlarge_with_markers(img, local, scale))
+                                 for label, img in (("before", before), ("after", after))},
+                         "box": list(box), "site": list(crop["site"]), "change_dn": crop["change_dn"],
                          "n_changes": crop["n_changes"], "scale": scale})
     return previews
+
+
+def preview_path(output_dng, k: int, label: str) -> Path:
+    out = Path(output_dng)
+    return out.with_name(f"{out.stem}.preview{k}_{label}.png")
+
+
+def save_previews(rendered: list[dict[str, Any]], output_dng, written: list[Path] | None = None) -> list[dict[str, Any]]:
+    """Write :func:`render_previews`' crops named after ``output_dng``; returns
+    ``[{before, after, box, site, change_dn, n_changes, scale}]``; every file written is appended to
+    ``written``."""
+    previews = []
+    for k, item in enumerate(rendered, start=1):
+        paths = {}
+        for label in ("before", "after"):
+            path = preview_path(output_dng, k, label)
+            atomic_write(path, item["png"][label])
+            if written is not None:
+                written.append(path)
+            paths[label] = str(path)
+        previews.append({**paths, **{k: v for k, v in item.items() if k != "png"}})
+    return previews
+
+
+def write_previews(raw: RawImage, new_cfa_dn: np.ndarray, changed_yx: np.ndarray, output_dng, *, n: int = 3,
+                   size: int = DEFAULT_SIZE, scale: int = DEFAULT_SCALE) -> list[dict[str, Any]]:
+    """Write before/after PNGs of the strongest repairs; returns
+    ``[{before, after, box, site, change_dn, n_changes, scale}]``, strongest first."""
+    return save_previews(render_previews(raw, new_cfa_dn, changed_yx, n=n, size=size, scale=scale), output_dng)

@@ -95,13 +95,19 @@ def report_paths(output_dng) -> tuple[Path, Path]:
     return out.with_name(out.stem + REPORT_SUFFIX), out.with_name(out.stem + SITES_SUFFIX)
 
 
-def write_report(output_dng, result: dict[str, Any], changes: SiteChanges) -> dict[str, str]:
-    """Write the JSON report and the sites file; returns ``{"report": path, "sites_file": path}``."""
+def write_report(output_dng, result: dict[str, Any], changes: SiteChanges,
+                 written: list[Path] | None = None) -> dict[str, str]:
+    """Write the JSON report and the sites file; returns ``{"report": path, "sites_file": path}``;
+    every file written is appended to ``written`` (so a failed run can remove them)."""
     json_path, csv_path = report_paths(output_dng)
     atomic_write(csv_path, changes.to_csv())
+    if written is not None:
+        written.append(csv_path)
     paths = {"report": str(json_path), "sites_file": str(csv_path)}
     body = dict(result)
     body.update(paths)
     body["sites_listed"] = {s: changes.count(s) for s in ("dark", "hot", "residual")}
     atomic_write(json_path, dumps_json(body, indent=2, ensure_ascii=False))
+    if written is not None:
+        written.append(json_path)
     return paths

@@ -44,7 +44,7 @@ import datetime as _dt
 import os
 import struct
 from fractions import Fraction
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -132,7 +132,7 @@ def pack_bits_msb(cfa_dn: np.ndarray, bits: int) -> bytes:
 
 def tile_shape(tile_px: int | tuple[int, int]) -> tuple[int, int]:
     """(height, width) of a tile from ``tile_px`` (one side, or both); TIFF wants multiples of 16."""
-    th, tw = (tile_px, tile_px) if isinstance(tile_px, int) else (int(tile_px[0]), int(tile_px[1]))
+    th, tw = (int(tile_px), int(tile_px)) if np.ndim(tile_px) == 0 else (int(tile_px[0]), int(tile_px[1]))
     if th <= 0 or tw <= 0 or th % 16 or tw % 16:
         raise InvalidOption("tile_px must be a multiple of 16 (one side or (height, width))")
     return th, tw
@@ -264,7 +264,7 @@ def write_dng(path: str | os.PathLike, cfa_dn: np.ndarray, *, cfa: CfaPattern, a
               white_level_dn: float, bits: int = 16, layout: str = "strip", metadata: CameraMetadata | None = None,
               as_shot_neutral=(0.5, 1.0, 0.6), color_matrix=DEFAULT_COLOR_MATRIX,
               tile_px: int | tuple[int, int] = 256, ljpeg_components: int | None = None, digest: bool = True,
-              extra_ifd0: list[tuple[int, int, Any]] = (), pixel_data: bool = True) -> dict[str, Any]:
+              extra_ifd0: Sequence[tuple[int, int, Any]] = (), pixel_data: bool = True) -> dict[str, Any]:
     """Write ``cfa_dn`` (full raw frame (H, W) uint16, masked border included) as a new DNG.
 
     ``active_area`` (top, left, bottom, right) full frame; ``cfa`` anchored at its top-left;

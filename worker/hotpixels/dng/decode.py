@@ -32,12 +32,21 @@ from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, JpegGeometry, RawLayout, Segme
 N_THREADS = max(1, min(8, os.cpu_count() or 1))
 
 
+_SOF_OTHER = (0xC0, 0xC1, 0xC2, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
+
+
 def parse_jpeg_geometry(data: bytes | memoryview) -> JpegGeometry:
-    """Read SOF3 and SOS of a lossless JPEG stream (ITU T.81) without decoding it."""
-    data = bytes(data[:4096]) if len(data) > 4096 else bytes(data)
+    """Read and check SOF3, DHT and SOS of a lossless JPEG stream (ITU T.81) without decoding it.
+
+    Every marker segment must lie inside the stream; SOF3: precision 2..16, a non-zero height
+    and width, 1..4 components; DHT: well-formed tables; SOS: the frame's components, Huffman
+    tables that were defined, predictor 1..7, Se = 0, Ah = 0 and Al below the precision, and
+    entropy-coded data after it. Anything else raises :class:`CorruptData` (the codec never sees it).
+    """
+    data = bytes(data[:65536]) if len(data) > 65536 else bytes(data)
     if data[:2] != b"\xff\xd8":
         raise CorruptData("a lossless JPEG tile does not start with a JPEG SOI marker")
-    pos, sof = 2, None
+    pos, sof, tables = 2, None, set()
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
             raise CorruptData("a lossless JPEG tile has a damaged header")
@@ -46,20 +55,70 @@ def parse_jpeg_geometry(data: bytes | memoryview) -> JpegGeometry:
             pos += 1
             continue
         (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        if length < 2 or pos + 2 + length > len(data):
+            raise CorruptData("a lossless JPEG tile has a damaged header (a marker segment runs past its end)")
         body = data[pos + 4:pos + 2 + length]
-        if marker in (0xC0, 0xC1, 0xC2, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+        if marker in _SOF_OTHER:
             raise CorruptData(f"a raw tile is not lossless JPEG (SOF marker 0xFF{marker:02X})")
         if marker == 0xC3:
+            if sof is not None or len(body) < 6:
+                raise CorruptData("a lossless JPEG tile has a damaged frame header")
             precision, height, width, comps = struct.unpack(">BHHB", body[:6])
+            if not (2 <= precision <= 16 and height and width and 1 <= comps <= 4 and len(body) == 6 + 3 * comps):
+                raise CorruptData(f"a lossless JPEG tile has an impossible frame header ({precision} bits, "
+                                  f"{height}x{width}, {comps} components)")
             sof = (precision, height, width, comps)
+        elif marker == 0xC4:
+            tables |= _dht_tables(body)
         elif marker == 0xDA:
             if sof is None:
                 break
-            ns = body[0]
-            ss, _se, ahal = body[1 + 2 * ns], body[2 + 2 * ns], body[3 + 2 * ns]
-            return JpegGeometry(sof[0], sof[1], sof[2], sof[3], int(ss), int(ahal & 0x0F))
+            return JpegGeometry(sof[0], sof[1], sof[2], sof[3], *_sos(body, sof, tables, len(data) > pos + 2 + length))
+        elif marker in (0xD9, 0xDC):  # EOI, DNL before any scan
+            break
         pos += 2 + length
     raise CorruptData("a lossless JPEG tile has no SOF3/SOS header")
+
+
+def _dht_tables(body: bytes) -> set[int]:
+    """The Huffman table ids (class 0, DC/lossless) a DHT segment defines; CorruptData if malformed."""
+    ids, k = set(), 0
+    while k < len(body):
+        if k + 17 > len(body):
+            raise CorruptData("a lossless JPEG tile has a damaged Huffman table")
+        tc_th = body[k]
+        n = sum(body[k + 1:k + 17])
+        if tc_th >> 4 > 1 or tc_th & 0x0F > 3 or n > 256 or k + 17 + n > len(body):
+            raise CorruptData("a lossless JPEG tile has a damaged Huffman table")
+        if tc_th >> 4 == 0:
+            ids.add(tc_th & 0x0F)
+        k += 17 + n
+    return ids
+
+
+def _sos(body: bytes, sof: tuple[int, int, int, int], tables: set[int], has_data: bool) -> tuple[int, int]:
+    """(predictor, point transform) of a checked SOS header."""
+    ns = body[0] if body else 0
+    if ns != sof[3] or len(body) != 4 + 2 * ns:
+        raise CorruptData(f"a lossless JPEG tile's scan has {ns} components, its frame {sof[3]}")
+    if any((body[2 + 2 * i] >> 4) not in tables for i in range(ns)):
+        raise CorruptData("a lossless JPEG tile's scan uses a Huffman table it does not define")
+    ss, se, ahal = body[1 + 2 * ns], body[2 + 2 * ns], body[3 + 2 * ns]
+    if not (1 <= ss <= 7 and se == 0 and ahal >> 4 == 0 and (ahal & 0x0F) < sof[0]) or not has_data:
+        raise CorruptData(f"a lossless JPEG tile has a damaged scan header (predictor {ss})")
+    return int(ss), int(ahal & 0x0F)
+
+
+def check_jpeg_fits(geom: JpegGeometry, seg: Segment, max_rows: int) -> None:
+    """The frame must fill the segment exactly, or (the last strip) be a wider-than-needed strip of
+    whole rows no taller than the strips (``max_rows``); else CorruptData before any decode."""
+    samples, need = geom.height * geom.width * geom.components, seg.seg_h * seg.seg_w
+    if samples == need:
+        return
+    if geom.width * geom.components == seg.seg_w and seg.seg_h <= geom.height <= max_rows:
+        return
+    raise CorruptData(f"lossless JPEG tile {seg.index} holds a {geom.height}x{geom.width}x{geom.components} "
+                      f"frame, which does not fill its {seg.seg_h}x{seg.seg_w} tile")
 
 
 def segment_bytes(buf, layout: RawLayout, seg: Segment) -> memoryview:
@@ -83,21 +142,30 @@ def decode_uncompressed(data, layout: RawLayout, seg: Segment) -> np.ndarray:
     return np.asarray(out).reshape(h, w)
 
 
-def decode_ljpeg(data, seg: Segment) -> tuple[np.ndarray, JpegGeometry]:
-    """Decode one lossless JPEG segment and reshape its frame row-major into (seg_h, seg_w)."""
+def decode_ljpeg(data, seg: Segment, max_rows: int | None = None) -> tuple[np.ndarray, JpegGeometry]:
+    """Decode one lossless JPEG segment and reshape its frame row-major into (seg_h, seg_w).
+
+    The header is checked first (:func:`parse_jpeg_geometry`, :func:`check_jpeg_fits`); a stream
+    libjpeg-turbo rejects is CorruptData: it is never handed to a second decoder (liblj92 crashed
+    the process on such a tile).
+    """
     data = bytes(data)
     geom = parse_jpeg_geometry(data)
+    check_jpeg_fits(geom, seg, seg.seg_h if max_rows is None else max_rows)
     if not data.rstrip(b"\0").endswith(b"\xff\xd9"):
-        # libjpeg-turbo and liblj92 both "decode" cut-off or zeroed streams without complaint
+        # libjpeg-turbo "decodes" cut-off or zeroed streams without complaint
         raise CorruptData(f"lossless JPEG tile {seg.index} is cut short or damaged (no end-of-image marker)")
     try:
         frame = imagecodecs.jpeg8_decode(data)
-    except Exception:  # noqa: BLE001 - libjpeg-turbo refuses some DNG quirks; try liblj92
-        try:
-            frame = imagecodecs.ljpeg_decode(data)
-        except Exception as exc:  # noqa: BLE001
-            raise CorruptData(f"lossless JPEG tile {seg.index} failed to decode ({exc})") from None
-    return _frame_to_segment(np.asarray(frame), seg), geom
+    except Exception as exc:  # noqa: BLE001 - the codec's refusal is the file's damage
+        raise CorruptData(f"lossless JPEG tile {seg.index} failed to decode ({exc})") from None
+    frame = np.asarray(frame)
+    if frame.size and int(frame.max()) >= 1 << geom.precision:
+        # libjpeg-turbo decodes damaged entropy-coded data into garbage without an error; values a
+        # frame of this precision cannot hold are the sign of it
+        raise CorruptData(f"lossless JPEG tile {seg.index} is damaged (it decodes to values beyond its "
+                          f"{geom.precision}-bit precision)")
+    return _frame_to_segment(frame, seg), geom
 
 
 def _frame_to_segment(frame: np.ndarray, seg: Segment) -> np.ndarray:
@@ -169,7 +237,7 @@ def decode_segment(buf, layout: RawLayout, seg: Segment) -> np.ndarray:
     if layout.compression == UNCOMPRESSED:
         return decode_uncompressed(data, layout, seg)
     if layout.compression == LJPEG:
-        tile, geom = decode_ljpeg(data, seg)
+        tile, geom = decode_ljpeg(data, seg, layout.segments[0].seg_h)
         layout.jpeg[seg.index] = geom
         return tile
     if layout.compression == JPEG_XL:

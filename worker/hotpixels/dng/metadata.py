@@ -16,6 +16,10 @@ Two sources:
   previously running but died"). The owner thread keeps that safety net (exiftool still dies with
   us) without the early deaths. Without exiftool (not installed, or ``HOTPIXELS_NO_EXIFTOOL=1``) temperature
   and internal serial are ``None`` ("unknown"), which is a normal value: many bodies record none.
+  But an exiftool *asked for* by name, ``HOTPIXELS_EXIFTOOL=/path/to/exiftool`` (the frozen worker
+  sets it to its bundled copy when that exists), that is not there is a broken setting, not a body
+  without a temperature: reading metadata then fails with
+  :class:`~hotpixels.errors.ExiftoolMissing` (4001) instead of quietly losing the temperature.
 
 Zero ISO or exposure (written by some converters for "unknown") are reported as ``None``.
 """
@@ -30,6 +34,7 @@ import shutil
 import threading
 import warnings
 
+from ..errors import ExiftoolMissing
 from .rawimage import CameraMetadata
 from .tiff import (
     TAG_BODY_SERIAL, TAG_CAMERA_SERIAL, TAG_DATETIME_ORIGINAL, TAG_EXPOSURE_TIME, TAG_ISO, TAG_MAKE,
@@ -67,7 +72,20 @@ def exiftool_available() -> bool:
 
 
 def _exiftool_path() -> str | None:
-    return os.environ.get("HOTPIXELS_EXIFTOOL") or shutil.which("exiftool")
+    """``HOTPIXELS_EXIFTOOL`` when it names an existing file, else exiftool on the PATH (or None)."""
+    named = os.environ.get("HOTPIXELS_EXIFTOOL")
+    if named:
+        return named if os.path.isfile(named) else None
+    return shutil.which("exiftool")
+
+
+def require_named_exiftool() -> None:
+    """:class:`ExiftoolMissing` (4001) when ``HOTPIXELS_EXIFTOOL`` names a program that does not exist."""
+    named = os.environ.get("HOTPIXELS_EXIFTOOL")
+    if named and os.environ.get("HOTPIXELS_NO_EXIFTOOL") != "1" and not os.path.isfile(named):
+        raise ExiftoolMissing(f"exiftool is set to {named} (HOTPIXELS_EXIFTOOL), which does not exist: install "
+                              "exiftool there, or unset HOTPIXELS_EXIFTOOL to use the one on the PATH",
+                              data={"exiftool": named})
 
 
 class _ExiftoolProcess:
@@ -217,7 +235,11 @@ def is_marked_corrected(tf: TiffFile) -> bool:
 
 
 def add_exiftool_metadata(meta: CameraMetadata, path: str) -> CameraMetadata:
-    """Fill temperature (°C) and internal serial from exiftool; leaves them None without it."""
+    """Fill temperature (°C) and internal serial from exiftool; leaves them None without it.
+
+    Raises :class:`ExiftoolMissing` when ``HOTPIXELS_EXIFTOOL`` names a missing program (see above).
+    """
+    require_named_exiftool()
     if not exiftool_available():
         return meta
     try:

@@ -8,8 +8,15 @@ the LinearizationTable. ``cfa_dn`` holds the full frame in linearised DN, black 
 
 Order of checks, so that each bad file gets the one error that explains it: TIFF header
 (NotTiff) → DNGVersion (NotDng) → a CFA raw IFD (NotCfaRaw, e.g. LinearRaw) → layout and
-compression (UnsupportedLayout / UnsupportedCompression) → every strip/tile inside the file
-(TruncatedFile, *before* decoding: LibRaw silently returns garbage there) → decode (CorruptData).
+compression (UnsupportedLayout / UnsupportedCompression) → declared sizes against the file size
+and the memory budget (TruncatedFile / TooLarge, before anything of that size is allocated) →
+every strip/tile inside the file (TruncatedFile, *before* decoding: LibRaw silently returns
+garbage there) → each lossless JPEG header against its tile (CorruptData, before the codec sees
+the bytes) → decode (CorruptData).
+
+Only regular files are opened (:func:`hotpixels.fileio.open_regular`: a FIFO or device is 1002 at
+once). A malformed file whose tags contradict each other in a way no check above names still ends
+in :class:`CorruptData`, never in a bare Python exception (:func:`_named_errors`).
 """
 
 from __future__ import annotations
@@ -17,15 +24,17 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import struct
 import zlib
 from typing import Iterator
 
 import numpy as np
 
 from ..errors import (
-    CorruptData, FileNotFound, FileNotReadable, NotCfaRaw, NotDng, NotTiff, TruncatedFile,
+    CorruptData, FileNotReadable, NotCfaRaw, NotDng, NotTiff, TooLarge, TruncatedFile,
     UnsupportedCompression, UnsupportedLayout, UnsupportedLinearization,
 )
+from ..fileio import open_regular
 from .cfa import CfaPattern
 from .decode import decode_all
 from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, RawLayout, Segment, compression_name
@@ -43,28 +52,48 @@ from .tiff import (
 )
 
 SUPPORTED_COMPRESSIONS = (UNCOMPRESSED, LJPEG, JPEG_XL)
+DEFAULT_MAX_FRAME_MP = 400.0  # largest raw frame accepted (megapixels); HOTPIXELS_MAX_FRAME_MP overrides
+# exceptions that, raised while interpreting a file's tags, mean the file contradicts itself
+_MALFORMED = (struct.error, IndexError, ValueError, TypeError, KeyError, OverflowError, ZeroDivisionError)
+
+
+def max_frame_pixels() -> int:
+    """The memory budget for one raw frame, in samples (uint16 each)."""
+    try:
+        mp = float(os.environ.get("HOTPIXELS_MAX_FRAME_MP", DEFAULT_MAX_FRAME_MP))
+    except ValueError:
+        mp = DEFAULT_MAX_FRAME_MP
+    return int(max(mp, 0.001) * 1e6)
+
+
+@contextlib.contextmanager
+def _named_errors(path: str) -> Iterator[None]:
+    """Turn a bare exception raised while interpreting a malformed file into :class:`CorruptData`."""
+    try:
+        yield
+    except _MALFORMED as exc:
+        raise CorruptData(f"the file is damaged: its raw image tags contradict each other "
+                          f"({type(exc).__name__}: {exc})", path=path) from exc
 
 
 @contextlib.contextmanager
 def open_tiff(path) -> Iterator[TiffFile]:
     """Map the file read-only and parse its TIFF structure (the file is never opened for writing)."""
     path = os.fspath(path)
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise FileNotFound(f"file not found: {path}", path=path) from None
-    except IsADirectoryError:
-        raise FileNotReadable(f"not a file: {path} is a folder", path=path) from None
-    except OSError as exc:
-        raise FileNotReadable(f"cannot read {path}: {exc.strerror or exc}", path=path) from None
+    f = open_regular(path)
     with f:
         st = os.fstat(f.fileno())
         size = st.st_size
         if size < 8:
             raise NotTiff(f"not a TIFF/DNG file: {path} is only {size} bytes long", path=path)
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         try:
-            yield TiffFile(mm, name=path, mtime_ns=st.st_mtime_ns)
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:
+            raise FileNotReadable(f"cannot read {path}: {exc}", path=path) from None
+        try:
+            with _named_errors(path):
+                tf = TiffFile(mm, name=path, mtime_ns=st.st_mtime_ns)
+            yield tf
         finally:
             try:
                 mm.close()
@@ -94,6 +123,8 @@ def _cfa_pattern(tf: TiffFile, ifd: Ifd, origin_yx: tuple[int, int]) -> CfaPatte
     if layout != 1:
         raise UnsupportedLayout(f"CFALayout {layout} (non-rectangular sensor) is not supported", path=tf.name)
     rows, cols = tf.get(ifd, TAG_CFA_REPEAT_DIM, (2, 2))[:2]
+    if not (1 <= rows <= 16 and 1 <= cols <= 16):
+        raise CorruptData(f"CFARepeatPatternDim {rows}x{cols} is not a colour filter pattern", path=tf.name)
     raw = tf.get(ifd, TAG_CFA_PATTERN)
     if raw is None:
         raise CorruptData("the raw image has no CFAPattern tag", path=tf.name)
@@ -119,6 +150,8 @@ def _as_list(values: tuple) -> list[int]:
 
 def _black_levels(tf: TiffFile, ifd: Ifd, active: tuple[int, int, int, int]):
     ry, rx = tf.get(ifd, TAG_BLACK_REPEAT_DIM, (1, 1))[:2]
+    if not (1 <= ry <= 64 and 1 <= rx <= 64):
+        raise CorruptData(f"BlackLevelRepeatDim {ry}x{rx} is not a repeat pattern", path=tf.name)
     values = np.array(tf.get(ifd, TAG_BLACK_LEVEL, (0,)), dtype=np.float64)
     if values.size == 1:
         repeat = np.full((ry, rx), values[0])
@@ -141,16 +174,27 @@ def _segments(tf: TiffFile, ifd: Ifd, height: int, width: int):
         if not tw or not th:
             raise CorruptData("the raw image has a zero tile size", path=tf.name)
         across, down = -(-width // tw), -(-height // th)
-        segs = [Segment(i, (i // across) * th, (i % across) * tw, th, tw) for i in range(across * down)]
+        n, padded = across * down, (across * tw) * (down * th)
         tiled = True
     else:
         rps = min(tf.get1(ifd, TAG_ROWS_PER_STRIP, height) or height, height)
         off_tag, cnt_tag = TAG_STRIP_OFFSETS, TAG_STRIP_BYTE_COUNTS
-        n = -(-height // rps)
-        segs = [Segment(i, i * rps, 0, min(rps, height - i * rps), width) for i in range(n)]
+        n, padded = -(-height // rps), height * width
         tiled = False
+    if padded > max_frame_pixels():
+        raise TooLarge(f"the raw image's tiles cover {padded / 1e6:.0f} megapixels, more than the "
+                       f"{max_frame_pixels() / 1e6:.0f} MP this worker accepts", path=tf.name)
     if off_tag not in ifd.entries or cnt_tag not in ifd.entries:
         raise CorruptData("the raw image has no strip/tile offsets", path=tf.name)
+    listed = min(ifd.entries[off_tag].count, ifd.entries[cnt_tag].count)
+    if listed < n:  # checked before n Segment objects exist: a damaged size could ask for billions
+        raise TruncatedFile(
+            f"the file is truncated or its raw data was stripped: it lists {listed} "
+            f"of the {n} raw strips/tiles", path=tf.name)
+    if tiled:
+        segs = [Segment(i, (i // across) * th, (i % across) * tw, th, tw) for i in range(n)]
+    else:
+        segs = [Segment(i, i * rps, 0, min(rps, height - i * rps), width) for i in range(n)]
     offsets = tf.ints(ifd.entries[off_tag])
     counts = tf.ints(ifd.entries[cnt_tag])
     for i, (off, n) in enumerate(zip(offsets, counts)):
@@ -187,8 +231,9 @@ def read_layout(tf: TiffFile, path: str) -> tuple[RawLayout, dict]:
             "supported: uncompressed, lossless JPEG (7), JPEG XL (52546)", path=path)
     if compression == UNCOMPRESSED and not (bits in (8, 16) or 9 <= bits <= 15):
         raise UnsupportedLayout(f"uncompressed raw data with {bits} bits per sample is not supported", path=path)
-    if bits > 16:
+    if bits > 16 or bits < 1:
         raise UnsupportedLayout(f"raw data with {bits} bits per sample is not supported", path=path)
+    _check_declared_size(tf, height, width, bits, compression, path)
 
     active = tuple(int(v) for v in tf.get(ifd, TAG_ACTIVE_AREA, (0, 0, height, width))[:4])
     t, l, b, r = active
@@ -235,6 +280,23 @@ def read_layout(tf: TiffFile, path: str) -> tuple[RawLayout, dict]:
     return layout, info
 
 
+def _check_declared_size(tf: TiffFile, height: int, width: int, bits: int, compression: int, path: str) -> None:
+    """Refuse a declared frame the file cannot hold or the memory budget cannot take, before any
+    array of that size (or any per-row/per-tile list) exists.
+
+    Uncompressed data needs every stored bit in the file; lossless JPEG needs at least one bit per
+    sample (the shortest Huffman code); JPEG XL has no useful lower bound, only the budget.
+    """
+    pixels = height * width
+    if pixels > max_frame_pixels():
+        raise TooLarge(f"the raw image declares {height}x{width} samples ({pixels / 1e6:.0f} MP), more than "
+                       f"the {max_frame_pixels() / 1e6:.0f} MP this worker accepts", path=path)
+    need = {UNCOMPRESSED: height * ((width * bits + 7) // 8), LJPEG: pixels // 8}.get(compression, 0)
+    if need > tf.size:
+        raise TruncatedFile(f"the file is truncated or its size tags are damaged: a {height}x{width} raw image "
+                            f"needs at least {need} bytes, the file has {tf.size}", path=path)
+
+
 def linearize(stored: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Apply a LinearizationTable: stored value v -> table[min(v, len-1)] (DNG spec), uint16."""
     idx = np.minimum(stored, len(table) - 1)
@@ -250,8 +312,9 @@ def read_dng(path, *, metadata: bool = True, pixels: bool = True) -> RawImage:
     """
     path = os.fspath(path)
     with open_tiff(path) as tf:
-        layout, info = read_layout(tf, path)
-        meta = metadata_from_tags(tf)
+        with _named_errors(path):
+            layout, info = read_layout(tf, path)
+            meta = metadata_from_tags(tf)
         if pixels:
             stored = decode_all(tf.data, layout)
         else:

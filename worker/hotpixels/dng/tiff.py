@@ -164,7 +164,8 @@ class TiffFile:
                     ifd.subifds.append(self._parse_ifd(sub_off, f"{name}.SubIFD{j}", depth + 1))
         if TAG_EXIF_IFD in entries:
             try:
-                ifd.exif = self._parse_ifd(self.ints(entries[TAG_EXIF_IFD])[0], f"{name}.Exif", depth + 1)
+                exif_at = self.ints(entries[TAG_EXIF_IFD])
+                ifd.exif = self._parse_ifd(exif_at[0], f"{name}.Exif", depth + 1) if exif_at else None
             except (TruncatedFile, CorruptData):
                 ifd.exif = None  # a damaged Exif IFD costs metadata, not the pixels
         return ifd

@@ -23,9 +23,15 @@ Embedded previews (IFD0 thumbnail, preview SubIFDs) are left as they were: they 
 uncorrected image until a raw converter regenerates them.
 
 Safety: the source is opened read-only; the output is written to a temporary file in the
-destination folder and renamed over ``dst_path`` with ``os.replace`` only when complete; any
-failure or cancel removes the temporary file. The destination must differ from the source and not
-exist (``overwrite=True`` replaces an existing output). JPEG XL sources are rewritten as lossless
+destination folder (its name carries the process id: a run killed mid-write leaves a file the next
+run there removes, see :func:`hotpixels.fileio.remove_stale_temps`), then **read back** with the
+project's own reader (:func:`verify_output`: every raw pixel equal to what was meant, and every
+IFD, SubIFD and Exif IFD holding the source's tags with the source's values, but for the tags a
+correction changes) and only then takes its name: atomically and exclusively
+(:func:`hotpixels.fileio.claim_name`: when ``dst_path`` was taken meanwhile, the next of
+``alternatives``), so two runs never share an output. Any failure or cancel removes the
+temporary file. The destination must differ from the source and not exist (``overwrite=True``
+replaces an existing output). JPEG XL sources are rewritten as lossless
 JPEG tiles (Compression 7, interleave factors 1): this project never writes deflate or JPEG XL CFA
 data.
 """
@@ -35,16 +41,19 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ..errors import DestinationUnwritable, FileNotReadable, InvalidOption, OutputExists, UnsupportedCompression
+from ..errors import (
+    CorruptData, DestinationUnwritable, FileNotReadable, HotPixelsError, InvalidOption, OutputExists,
+    UnsupportedCompression,
+)
+from ..fileio import claim_name, remove_stale_temps, temp_path
 from ..progress import check_cancel, report
 from .decode import N_THREADS, decode_all, decode_segment, interleave, parse_jpeg_geometry, segment_bytes
 from .digest import new_raw_data_unique_id, new_raw_image_digest, raw_image_digest
@@ -53,8 +62,9 @@ from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, JpegGeometry, RawLayout, Segme
 from .marker import mark_xmp, software_value
 from .reader import frame_crc32, open_tiff, read_layout
 from .tiff import (
-    ASCII, BYTE, TAG_CFA_REPEAT_DIM, TAG_COLUMN_INTERLEAVE, TAG_COMPRESSION, TAG_ROW_INTERLEAVE, TAG_SOFTWARE,
-    TAG_XMP, TYPES, Entry, TiffFile,
+    ASCII, BYTE, TAG_CFA_REPEAT_DIM, TAG_COLUMN_INTERLEAVE, TAG_COMPRESSION, TAG_NEW_RAW_IMAGE_DIGEST,
+    TAG_RAW_DATA_UNIQUE_ID, TAG_RAW_IMAGE_DIGEST, TAG_ROW_INTERLEAVE, TAG_SOFTWARE, TAG_STRIP_BYTE_COUNTS,
+    TAG_STRIP_OFFSETS, TAG_TILE_BYTE_COUNTS, TAG_TILE_OFFSETS, TAG_XMP, TYPES, Entry, Ifd, TiffFile,
 )
 
 ALIGN = 4
@@ -172,8 +182,12 @@ def _check_destination(src: Path, dst: Path, overwrite: bool) -> None:
 
 def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | None = None,
                         overwrite: bool = False, progress: Callable[[int, int, str], None] | None = None,
-                        cancel: threading.Event | None = None) -> dict[str, Any]:
+                        cancel: threading.Event | None = None, alternatives: Iterable = ()) -> dict[str, Any]:
     """Write ``new_cfa_dn`` (full frame, linearised DN like ``raw.cfa_dn``) as a new DNG.
+
+    ``alternatives``: names to take, in order, when ``dst_path`` is taken by the time the file is
+    complete (another run); without them that is :class:`OutputExists`. ``"path"`` in the result
+    is the name the file got.
 
     ``raw`` is the :class:`RawImage` the reader returned for the source (with or without
     pixels). Returns ``{"path", "bytes", "digest", "raw_data_unique_id", "segments",
@@ -203,13 +217,13 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
 
     stored = stored_frame(new, layout)
     file_order = interleave(stored, layout.row_interleave, layout.column_interleave)
+    remove_stale_temps(dst.parent)
+    tmp = temp_path(dst)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=".tmp", dir=dst.parent)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
         raise DestinationUnwritable(f"cannot write into {dst.parent}: {exc.strerror or exc}", path=str(dst)) from None
-    tmp = Path(tmp_name)
     try:
-        os.close(fd)
         shutil.copyfile(src, tmp)  # sendfile/copy_file_range on Linux: no copy through Python
         with open(tmp, "r+b") as f:
             out = _Output(f, layout.byteorder)
@@ -225,8 +239,13 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
             f.flush()
             os.fsync(f.fileno())
             size = out.end
+        check_cancel(cancel)
+        verify_output(src, tmp, stored, jxl_source=fresh.compression == JPEG_XL)
         os.chmod(tmp, 0o644 & ~_UMASK)
-        os.replace(tmp, dst)
+        if overwrite:
+            os.replace(tmp, dst)
+        else:
+            dst = claim_name(tmp, _then(dst, alternatives))
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise DestinationUnwritable(f"cannot write {dst}: {exc.strerror or exc}", path=str(dst)) from None
@@ -239,6 +258,88 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
         "compression": compression_name(LJPEG if fresh.compression == JPEG_XL else fresh.compression),
         "seconds": round(time.perf_counter() - t0, 3),
     }
+
+
+def _then(first: Path, rest: Iterable):
+    yield first
+    yield from rest
+
+
+# tags a correction may change (value, count or position); everything else must read back equal
+_IFD0_CHANGES = {TAG_NEW_RAW_IMAGE_DIGEST, TAG_RAW_IMAGE_DIGEST, TAG_RAW_DATA_UNIQUE_ID, TAG_SOFTWARE, TAG_XMP}
+_IFD0_ADDS = {TAG_SOFTWARE, TAG_XMP}
+_RAW_CHANGES = {TAG_STRIP_OFFSETS, TAG_STRIP_BYTE_COUNTS, TAG_TILE_OFFSETS, TAG_TILE_BYTE_COUNTS}
+_JXL_CHANGES = {TAG_COMPRESSION, TAG_ROW_INTERLEAVE, TAG_COLUMN_INTERLEAVE, *JXL_SETTING_TAGS}
+
+
+def verify_output(src: Path, written: Path, stored: np.ndarray, *, jxl_source: bool = False) -> None:
+    """Read ``written`` back with the project's reader before it may take its name.
+
+    Its raw pixels (stored values, sensor order) must equal ``stored`` sample for sample, and its
+    directory structure must be the source's: the same IFDs, SubIFDs and Exif IFD, each with the
+    source's tags and values, except the tags a correction changes (raw offsets/byte counts, the
+    digests and unique ID, Software and XMP; compression and interleave for a JPEG XL source).
+    Raises :class:`CorruptData` naming what differs (the caller removes the file).
+    """
+    def fail(why: str):
+        return CorruptData(f"the corrected file did not read back correctly ({why}); nothing was written",
+                           path=str(src))
+
+    try:
+        with open_tiff(written) as out_tf, open_tiff(src) as src_tf:
+            out_layout, _ = read_layout(out_tf, str(written))
+            src_layout, _ = read_layout(src_tf, str(src))
+            if out_layout.ifd_name != src_layout.ifd_name:
+                raise fail(f"the raw image moved from {src_layout.ifd_name} to {out_layout.ifd_name}")
+            _compare_structure(src_tf, out_tf, src_layout.ifd_name, jxl_source, fail)
+            pixels = decode_all(out_tf.data, out_layout)
+    except CorruptData:
+        raise
+    except HotPixelsError as exc:
+        raise fail(exc.message) from None
+    if pixels.shape != stored.shape or not np.array_equal(pixels, stored):
+        n = int(np.count_nonzero(pixels != stored)) if pixels.shape == stored.shape else -1
+        raise fail(f"{n} raw samples differ from what was meant" if n >= 0 else "the raw frame changed size")
+
+
+def _compare_structure(src_tf: TiffFile, out_tf: TiffFile, raw_name: str, jxl_source: bool, fail) -> None:
+    def every_ifd(tf: TiffFile) -> dict[str, Ifd]:
+        found = {}
+        for ifd in tf.walk():
+            found[ifd.name] = ifd
+            if ifd.exif is not None:
+                found[ifd.exif.name] = ifd.exif
+        return found
+
+    src_ifds, out_ifds = every_ifd(src_tf), every_ifd(out_tf)
+    if set(src_ifds) != set(out_ifds):
+        raise fail(f"image directories {sorted(set(src_ifds) ^ set(out_ifds))} differ")
+    for name, a in src_ifds.items():
+        b = out_ifds[name]
+        may_change = set()
+        may_add: set[int] = set()
+        if name == "IFD0":
+            may_change |= _IFD0_CHANGES
+            may_add |= _IFD0_ADDS
+        if name == raw_name:
+            may_change |= _RAW_CHANGES | (_JXL_CHANGES if jxl_source else set())
+        missing = set(a.entries) - set(b.entries) - (set(JXL_SETTING_TAGS) if jxl_source and name == raw_name else set())
+        added = set(b.entries) - set(a.entries) - may_add
+        if missing or added:
+            raise fail(f"{name} lost tags {sorted(missing)} / gained tags {sorted(added)}")
+        for tag, ea in a.entries.items():
+            if tag in may_change or tag not in b.entries:
+                continue
+            eb = b.entries[tag]
+            if (ea.type, ea.count) != (eb.type, eb.count) or _value_bytes(src_tf, ea) != _value_bytes(out_tf, eb):
+                raise fail(f"tag {tag} of {name} changed")
+
+
+def _value_bytes(tf: TiffFile, e: Entry) -> bytes | None:
+    try:
+        return tf.raw_bytes(e)
+    except HotPixelsError:
+        return None  # a value the source already could not hold: compared as "absent" on both sides
 
 
 def _read_umask() -> int:
@@ -466,10 +567,9 @@ def _write_digests(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out: _Ou
 
 def _write_marker(tf: TiffFile, out: _Output, note: dict | None) -> None:
     ifd0 = tf.ifd0
-    old_sw = tf.text(ifd0.entries[TAG_SOFTWARE]) if TAG_SOFTWARE in ifd0.entries else None
+    old_sw = _old_value(tf, ifd0.entries.get(TAG_SOFTWARE), text=True)
     software = software_value(old_sw).encode("utf-8") + b"\0"
-    xmp_entry = ifd0.entries.get(TAG_XMP)
-    old_xmp = tf.raw_bytes(xmp_entry) if xmp_entry is not None else None
+    old_xmp = _old_value(tf, ifd0.entries.get(TAG_XMP))
     xmp = mark_xmp(old_xmp, note)
     missing: dict[int, tuple[int, bytes]] = {}
     for tag, typ, value in ((TAG_SOFTWARE, ASCII, software), (TAG_XMP, BYTE, xmp)):
@@ -477,23 +577,63 @@ def _write_marker(tf: TiffFile, out: _Output, note: dict | None) -> None:
         if e is None:
             missing[tag] = (typ, value)
         else:
-            _set_value(out, e, value)
+            _set_value(out, e, value, shared=not e.inline and _overlaps_other(tf, e))
     if missing:
         _rewrite_ifd0(tf, out, missing)
 
 
-def _set_value(out: _Output, e: Entry, value: bytes) -> None:
-    """Store ``value`` (bytes of an ASCII/BYTE/UNDEFINED tag) in place if it fits, else append."""
+def _old_value(tf: TiffFile, e: Entry | None, text: bool = False):
+    """The source's value of a tag we rewrite, or None when absent or beyond the end of the file
+    (a damaged count: the new value is then appended, never written over what the count spans)."""
+    if e is None:
+        return None
+    try:
+        return tf.text(e) if text else tf.raw_bytes(e)
+    except HotPixelsError:
+        return None
+
+
+def _set_value(out: _Output, e: Entry, value: bytes, shared: bool = False) -> None:
+    """Store ``value`` (bytes of an ASCII/BYTE/UNDEFINED tag) in place if it fits, else append.
+
+    ``shared``: the old value's bytes overlap another structure of the file (a damaged or hostile
+    count, e.g. a Software tag "holding" the raw SubIFD): never written over, the value is appended.
+    """
     count = len(value)
     if count <= 4:
         out.write_at(e.entry_pos + 4, struct.pack(out.bo + "I", count))
         out.write_at(e.entry_pos + 8, value.ljust(4, b"\0"))
-    elif not e.inline and count <= e.nbytes:
+    elif not e.inline and not shared and count <= e.nbytes:
         out.write_at(e.value_pos, value + b"\0" * (e.nbytes - count))
         out.write_at(e.entry_pos + 4, struct.pack(out.bo + "I", count))
     else:
         pos = out.append(value)
         out.write_at(e.entry_pos + 4, struct.pack(out.bo + "II", count, pos))
+
+
+def _overlaps_other(tf: TiffFile, e: Entry) -> bool:
+    """Whether ``e``'s out-of-line value bytes overlap any IFD, any other tag's value or any
+    strip/tile of any image in the file."""
+    lo, hi = e.value_pos, e.value_pos + e.nbytes
+    stack: list[Ifd] = list(tf.walk())
+    stack += [i.exif for i in list(stack) if i.exif is not None]
+    for ifd in stack:
+        if ifd.offset < hi and lo < ifd.next_pos + 4:
+            return True
+        for other in ifd.entries.values():
+            if other is e:
+                continue
+            if not other.inline and other.value_pos < hi and lo < other.value_pos + other.nbytes:
+                return True
+        for off_tag, cnt_tag in ((TAG_STRIP_OFFSETS, TAG_STRIP_BYTE_COUNTS), (TAG_TILE_OFFSETS, TAG_TILE_BYTE_COUNTS)):
+            if off_tag in ifd.entries and cnt_tag in ifd.entries:
+                try:
+                    spans = zip(tf.ints(ifd.entries[off_tag]), tf.ints(ifd.entries[cnt_tag]))
+                    if any(o < hi and lo < o + n for o, n in spans):
+                        return True
+                except HotPixelsError:
+                    return True
+    return False
 
 
 def _drop_entries(out: _Output, ifd, tags) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import os
 import sys
 import threading
@@ -117,7 +118,7 @@ def load_detector(path: str | Path, device: str | None = None) -> Detector:
         from .numpy_net import NumpyPatchNet
 
         net = NumpyPatchNet(state)
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise ModelCorrupt(f"the residual hot-pixel model cannot be read: {path} ({exc})", path=str(path)) from exc
     return Detector(net, meta, "cpu", str(path), "numpy", net.n_params)
 
@@ -125,6 +126,8 @@ def load_detector(path: str | Path, device: str | None = None) -> Detector:
 def _check_arch(meta: dict) -> None:
     if meta.get("arch") != ARCH:
         raise ValueError(f"architecture {meta.get('arch')!r}, expected {ARCH!r}")
+    if not all(math.isfinite(float(meta[k])) for k in ("threshold_logit", "sensitivity_span")):
+        raise ValueError("the threshold calibration is not a finite number")
 
 
 def _load_torch(path: Path, device: str) -> Detector:

@@ -20,7 +20,6 @@ incomplete or inconsistent raises :class:`ProfileCorrupt` naming the file and wh
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -30,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from ..dng.cfa import CfaPattern
-from ..fileio import atomic_write, json_default
 from ..errors import FileNotFound, ProfileCorrupt, ProfileTooNew
+from ..fileio import atomic_write, check_regular_file, json_default
 from .darkmodel import FLAG_COLD, FLAG_SATURATED, FLAG_UNSTABLE, DarkModel
 
 FORMAT = "hotpixels-profile"
@@ -109,8 +108,10 @@ def read_meta(path) -> dict[str, Any]:
 
 
 def _open(path):
-    if not os.path.isfile(path):
-        raise FileNotFound(f"profile file not found: {path}", path=str(path))
+    try:
+        check_regular_file(path)  # a FIFO or device is 1002 at once, never opened
+    except FileNotFound:
+        raise FileNotFound(f"profile file not found: {path}", path=str(path)) from None
     try:
         return np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:

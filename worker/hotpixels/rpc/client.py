@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any, BinaryIO, Callable
 
+from .errors import exception_from_wire
 from .framing import encode_message
 
 
@@ -94,10 +95,14 @@ class WorkerClient:
         return self.wait(self.request(method, params), timeout_s)
 
     def result(self, method: str, params: Any = None, timeout_s: float = 30.0) -> Any:
-        """The ``result`` of a call; raises ``RuntimeError`` with the error object on failure."""
+        """The ``result`` of a call; on failure raises the error's own class from :mod:`hotpixels.errors`
+        (``FileNotFound`` for 1001 …, ``InvalidOption`` for -32602, ``Cancelled`` for -32800; see
+        :func:`hotpixels.rpc.errors.exception_from_wire`), its ``error_object`` kept as ``.wire``."""
         response = self.call(method, params, timeout_s)
         if "error" in response:
-            raise RuntimeError(response["error"])
+            exc = exception_from_wire(response["error"])
+            exc.wire = response["error"]  # type: ignore[attr-defined]
+            raise exc
         return response["result"]
 
     def wait_for(self, predicate: Callable[[dict], bool], timeout_s: float = 30.0) -> dict:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..errors import HotPixelsError, InvalidOption, as_hotpixels_error
+from ..errors import HotPixelsError, InternalError, InvalidOption, as_hotpixels_error, error_class
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,32 @@ def error_object(exc: BaseException) -> dict[str, Any]:
         data["path"] = err.path
     data.update(err.data)
     return {"code": code, "message": err.message, "data": data}
+
+
+def exception_from_wire(error: dict[str, Any]) -> Exception:
+    """The exception a JSON-RPC ``error`` object (as :func:`error_object` makes it) stands for.
+
+    The inverse of :func:`error_object`: -32602 is :class:`~hotpixels.errors.InvalidOption`, every
+    other code the class of :mod:`hotpixels.errors` with that ``CODE`` (one table), with the
+    message, ``path`` and the rest of ``data``; the JSON-RPC protocol codes (-32700, -32600, -32601,
+    -32603: the client's own mistake, not a user-facing failure) are :class:`~.framing.ProtocolError`.
+    An application code this version does not know (a newer worker) is an ``InternalError`` that
+    keeps it in ``data.code``.
+    """
+    code = int(error.get("code", InternalError.CODE))
+    message = str(error.get("message", ""))
+    data = dict(error.get("data") or {})
+    if code in (PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INTERNAL_JSONRPC):
+        from .framing import ProtocolError
+
+        return ProtocolError(code, str(data.get("name", "")), message)
+    cls = InvalidOption if code == INVALID_PARAMS else error_class(code)
+    path = data.pop("path", None)
+    data.pop("name", None)
+    if cls is None:
+        return InternalError(message, path=path, data={**data, "code": code})
+    data.pop("code", None)
+    return cls(message, path=path, data=data)
 
 
 def error_result(exc: BaseException) -> dict[str, Any]:

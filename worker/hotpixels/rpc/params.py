@@ -88,7 +88,7 @@ class PathStr(Str):
     """A path's form: a string whose components fit ``NAME_MAX`` and the whole ``PATH_MAX`` bytes
     (longer ones no system can open: 1002 naming the parameter)."""
 
-    max_chars: int = PATH_MAX_BYTES
+    max_chars: int = 16 * PATH_MAX_BYTES  # the byte limits below decide; this only bounds the work
     error: type[HotPixelsError] = FileNotReadable
 
     def check(self, name: str, value: Any) -> Any:

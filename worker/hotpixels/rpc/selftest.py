@@ -66,10 +66,12 @@ def check_codecs() -> str:
 def check_exiftool() -> str:
     import imagecodecs
 
-    from ..dng.metadata import _exiftool_path, exiftool_available, exiftool_tags
+    from ..dng.metadata import _exiftool_path, exiftool_available, exiftool_tags, require_named_exiftool
+    from ..errors import ExiftoolMissing
 
-    if not exiftool_available():
-        raise RuntimeError("exiftool not found (set HOTPIXELS_EXIFTOOL or install it)")
+    require_named_exiftool()
+    if not exiftool_available():  # the worker works without one; a build (and this check) needs it
+        raise ExiftoolMissing("exiftool not found (set HOTPIXELS_EXIFTOOL or install it)")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "probe.png")
         with open(path, "wb") as f:

@@ -191,8 +191,6 @@ def shape_result(result: dict[str, Any]) -> dict[str, Any]:
     profile.setdefault("why", profile.get("reason"))
     out["profile"] = profile
     out.setdefault("report_path", out.get("report"))
-    dark = (out.get("stages") or {}).get("dark") or {}
-    out.setdefault("scale", {k: v for k, v in dark.items() if "scale" in k or k in ("source", "prior", "fit")})
     previews = out.get("previews")
     if isinstance(previews, list):
         first = previews[0] if previews else {}
