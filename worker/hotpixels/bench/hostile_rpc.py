@@ -393,13 +393,15 @@ def make_hostile_files(workdir: Path) -> dict[str, str]:
 def run_hostile_rpc(n_lines: int, seed: int, workdir: Path) -> dict[str, Any]:
     """Send ``n_lines`` hostile lines (seeded) through one worker; see the module docstring.
 
-    Returns ``{lines, responses_ok, crashes, hangs, errors_1000, notes, seconds, exit_status}``;
-    ``responses_ok`` counts the lines whose answer followed the rules exactly.
+    Returns ``{lines, responses_ok, crashes, hangs, errors_1000, notes, codes, seconds, exit_status}``;
+    ``responses_ok`` counts the lines whose answer followed the rules exactly (a -32602 must name its
+    ``data.param``), ``codes`` how many responses carried each error code (``"result"``: success).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     gen = Hostile(seed, workdir)
-    out: dict[str, Any] = {"lines": 0, "responses_ok": 0, "crashes": 0, "hangs": 0, "errors_1000": 0, "notes": []}
+    out: dict[str, Any] = {"lines": 0, "responses_ok": 0, "crashes": 0, "hangs": 0, "errors_1000": 0, "notes": [],
+                           "codes": {}}
     t0 = time.monotonic()
     worker = Worker(workdir)
     for i in range(n_lines):
@@ -448,6 +450,12 @@ def _exchange(worker: Worker, line: Line, index: int, out: dict[str, Any]) -> st
         out["errors_1000"] += internal_errors(msg)
         if isinstance(msg, dict) and "method" in msg:
             continue  # $/progress and friends
+        for response in msg if isinstance(msg, list) else [msg]:
+            err = response.get("error") or {}
+            code = str(err.get("code", "result"))
+            out["codes"][code] = out["codes"].get(code, 0) + 1
+            if err.get("code") == -32602 and "param" not in (err.get("data") or {}):
+                return f"-32602 without data.param: {json.dumps(response)[:200]}"
         if internal_errors(msg):
             return f"error 1000: {json.dumps(msg)[:200]}"
         if line.expect == SILENT:
