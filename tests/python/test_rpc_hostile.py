@@ -195,6 +195,23 @@ def test_a_fifo_answers_1002_at_once_and_the_job_lane_stays_free(server, hostile
     assert server.out.response(2, timeout_s=10)["result"]["steps"] == 10
 
 
+def test_a_new_method_declares_a_list_of_objects_and_gets_the_same_checks():
+    from hotpixels.errors import InvalidOption
+    from hotpixels.rpc.params import Number, Objects, Str, validate
+
+    table = {"name": Str(required=True, max_chars=200),
+             "sites": Objects(required=True, fields={"y": Number(lo=0, integer=True, required=True),
+                                                     "x": Number(lo=0, integer=True, required=True),
+                                                     "excess_dn": Number(lo=0)})}
+    ok = validate(table, {"name": "R6", "sites": [{"y": 3, "x": 4.0, "excess_dn": 88.5}]}, "profiles.addSites")
+    assert ok["sites"] == [{"y": 3, "x": 4, "excess_dn": 88.5}]
+    for sites, field in [([{"y": 3}], "x"), ([{"y": 3, "x": -1}], "x"), ([{"y": 1e308, "x": 0}], "y"),
+                         ([{"y": 3, "x": 4, "colour": "red"}], "colour"), ([7], None), ([], None)]:
+        with pytest.raises(InvalidOption) as caught:
+            validate(table, {"name": "R6", "sites": sites}, "profiles.addSites")
+        assert caught.value.data["param"] == "sites" and caught.value.data.get("field") == field
+
+
 # --- reports are strict JSON ------------------------------------------------------------------------
 def test_a_report_with_a_nan_figure_is_still_valid_json(tmp_path):
     from hotpixels.correct.report import SiteChanges, write_report

@@ -273,8 +273,9 @@ class Server:
         if self._stop_reason != "eof":
             for lane in self.lanes.values():
                 lane.cancel_all()
+            grace_s = 1.0 if self._stop_reason == "eof_stalled" else self.stop_grace_s  # it had its grace
             for lane in self.lanes.values():
-                lane.wait_idle(self.stop_grace_s)
+                lane.wait_idle(grace_s)
         log.info("worker stopping (%s)", self._stop_reason)
         self.state.close()
         self.transport.close()
