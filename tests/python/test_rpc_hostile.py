@@ -251,6 +251,30 @@ def test_queued_work_still_finishes_after_end_of_input(tmp_path, monkeypatch):
     assert sorted(m["id"] for m in done) == [1, 2]
 
 
+def test_a_fifo_then_end_of_input_a_real_worker_answers_1002_and_exits_0(hostile_files, tmp_path):
+    import sys
+
+    env = dict(os.environ, HOTPIXELS_WORKER_PRELOAD="0", HOTPIXELS_LIBRARY=hostile_files["loop"],
+               HOTPIXELS_REPORTS=str(tmp_path / "reports"))
+    client = WorkerClient.spawn([sys.executable, "-m", "hotpixels.rpc.cli", "--stdio"], env=env)
+    try:
+        rid = client.request("image.correct", {"paths": [hostile_files["fifo"], hostile_files["junk"]]})
+        client.close_input()
+        results = client.wait(rid, timeout_s=60)["result"]["results"]
+        assert [r["error"]["code"] for r in results][0] == 1002 and not results[1]["ok"]
+        assert client.wait_exit(60) == 0
+    finally:
+        client.kill()
+
+
+def test_a_default_library_in_a_symlink_loop_still_lets_the_worker_answer(server, hostile_files):
+    server.state.default_library = hostile_files["loop"]  # e.g. HOTPIXELS_LIBRARY pointing at a loop
+    send(server, req("worker.hello", rid=1))
+    assert server.out.response(1)["result"]["library"] == os.path.realpath(hostile_files["loop"])
+    send(server, req("profiles.list", rid=2))
+    assert server.out.response(2)["result"]["profiles"] == []
+
+
 class _Sink:
     def __init__(self):
         self.lines: list[bytes] = []
