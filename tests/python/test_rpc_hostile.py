@@ -212,6 +212,18 @@ def test_a_new_method_declares_a_list_of_objects_and_gets_the_same_checks():
         assert caught.value.data["param"] == "sites" and caught.value.data.get("field") == field
 
 
+def test_a_name_too_long_with_its_suffix_is_a_named_error_before_anything_is_written(tmp_path):
+    from hotpixels.correct.pipeline import CorrectOptions, output_path
+    from hotpixels.errors import DestinationUnwritable
+
+    long_stem = tmp_path / ("s" * 200 + ".dng")
+    with pytest.raises(DestinationUnwritable) as caught:
+        output_path(long_stem, CorrectOptions(suffix="_" + "x" * 63))
+    assert caught.value.data["param"] == "suffix" and "shorter suffix" in caught.value.message
+    assert output_path(long_stem, CorrectOptions(suffix="_hp")).name == "s" * 200 + "_hp.dng"
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- reports are strict JSON ------------------------------------------------------------------------
 def test_a_report_with_a_nan_figure_is_still_valid_json(tmp_path):
     from hotpixels.correct.report import SiteChanges, write_report

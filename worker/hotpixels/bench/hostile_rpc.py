@@ -174,9 +174,13 @@ class Hostile:
               "allow_mismatch", "keep_master", "protocol", "client", "id"]
 
     def __init__(self, seed: int, workdir: Path):
+        from ..rpc.methods import load_methods
+
         self.rng = random.Random(seed)
         self.next_id = 0
         self.files = make_hostile_files(workdir)
+        # each method's own parameter names, so that most hostile values reach its real checks
+        self.own = {name: sorted(spec.params or ()) for name, spec in load_methods(False).items()}
 
     def _id(self) -> Any:
         self.next_id += 1
@@ -206,14 +210,28 @@ class Hostile:
         ][choice - 5]()
 
     def hostile_params(self, method: str) -> dict[str, Any]:
+        """1-4 of the method's own parameters (sometimes another method's, or an unknown one), each
+        with a hostile value; a valid value for the others half of the time."""
         r = self.rng
-        names = r.sample(self.PARAMS, r.randint(1, 4))
-        if r.random() < 0.1:
-            names.append("no_such_" + str(r.randrange(100)))
-        params = {name: self.hostile_value() for name in names}
+        own = self.own.get(method) or self.PARAMS
+        names = r.sample(own, min(len(own), r.randint(1, 4)))
+        if r.random() < 0.15:
+            names.append(r.choice(self.PARAMS + ["no_such_" + str(r.randrange(100))]))
+        params = {name: self.hostile_value() if r.random() < 0.6 else self.plausible_value(name) for name in names}
         if method == "image.correct" and "path" in params and "paths" in params and r.random() < 0.7:
             del params["paths"]
         return params
+
+    def plausible_value(self, name: str) -> Any:
+        """A value of the right form for a parameter of this name, so that the hostile ones beside
+        it are the ones checked."""
+        f = self.files
+        values = {"path": f["junk"], "paths": [f["junk"], f["empty"]], "name": "hostile", "new_name": "renamed",
+                  "library": str(Path(f["folder"]) / "library"), "output_dir": str(Path(f["folder"]) / "out"),
+                  "report_dir": str(Path(f["folder"]) / "reports"), "suffix": "_hp", "profile": None,
+                  "sensitivity": 0.5, "threshold": 5.0, "stages": ["dark", "hot"], "batch": "off", "protocol": 1,
+                  "client": "hostile", "id": 12345}
+        return values.get(name, self.rng.choice([True, False]))
 
     # lines -------------------------------------------------------------------------------------
     def request(self, method: str, params: Any, *, notification: bool = False) -> tuple[dict, Any]:
