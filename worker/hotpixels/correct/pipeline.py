@@ -66,6 +66,21 @@ BATCH_MODES = ("auto", "off")
 MAX_NUMBERED = 10000
 
 
+NAME_MAX_BYTES = 255  # one file name (Linux, macOS, Windows)
+LONGEST_SIDE_FILE = f"_{MAX_NUMBERED}.preview99_before.png"  # what the longest output/side name adds to stem+suffix
+
+
+def check_output_name_length(src: Path, options: CorrectOptions, folder: Path) -> None:
+    """1011 naming ``suffix`` when the output's (or a side file's) name would exceed 255 bytes,
+    before anything is written (the system would refuse it half-way with ENAMETOOLONG)."""
+    longest = f"{src.stem}{options.suffix}{LONGEST_SIDE_FILE}".encode("utf-8")
+    if len(longest) > NAME_MAX_BYTES:
+        raise DestinationUnwritable(
+            f"the corrected file's name would be too long ({len(longest)} bytes with its numbering and previews, "
+            f"at most {NAME_MAX_BYTES}): choose a shorter suffix or rename {src.name}",
+            path=str(folder / src.name), data={"param": "suffix"})
+
+
 @dataclass
 class CorrectOptions:
     profile: str | None = "auto"  # "auto" | a profile name | None / "none"
@@ -441,21 +456,6 @@ def output_path(src, options: CorrectOptions, reserved: set | None = None) -> Pa
             reserved.add(cand)
             return cand
     raise OutputExists(f"no free output name for {src.name} in {folder}", path=str(src))
-
-
-NAME_MAX_BYTES = 255  # one file name (Linux, macOS, Windows)
-LONGEST_SIDE_FILE = f"_{MAX_NUMBERED}.preview99_before.png"  # what the longest output/side name adds to stem+suffix
-
-
-def check_output_name_length(src: Path, options: CorrectOptions, folder: Path) -> None:
-    """1011 naming ``suffix`` when the output's (or a side file's) name would exceed 255 bytes,
-    before anything is written (the system would refuse it half-way with ENAMETOOLONG)."""
-    longest = f"{src.stem}{options.suffix}{LONGEST_SIDE_FILE}".encode("utf-8")
-    if len(longest) > NAME_MAX_BYTES:
-        raise DestinationUnwritable(
-            f"the corrected file's name would be too long ({len(longest)} bytes with its numbering and previews, "
-            f"at most {NAME_MAX_BYTES}): choose a shorter suffix or rename {src.name}",
-            path=str(folder / src.name), data={"param": "suffix"})
 
 
 def _finish(job: _Job, options: CorrectOptions, cancel) -> dict[str, Any]:
