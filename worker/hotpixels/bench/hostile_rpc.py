@@ -5,7 +5,7 @@ sends ``n_lines`` lines made by a seeded generator — bad JSON, bad UTF-8, deep
 lines, invalid batches, NaN/Infinity, wrong types, and hostile parameters (NUL characters, lone
 surrogates, over-long names and paths, a 300-character suffix, files under ``/proc`` and ``/sys``,
 a FIFO, a symlink loop, a folder, huge and non-finite numbers, unknown parameters) for every
-method but ``worker.shutdown`` — one at a time, and checks what comes back against the JSON-RPC
+registered method but ``worker.shutdown`` (mostly its own parameters, from its table) — one at a time, and checks what comes back against the JSON-RPC
 2.0 rules:
 
 * a request (even a malformed one) gets exactly one response, its id or ``null``; a notification
@@ -166,12 +166,10 @@ def internal_errors(obj: Any) -> int:
 class Hostile:
     """Seeded maker of hostile lines; the files it points at live in ``workdir``."""
 
-    METHODS = ["worker.hello", "$/cancelRequest", "image.inspect", "image.scanBatch", "image.correct",
-               "profiles.create", "profiles.list", "profiles.get", "profiles.match", "profiles.rename",
-               "profiles.delete", "profiles.import", "profiles.export"]
+    NEVER = ("worker.shutdown",)  # it would end the run
     PARAMS = ["path", "paths", "name", "new_name", "library", "output_dir", "report_dir", "suffix", "profile",
               "sensitivity", "threshold", "stages", "force", "batch", "batch_id", "tracked", "overwrite",
-              "allow_mismatch", "keep_master", "protocol", "client", "id"]
+              "allow_mismatch", "keep_master", "protocol", "client", "id", "sites", "update"]
 
     def __init__(self, seed: int, workdir: Path):
         from ..rpc.methods import load_methods
@@ -181,6 +179,7 @@ class Hostile:
         self.files = make_hostile_files(workdir)
         # each method's own parameter names, so that most hostile values reach its real checks
         self.own = {name: sorted(spec.params or ()) for name, spec in load_methods(False).items()}
+        self.methods = sorted(name for name in self.own if name not in self.NEVER)  # every method, new ones too
 
     def _id(self) -> Any:
         self.next_id += 1
@@ -259,7 +258,7 @@ class Hostile:
         raise AssertionError("unreachable")
 
     def hostile_call(self) -> Line:
-        method = self.rng.choice(self.METHODS)
+        method = self.rng.choice(self.methods)
         msg, rid = self.request(method, self.hostile_params(method))
         return Line(dumps(msg), REPLY, rid, label=f"hostile params {method}")
 
@@ -277,7 +276,7 @@ class Hostile:
 
     def bad_json(self) -> Line:
         r = self.rng
-        good = dumps(self.request(r.choice(self.METHODS), {"path": self.files["junk"]})[0])
+        good = dumps(self.request(r.choice(self.methods), {"path": self.files["junk"]})[0])
         data = r.choice([
             good[: r.randrange(1, len(good))], b"{oops", b"{'jsonrpc': '2.0'}", b'{"jsonrpc":"2.0",}', b"nul",
             b'{"a":1}{"b":2}', b'"\\x41"', b"[1,2,", bytes(r.randrange(32, 127) for _ in range(r.randint(1, 200))),
@@ -342,7 +341,7 @@ class Hostile:
             elif kind == 1:
                 members.append(self.request("worker.hello", None, notification=True)[0])
             else:
-                method = r.choice(self.METHODS)
+                method = r.choice(self.methods)
                 members.append(self.request(method, self.hostile_params(method))[0])
                 count += 1
         expect = BATCH if count else SILENT
@@ -375,7 +374,7 @@ class Hostile:
         return Line(dumps(msg), REPLY, None, label="not a JSON-RPC request")
 
     def notification(self) -> Line:
-        method = self.rng.choice([m for m in self.METHODS if m != "image.correct"] + ["no.such.method"])
+        method = self.rng.choice([m for m in self.methods if m != "image.correct"] + ["no.such.method"])
         msg, _ = self.request(method, self.hostile_params(method), notification=True)
         return Line(dumps(msg), SILENT, label=f"notification {method}")
 
