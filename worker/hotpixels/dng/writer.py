@@ -51,7 +51,7 @@ import numpy as np
 
 from ..errors import (
     CorruptData, DestinationUnwritable, FileNotReadable, HotPixelsError, InvalidOption, OutputExists,
-    UnsupportedCompression,
+    UnsupportedCompression, UnsupportedLayout,
 )
 from ..fileio import claim_name, remove_stale_temps, temp_path
 from ..progress import check_cancel, report
@@ -160,8 +160,9 @@ class _Output:
 
     def write_entry_values(self, e: Entry, values: list[int]) -> None:
         char = TYPES[e.type][0]
-        if e.type not in (3, 4) or len(values) != e.count:
-            raise InvalidOption(f"tag {e.tag} cannot hold {len(values)} offsets")
+        if e.type not in (3, 4) or len(values) != e.count:  # the source's own tag: its layout, not a request
+            raise UnsupportedLayout(f"tag {e.tag} of this file (type {e.type}, {e.count} values) cannot be "
+                                    f"rewritten with {len(values)} numbers")
         limit = 0xFFFF if e.type == 3 else 0xFFFFFFFF
         if max(values, default=0) > limit:
             raise DestinationUnwritable(f"tag {e.tag} (16-bit offsets) cannot point past 64 kB")
