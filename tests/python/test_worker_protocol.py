@@ -160,6 +160,34 @@ def test_correct_batch_reports_per_image_errors_as_results(worker, session, libr
     assert good["ok"] is True
 
 
+def test_a_group_sent_as_one_request_streams_each_photos_result_before_the_response(worker, session, library,
+                                                                                    tmp_path):
+    paths = session["a"]["lights"]
+    rid = worker.request("image.correct", {"paths": paths, "library": library, "stages": ["dark", "hot"],
+                                           "output_dir": str(tmp_path)})
+    response = worker.wait(rid, timeout_s=240)
+    streamed = [m["params"] for _, m in list(worker.notifications)
+                if m.get("method") == "$/result" and m["params"]["id"] == rid]
+    assert [s["index"] for s in streamed] == list(range(len(paths)))
+    assert {s["total"] for s in streamed} == {len(paths)}
+    assert [s["result"] for s in streamed] == response["result"]["results"]
+    assert all(r["ok"] for r in response["result"]["results"])
+    dones = [p["done"] for _, p in worker.progress_of(rid)]
+    assert dones == sorted(dones) and dones[-1] == 1000 * len(paths)
+
+
+def test_cancelling_one_photo_of_a_group_by_path_corrects_the_others(worker, session, library, tmp_path):
+    paths = session["a"]["lights"]
+    rid = worker.request("image.correct", {"paths": paths, "library": library, "stages": ["dark", "hot"],
+                                           "output_dir": str(tmp_path)})
+    worker.notify("$/cancelRequest", {"id": rid, "path": paths[-1]})
+    results = worker.wait(rid, timeout_s=240)["result"]["results"]
+    assert [r["ok"] for r in results] == [True] * (len(paths) - 1) + [False]
+    assert results[-1]["error"]["code"] == -32800 and results[-1]["error"]["name"] == "cancelled"
+    assert results[-1]["path"] == paths[-1]
+    assert len([n for n in outputs_in(tmp_path) if n.endswith(".dng")]) == len(paths) - 1
+
+
 def test_correcting_a_corrected_file_is_1013_unless_forced(worker, session, library, tmp_path):
     first = worker.result("image.correct", {"path": session["a"]["lights"][0], "library": library, "stages": ["hot"],
                                             "output_dir": str(tmp_path)}, timeout_s=240)["results"][0]
