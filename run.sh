@@ -6,7 +6,7 @@
 #   ./run.sh serve      the worker on stdio (JSON-RPC, one message per line)
 #   ./run.sh build      the frozen worker (PyInstaller onedir) into hotpixel.lrdevplugin/bin/<os>-<arch>/
 #   ./run.sh bench      benchmarks (quality on the simulator, speed, memory); names select some:
-#                       dng_io profiles correct residual worker speed (--quick: small frames)
+#                       dng_io profiles correct residual worker robustness speed (--quick: small frames)
 #                       e.g. ./run.sh bench speed: whole-job speed as ratios to the codec floor and darktable-cli
 #   ./run.sh ARGS...    anything else goes to the `hotpixels` CLI, e.g. ./run.sh inspect FILE.dng
 #

@@ -80,7 +80,7 @@ def measure(*, quick: bool, batch: int, data: str | None = None) -> dict[str, An
         figures.update(cli_and_darktable(src, library, work))
         figures.update(stage3_first_call(src, library))
         figures["batch"] = batch_request(src, library, work, batch)
-        figures["frozen"] = frozen()
+        figures["frozen"] = frozen(2 if quick else 5)
         figures["load_average_end"] = round(os.getloadavg()[0], 2)
         figures["targets"] = TARGETS
         return figures
@@ -350,13 +350,13 @@ def stage3_first_call(src: Path, library: Path) -> dict[str, Any]:
 
 
 # --- the frozen worker ---------------------------------------------------------------------------
-def frozen() -> dict[str, Any]:
+def frozen(repeats: int) -> dict[str, Any]:
     try:
         from .frozen import frozen_figures
     except ImportError as exc:
         return {"available": False, "reason": f"hotpixels.bench.frozen is not present ({exc})"}
     try:
-        return {"available": True, **frozen_figures()}
+        return {"available": True, **frozen_figures(repeats)}
     except Exception as exc:  # noqa: BLE001 - e.g. no frozen build: say so, keep the other figures
         return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
 
@@ -394,10 +394,14 @@ def print_figures(f: dict[str, Any]) -> None:
          _target(b["first_result_s"], TARGETS["batch_first_result_s"], " s")),
     ]
     fz = f["frozen"]
-    if fz.get("available"):
-        rows.append(("frozen worker", ", ".join(f"{k} {v}" for k, v in fz.items() if k != "available"), ""))
+    if fz.get("available") and fz.get("built"):
+        rows.append(("frozen worker folder", f"{fz['folder_mb']} MB (torch bundled: {fz.get('bundles_torch')})",
+                     _target(fz["folder_mb"], 200.0, " MB")))
+        rows.append(("frozen worker cold start to worker.hello", f"{fz['cold_start_s']} s (median "
+                     f"{fz.get('cold_start_median_s')} s, bare python {fz.get('floor_python_s')} s)",
+                     _target(fz["cold_start_s"], 1.0, " s")))
     else:
-        rows.append(("frozen worker", "n/a", fz.get("reason", "")))
+        rows.append(("frozen worker", "n/a", fz.get("reason") or fz.get("note", "")))
     width = max(len(r[0]) for r in rows)
     for name, value, target in rows:
         print(f"  {name:<{width}}  {value}  {target}".rstrip())
