@@ -59,6 +59,19 @@ def test_each_photo_is_handed_over_as_soon_as_it_is_written_while_the_rest_are_s
     assert progress == sorted(progress) and progress[-1] == 1000 * n
 
 
+def test_progress_reaches_a_thousand_per_image_only_when_that_image_is_final(night, tmp_path):
+    def written() -> int:
+        return sum(1 for p in tmp_path.iterdir() if p.suffix == ".dng" and not p.name.startswith("."))
+
+    seen: list[tuple[int, int]] = []  # (done, corrected DNGs on disk when it was reported)
+    list(correct_stream(night["lights"], _options(night, tmp_path),
+                        progress=lambda done, total, message: seen.append((done, written()))))
+
+    # photo i+1 is computed while photo i is written: its steps must not count as a finished photo
+    assert all(done // 1000 <= on_disk for done, on_disk in seen), seen
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
 def test_one_photo_cancelled_by_path_is_reported_cancelled_and_the_others_are_corrected(night, tmp_path):
     skip = night["lights"][2]
 

@@ -74,6 +74,12 @@ def error_of(client: WorkerClient, method: str, params=None, timeout_s: float = 
     return response["error"]
 
 
+def progress_past(rid, done: int):
+    """A ``wait_for`` predicate: a ``$/progress`` of request ``rid`` past ``done`` (``$/result``
+    notifications carry the request id too)."""
+    return lambda m: m.get("method") == "$/progress" and m["params"]["id"] == rid and m["params"]["done"] > done
+
+
 def outputs_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
@@ -241,7 +247,7 @@ def run_batch_with_hello(worker, paths, library, outdir):
 
     Returns (progress arrival times + the response's, hello round trip in s, hello came first)."""
     rid = worker.request("image.correct", {"paths": paths, "library": library, "output_dir": str(outdir)})
-    worker.wait_for(lambda m: m.get("params", {}).get("id") == rid and m["params"]["done"] > 0, timeout_s=120)
+    worker.wait_for(progress_past(rid, 0), timeout_s=120)
     t0 = time.monotonic()
     hello = worker.call("worker.hello", timeout_s=5)
     hello_s = time.monotonic() - t0
@@ -285,7 +291,7 @@ def test_cancel_mid_correction_leaves_no_partial_files(worker, session, library,
     paths = session["a"]["lights"] * 2  # six images; the same source twice gets numbered outputs
     rid = worker.request("image.correct", {"paths": paths, "library": library, "output_dir": str(out)})
     # wait until the first image is finished and the second is under way, then cancel
-    worker.wait_for(lambda m: m.get("params", {}).get("id") == rid and m["params"]["done"] > 1000, timeout_s=240)
+    worker.wait_for(progress_past(rid, 1000), timeout_s=240)
     worker.cancel(rid)
     err = worker.wait(rid, timeout_s=120)["error"]
     assert err["code"] == -32800 and err["data"]["name"] == "cancelled"
@@ -368,7 +374,7 @@ def test_cancel_mid_profile_build_writes_nothing(worker, session, tmp_path):
     lib = tmp_path / "lib"
     rid = worker.request("profiles.create", {"paths": session["a"]["darks"] * 3, "name": "slow", "library": str(lib),
                                              "allow_mismatch": True})
-    worker.wait_for(lambda m: m.get("params", {}).get("id") == rid and m["params"]["done"] > 0, timeout_s=120)
+    worker.wait_for(progress_past(rid, 0), timeout_s=120)
     worker.cancel(rid)
     response = worker.wait(rid, timeout_s=120)
     assert response.get("error", {}).get("code") == -32800, response

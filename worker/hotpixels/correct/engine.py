@@ -23,8 +23,9 @@ Batch evidence
 Progress (one unit everywhere)
     ``progress(done, total, message)`` counts thousandths of the request: ``total = 1000 × images``;
     image i reports ``1000 i`` (reading), ``+333`` (correcting), ``+667`` (writing) and ``1000 (i+1)``
-    once written; ``done`` never goes back. With several images ``message`` starts with
-    ``"image i/n: "``.
+    once written; ``done`` never goes back, and reaches ``1000 k`` only once the first k images are
+    final (an image computed while the previous one is still written counts up to ``1000 i − 1``).
+    With several images ``message`` starts with ``"image i/n: "``.
 
 Cancel
     ``cancel`` (the whole request) stops at the next check: the image in flight leaves nothing,
@@ -112,21 +113,30 @@ class AnyCancel:
 
 
 class _Progress:
-    """Thousandths of the request, never going back, from the engine and writer threads alike."""
+    """Thousandths of the request, never going back, from the engine and writer threads alike.
+
+    ``done`` reaches ``1000 k`` only when the first k images are final (their results handed
+    over): while image i−1 is still being written, image i's steps count at most up to
+    ``1000 i − 1``, so a client may read ``done // 1000`` as the number of finished images.
+    """
 
     def __init__(self, fn: ProgressFn | None, n: int):
         self.fn, self.n = fn, n
         self.total = UNITS_PER_IMAGE * n
         self.done = 0
+        self.final = 0  # images handed over (in order)
         self.lock = threading.Lock()
 
     def image(self, index: int, thousandths: int, message: str) -> None:
-        if self.fn is None:
-            return
-        prefix = f"image {index + 1}/{self.n}: " if self.n > 1 else ""
+        """Image ``index`` reached ``thousandths`` of its work (1000: final, reported in order)."""
         with self.lock:
-            self.done = max(self.done, UNITS_PER_IMAGE * index + thousandths)
-            self.fn(self.done, self.total, prefix + message)
+            if thousandths >= UNITS_PER_IMAGE:
+                self.final = index + 1
+            reached = min(UNITS_PER_IMAGE * index + thousandths, UNITS_PER_IMAGE * self.final + UNITS_PER_IMAGE - 1)
+            self.done = max(self.done, reached)
+            if self.fn is not None:
+                prefix = f"image {index + 1}/{self.n}: " if self.n > 1 else ""
+                self.fn(self.done, self.total, prefix + message)
 
     def scanning(self, done: int, of: int, message: str = "") -> None:
         """The batch scan's progress: ``done`` stays where it is, the message says how far it is."""
