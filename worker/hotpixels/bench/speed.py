@@ -74,9 +74,12 @@ def measure(*, quick: bool, batch: int, data: str | None = None) -> dict[str, An
             "preset": "small" if quick else "24mp", "file": src.name, "file_mb": round(src.stat().st_size / 1e6, 1),
             "cpus": os.cpu_count(), "load_average_start": round(load_start, 2),
         }
-        figures["floor_s"] = round(min(codec_floor(src) for _ in range(3)), 3)
+        floors = [codec_floor(src) for _ in range(3)]
+        figures["floor_s"] = round(min(w for w, _ in floors), 3)
+        figures["floor_cpu_s"] = round(min(c for _, c in floors), 3)
         figures.update(warm_worker(src, library, work))
         figures["worker_vs_floor"] = round(figures["worker_correct_s"] / figures["floor_s"], 2)
+        figures["worker_vs_floor_cpu"] = round(figures["worker_correct_cpu_s"] / figures["floor_cpu_s"], 2)
         figures.update(cli_and_darktable(src, library, work))
         figures.update(stage3_first_call(src, library))
         figures["batch"] = batch_request(src, library, work, batch)
@@ -116,8 +119,9 @@ def _check(cmd: list[str]) -> str:
 
 
 # --- the codec floor -----------------------------------------------------------------------------
-def codec_floor(path: Path, threads: int = FLOOR_THREADS) -> float:
-    """Seconds to read ``path``, decode its raw tiles, re-encode them losslessly and MD5 the pixels."""
+def codec_floor(path: Path, threads: int = FLOOR_THREADS) -> tuple[float, float]:
+    """(wall, CPU) seconds to read ``path``, decode its raw tiles, re-encode them losslessly and MD5
+    the pixels. CPU seconds (all threads of this process) hardly depend on a shared machine's load."""
     import imagecodecs
     import numpy as np
 
@@ -125,7 +129,7 @@ def codec_floor(path: Path, threads: int = FLOOR_THREADS) -> float:
     from ..dng.reader import read_dng
 
     layout = read_dng(path, metadata=False, pixels=False).layout
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     with open(path, "rb") as fh:
         buf = fh.read()
     frame = np.empty((layout.height, layout.width), dtype=np.uint16)
@@ -142,7 +146,7 @@ def codec_floor(path: Path, threads: int = FLOOR_THREADS) -> float:
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(one, layout.segments))
     hashlib.md5(memoryview(frame).cast("B")).digest()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 # --- the worker ----------------------------------------------------------------------------------
@@ -171,16 +175,18 @@ def warm_worker(src: Path, library: Path, work: Path) -> dict[str, Any]:
     """One ``image.correct`` of ``src`` in a warm worker: best of 2 after a warm-up."""
     client = _spawn(work, library)
     try:
-        times = []
+        times, cpus = [], []
         for k in range(3):
-            t0 = time.perf_counter()
+            c0, t0 = _proc_cpu_s(client.process.pid), time.perf_counter()
             r = client.result("image.correct", _correct_params([str(src)], library, work / f"warm-{k}"), timeout_s=600)
             times.append(time.perf_counter() - t0)
+            cpus.append(_proc_cpu_s(client.process.pid) - c0)
             (res,) = r["results"]
             if not res["ok"]:
                 raise RuntimeError(f"the worker failed to correct {src.name}: {res['error']}")
         write = res.get("write") or {}
         return {"worker_correct_s": round(min(times[1:]), 3), "worker_first_correct_s": round(times[0], 3),
+                "worker_correct_cpu_s": round(min(cpus[1:]), 3),
                 "worker_parts_s": res.get("seconds"), "stage3_candidates": res["stages"]["residual"].get("candidates"),
                 "sites_changed": sum(int(v) for k, v in res["counts"].items() if k in ("dark", "hot", "residual", "batch")),
                 "tiles_rewritten": write.get("segments_rewritten"), "tiles": write.get("segments")}
@@ -223,7 +229,9 @@ def batch_request(src: Path, library: Path, work: Path, n: int) -> dict[str, Any
     finally:
         _stop(client)
     peak = _time_v_peak_mb(peak_file) or hwm
+    cpu = _time_v_cpu_s(peak_file)
     return {"photos": n, "ok": sum(bool(r["ok"]) for r in results), "seconds": round(total_s, 2),
+            "cpu_s_per_photo": round(cpu / n, 2) if cpu else None,
             "photos_per_s": round(n / total_s, 3), "first_result_s": round(first_s, 2),
             "first_result_index": first["params"]["index"], "peak_mb": round(peak, 0) if peak else None}
 
@@ -312,6 +320,25 @@ def _time_v_peak_mb(path: Path) -> float | None:
     return None
 
 
+def _time_v_cpu_s(path: Path) -> float | None:
+    """User + system CPU seconds of a ``/usr/bin/time -v`` report."""
+    try:
+        text = path.read_text()
+        return sum(float(line.rsplit(":", 1)[1]) for line in text.splitlines()
+                   if line.strip().startswith(("User time (seconds)", "System time (seconds)")))
+    except (OSError, ValueError):
+        return None
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a running process (all its threads) has used so far (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 def _vm_hwm_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -367,9 +394,12 @@ def print_figures(f: dict[str, Any]) -> None:
     print(f"\nSpeed ({f['preset']}, {f['file']}, {f['file_mb']} MB lossless-JPEG DNG, dense star field; "
           f"{f['cpus']} CPUs, load average {f['load_average_start']} -> {f['load_average_end']})")
     rows: list[tuple[str, str, str]] = [
-        ("codec floor (decode + lossless re-encode + MD5, 2 threads)", f"{f['floor_s']:.3f} s", ""),
+        ("codec floor (decode + lossless re-encode + MD5, 2 threads)",
+         f"{f['floor_s']:.3f} s ({f['floor_cpu_s']:.3f} s CPU)", ""),
         ("warm worker image.correct, all stages", f"{f['worker_correct_s']:.3f} s = {f['worker_vs_floor']:.2f}x floor",
          _target(f["worker_vs_floor"], TARGETS["worker_vs_floor"], "x", goal="goal 1.3x")),
+        ("  in CPU seconds (load-independent)", f"{f['worker_correct_cpu_s']:.3f} s = {f['worker_vs_floor_cpu']:.2f}x "
+                                                f"the floor's CPU", ""),
         ("  its parts (s)", ", ".join(f"{k} {v}" for k, v in (f.get("worker_parts_s") or {}).items()), ""),
         ("  raw tiles re-encoded (changed)", f"{f['tiles_rewritten']} of {f['tiles']} "
                                             f"({f['sites_changed']} sites changed, {f['stage3_candidates']} stage-3 candidates)", ""),
@@ -388,6 +418,9 @@ def print_figures(f: dict[str, Any]) -> None:
          _target(f["stage3_first_s"], TARGETS["stage3_first_s"], " s")),
         (f"batch of {b['photos']} in one request: photos/s", f"{b['photos_per_s']:.2f} ({b['seconds']:.1f} s, {b['ok']} ok)",
          _target(b["photos_per_s"], TARGETS["batch_photos_per_s"], "", at_least=True)),
+        ("  worker CPU per photo (start-up included)",
+         "n/a" if b["cpu_s_per_photo"] is None else f"{b['cpu_s_per_photo']:.2f} s: at most "
+         f"{(f['cpus'] or 1) / b['cpu_s_per_photo']:.2f} photos/s on {f['cpus']} idle cores", ""),
         ("  worker peak memory", _mb(b["peak_mb"]),
          _target(b["peak_mb"], TARGETS["batch_peak_mb"], " MB") if b["peak_mb"] else ""),
         ("  time to the first $/result", f"{b['first_result_s']:.2f} s",
