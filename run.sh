@@ -6,7 +6,9 @@
 #   ./run.sh serve      the worker on stdio (JSON-RPC, one message per line)
 #   ./run.sh build      the frozen worker (PyInstaller onedir) into hotpixel.lrdevplugin/bin/<os>-<arch>/,
 #                       signed when a certificate is configured, then the plug-in zipped (build/release.py)
-#   ./run.sh bench      benchmarks (quality on the simulator, speed, memory); names select some
+#   ./run.sh bench      benchmarks (quality on the simulator, speed, memory); names select some:
+#                       dng_io profiles correct residual worker robustness speed (--quick: small frames)
+#                       e.g. ./run.sh bench speed: whole-job speed as ratios to the codec floor and darktable-cli
 #   ./run.sh ARGS...    anything else goes to the `hotpixels` CLI, e.g. ./run.sh inspect FILE.dng
 #
 # Idempotent: the venv (.venv) is re-installed only when pyproject.toml changed.
@@ -186,7 +188,7 @@ case "$cmd" in
         exec "$VENV/bin/python" -m hotpixels.bench "$@"
         ;;
     -h|--help|help)
-        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
         ;;
     *)
         ensure_system main

@@ -317,7 +317,8 @@ def test_the_scan_groups_photos_by_body_and_a_body_with_two_photos_gets_no_evide
 
 
 def test_cancelling_during_the_scan_stops_before_any_output_is_written(tripod, tmp_path):
-    from hotpixels.correct.pipeline import CorrectOptions, correct_files
+    from hotpixels.correct.engine import correct_files
+    from hotpixels.correct.pipeline import CorrectOptions
 
     cancel = threading.Event()
 
@@ -379,7 +380,7 @@ def test_an_unknown_or_expired_batch_id_is_refused_before_anything_is_written(wo
     response = worker.call("image.correct", {"path": src, "batch_id": "expired-or-made-up",
                                              "output_dir": str(tmp_path)}, timeout_s=120)
     err = response["error"]
-    assert err["code"] == -32602 and err["data"]["name"] == "invalid_option" and err["data"]["param"] == "batch_id"
+    assert err["code"] == 1014 and err["data"]["name"] == "batch_expired" and err["data"]["param"] == "batch_id"
     assert "scan" in err["message"]
     assert _md5(src) == before and list(tmp_path.iterdir()) == []
 

@@ -17,8 +17,8 @@ try:
 except ImportError:  # pragma: no cover - Windows
     pty = None
 
-# TerminalProgress: "label i/n message (elapsed[, ETA …])"
-PROGRESS_LINE = re.compile(r"^\S.* \d+/\d+ .*\(\d+(?:s|m\d\ds|h\d\dm) elapsed(?:, ETA [^)]*)?\)$")
+# TerminalProgress: "label i/n message (elapsed[, ETA …])", or "label NN% …" for the correction
+PROGRESS_LINE = re.compile(r"^\S.* (?:\d+/\d+|\d+%) .*\(\d+(?:s|m\d\ds|h\d\dm) elapsed(?:, ETA [^)]*)?\)$")
 
 
 def _run_with_a_terminal_on_stderr(argv: list[str], cwd) -> tuple[int, str, str]:

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from hotpixels.cli import main
-from hotpixels.correct.pipeline import CorrectOptions, correct_file, correct_files
+from hotpixels.correct.engine import correct_files
+from hotpixels.correct.pipeline import CorrectOptions, correct_file
 from hotpixels.dng.reader import read_dng
 from hotpixels.errors import AlreadyCorrected, Cancelled, ProfileIncompatible
 from hotpixels.profiles.build import create_profile
@@ -69,7 +70,7 @@ def test_correct_writes_a_new_dng_with_report_sites_and_previews_and_leaves_the_
     changed = np.argwhere(out.cfa_dn != src_raw.cfa_dn)
     assert len(changed) > 0
 
-    report = json.loads(open(result["report"]).read())
+    report = json.loads(open(result["report_path"]).read())
     assert report["stages"]["dark"]["scale"] == pytest.approx(dark["scale"])
     assert report["profile"]["reason"]
     lines = open(result["sites_file"]).read().splitlines()
@@ -80,8 +81,8 @@ def test_correct_writes_a_new_dng_with_report_sites_and_previews_and_leaves_the_
     for stage, y, x, old, new, _ in rows[:200]:
         if stage == "hot":
             assert out.cfa_dn[int(y), int(x)] == int(float(new))
-    assert result["previews"]
-    png = imagecodecs.png_decode(open(result["previews"][0]["after"], "rb").read())
+    assert result["previews"]["regions"]
+    png = imagecodecs.png_decode(open(result["previews"]["after"], "rb").read())
     assert png.shape == (192, 192, 3)  # 48 raw sites enlarged 4x
 
 
@@ -122,7 +123,8 @@ def test_one_bad_file_in_a_batch_does_not_stop_the_others(rggb, tmp_path):
     assert [r["ok"] for r in results] == [True, False, False, True]
     assert results[1]["error"]["code"] in (1006, 1007, 1003)
     assert results[2]["error"]["code"] == 1001
-    assert seen[-1] == (4, 4)
+    assert seen[-1] == (4000, 4000)  # thousandths of the request, as the worker counts
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
 def test_a_named_profile_from_another_body_is_refused_with_a_clear_error(rggb, tmp_path):
@@ -205,7 +207,7 @@ def test_xtrans_dng_with_odd_active_area_is_corrected_on_disk(tmp_path):
     before = session.lights[0].cfa_dn[yx[strong, 0], yx[strong, 1]]
     after = out[yx[strong, 0], yx[strong, 1]]
     assert np.median(np.abs(after - noiseless)) < 0.1 * np.median(np.abs(before - noiseless))
-    assert result["previews"]
+    assert result["previews"]["regions"]
 
 
 def test_a_write_that_fails_leaves_no_output_and_no_previews(rggb, tmp_path):
@@ -249,5 +251,5 @@ def test_report_dir_keeps_the_photo_folder_to_the_corrected_dng_alone(tmp_path):
     result = correct_file(light, CorrectOptions(profile=None, stages=("residual",), report_dir=str(reports)))
     beside = sorted(p.name for p in (photos / "lights").iterdir())
     assert beside == sorted([Path(light).name, Path(result["output"]).name])
-    assert Path(result["report"]).parent == reports and Path(result["report"]).is_file()
-    assert all(Path(p["before"]).parent == reports for p in result.get("previews", []))
+    assert Path(result["report_path"]).parent == reports and Path(result["report_path"]).is_file()
+    assert all(Path(p["before"]).parent == reports for p in result["previews"]["regions"])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hotpixels.errors import (
-    CorrectedFileAsDark, DarkFramesMismatch, InvalidProfileName, ProfileCorrupt, ProfileExists, ProfileNotFound,
+    CorrectedFileAsDark, DarkFramesMismatch, DestinationUnwritable, InvalidProfileName, ProfileCorrupt, ProfileExists, ProfileNotFound,
     ProfileTooNew,
 )
 from hotpixels.profiles import library as library_mod
@@ -64,10 +64,10 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, lib, monk
         raise OSError("disk full")
 
     monkeypatch.setattr(profile_file.np, "savez_compressed", explode)
-    with pytest.raises(OSError):
+    with pytest.raises(DestinationUnwritable, match="disk full"):  # a named error (1011), not a bare OSError
         save_profile(path, prof)
     assert path.read_bytes() == before
-    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".tmp-")] == []
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def test_truncated_profile_is_corrupt_and_listing_still_shows_the_others(lib, darks):

@@ -52,6 +52,23 @@ def test_candidate_detector_agrees_with_a_slow_per_site_loop(name):
     assert len(slow) >= 10
 
 
+@pytest.mark.parametrize("name", ["RGGB", "GBRG"])
+def test_the_integer_ring_maximum_path_finds_exactly_what_the_float_path_finds(name):
+    """Bayer frames stored as integers take the fast path (ring maximum on the integers, ring mean
+    only where a site beats it); the same frame as float32 takes the general one: same sites, same figures."""
+    sensor, fr = _star_frame("stars", seed=9, cfa=name)
+    frame = fr.clean_dn.copy()
+    rng = np.random.default_rng(2)
+    t, l, b, r = sensor.active_area
+    frame[rng.integers(t + 2, b - 2, 60), rng.integers(l + 2, r - 2, 60)] += rng.integers(30, 3000, 60).astype(np.uint16)
+    noise = NoiseModel(30.0, 0.4, 9.0)
+    fast = find_candidates(frame, sensor.cfa, sensor.active_area, noise, sensor.black_map())
+    general = find_candidates(frame.astype(np.float32), sensor.cfa, sensor.active_area, noise, sensor.black_map())
+    assert len(fast) > 60
+    for field in ("yx", "excess_sigma", "sigma_dn", "ring_mean_dn"):
+        np.testing.assert_array_equal(getattr(fast, field), getattr(general, field))
+
+
 def _star_frame(kind, seed=5, cfa=None, sigma_range=None):
     sensor = make_sensor("small", seed, cfa=cfa, height=263, width=395)
     scene = make_scene(sensor, kind, seed, sigma_range_px=sigma_range)

@@ -71,6 +71,27 @@ def test_the_regression_inputs_end_in_their_named_errors_or_readable_corrections
             assert r["readback"]["ok"], r
 
 
+# mutants of the real files (too large to keep), regenerated from their seed: (source, kind, seed, outcome)
+SEEDED = [
+    # BitsPerSample's type changed to BYTE: 1 bit per sample, and writing it back clipped every pixel
+    ("sdk_colorchart_ljpeg.dng", "swap_type", 635514800, "corrupt"),
+    # RowInterleaveFactor of another type: error 5001 (a request's fault) instead of the file's
+    ("sdk_colorchart_jxl.dng", "swap_type", 221261515, "unsupported_layout"),
+]
+
+
+def test_seeded_mutants_of_the_real_files_keep_their_outcomes(tmp_path):
+    files = []
+    for k, (name, kind, seed, _) in enumerate(SEEDED):
+        path = tmp_path / f"{k}-{name}"
+        path.write_bytes(mutate((ROOT / "tests" / "data" / name).read_bytes(), kind, seed))
+        files.append(path)
+    run = run_cases(files, tmp_path / "work")
+    assert_clean(summarise(run))
+    got = [r["correct"]["error"] if not r["correct"]["ok"] else "ok" for r in run["results"]]
+    assert got == [want for *_, want in SEEDED]
+
+
 def test_huge_declared_dimensions_are_refused_under_1_gb_of_memory(tmp_path):
     files = [REGRESSIONS / n for n, want in EXPECTED.items() if want in ("too_large", "truncated")]
     run = run_cases(files, tmp_path / "work")

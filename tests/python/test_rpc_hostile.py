@@ -195,6 +195,35 @@ def test_a_fifo_answers_1002_at_once_and_the_job_lane_stays_free(server, hostile
     assert server.out.response(2, timeout_s=10)["result"]["steps"] == 10
 
 
+def test_a_new_method_declares_a_list_of_objects_and_gets_the_same_checks():
+    from hotpixels.errors import InvalidOption
+    from hotpixels.rpc.params import Number, Objects, Str, validate
+
+    table = {"name": Str(required=True, max_chars=200),
+             "sites": Objects(required=True, fields={"y": Number(lo=0, integer=True, required=True),
+                                                     "x": Number(lo=0, integer=True, required=True),
+                                                     "excess_dn": Number(lo=0)})}
+    ok = validate(table, {"name": "R6", "sites": [{"y": 3, "x": 4.0, "excess_dn": 88.5}]}, "profiles.addSites")
+    assert ok["sites"] == [{"y": 3, "x": 4, "excess_dn": 88.5}]
+    for sites, field in [([{"y": 3}], "x"), ([{"y": 3, "x": -1}], "x"), ([{"y": 1e308, "x": 0}], "y"),
+                         ([{"y": 3, "x": 4, "colour": "red"}], "colour"), ([7], None), ([], None)]:
+        with pytest.raises(InvalidOption) as caught:
+            validate(table, {"name": "R6", "sites": sites}, "profiles.addSites")
+        assert caught.value.data["param"] == "sites" and caught.value.data.get("field") == field
+
+
+def test_a_name_too_long_with_its_suffix_is_a_named_error_before_anything_is_written(tmp_path):
+    from hotpixels.correct.pipeline import CorrectOptions, output_path
+    from hotpixels.errors import DestinationUnwritable
+
+    long_stem = tmp_path / ("s" * 200 + ".dng")
+    with pytest.raises(DestinationUnwritable) as caught:
+        output_path(long_stem, CorrectOptions(suffix="_" + "x" * 63))
+    assert caught.value.data["param"] == "suffix" and "shorter suffix" in caught.value.message
+    assert output_path(long_stem, CorrectOptions(suffix="_hp")).name == "s" * 200 + "_hp.dng"
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- reports are strict JSON ------------------------------------------------------------------------
 def test_a_report_with_a_nan_figure_is_still_valid_json(tmp_path):
     from hotpixels.correct.report import SiteChanges, write_report
@@ -232,6 +261,30 @@ def test_queued_work_still_finishes_after_end_of_input(tmp_path, monkeypatch):
     assert srv.serve() == 0
     done = [json.loads(line) for line in srv.transport.writer.lines if b'"result"' in line]
     assert sorted(m["id"] for m in done) == [1, 2]
+
+
+def test_a_fifo_then_end_of_input_a_real_worker_answers_1002_and_exits_0(hostile_files, tmp_path):
+    import sys
+
+    env = dict(os.environ, HOTPIXELS_WORKER_PRELOAD="0", HOTPIXELS_LIBRARY=hostile_files["loop"],
+               HOTPIXELS_REPORTS=str(tmp_path / "reports"))
+    client = WorkerClient.spawn([sys.executable, "-m", "hotpixels.rpc.cli", "--stdio"], env=env)
+    try:
+        rid = client.request("image.correct", {"paths": [hostile_files["fifo"], hostile_files["junk"]]})
+        client.close_input()
+        results = client.wait(rid, timeout_s=60)["result"]["results"]
+        assert [r["error"]["code"] for r in results][0] == 1002 and not results[1]["ok"]
+        assert client.wait_exit(60) == 0
+    finally:
+        client.kill()
+
+
+def test_a_default_library_in_a_symlink_loop_still_lets_the_worker_answer(server, hostile_files):
+    server.state.default_library = hostile_files["loop"]  # e.g. HOTPIXELS_LIBRARY pointing at a loop
+    send(server, req("worker.hello", rid=1))
+    assert server.out.response(1)["result"]["library"] == os.path.realpath(hostile_files["loop"])
+    send(server, req("profiles.list", rid=2))
+    assert server.out.response(2)["result"]["profiles"] == []
 
 
 class _Sink:

@@ -74,6 +74,12 @@ def error_of(client: WorkerClient, method: str, params=None, timeout_s: float = 
     return response["error"]
 
 
+def progress_past(rid, done: int):
+    """A ``wait_for`` predicate: a ``$/progress`` of request ``rid`` past ``done`` (``$/result``
+    notifications carry the request id too)."""
+    return lambda m: m.get("method") == "$/progress" and m["params"]["id"] == rid and m["params"]["done"] > done
+
+
 def outputs_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
@@ -160,6 +166,34 @@ def test_correct_batch_reports_per_image_errors_as_results(worker, session, libr
     assert good["ok"] is True
 
 
+def test_a_group_sent_as_one_request_streams_each_photos_result_before_the_response(worker, session, library,
+                                                                                    tmp_path):
+    paths = session["a"]["lights"]
+    rid = worker.request("image.correct", {"paths": paths, "library": library, "stages": ["dark", "hot"],
+                                           "output_dir": str(tmp_path)})
+    response = worker.wait(rid, timeout_s=240)
+    streamed = [m["params"] for _, m in list(worker.notifications)
+                if m.get("method") == "$/result" and m["params"]["id"] == rid]
+    assert [s["index"] for s in streamed] == list(range(len(paths)))
+    assert {s["total"] for s in streamed} == {len(paths)}
+    assert [s["result"] for s in streamed] == response["result"]["results"]
+    assert all(r["ok"] for r in response["result"]["results"])
+    dones = [p["done"] for _, p in worker.progress_of(rid)]
+    assert dones == sorted(dones) and dones[-1] == 1000 * len(paths)
+
+
+def test_cancelling_one_photo_of_a_group_by_path_corrects_the_others(worker, session, library, tmp_path):
+    paths = session["a"]["lights"]
+    rid = worker.request("image.correct", {"paths": paths, "library": library, "stages": ["dark", "hot"],
+                                           "output_dir": str(tmp_path)})
+    worker.notify("$/cancelRequest", {"id": rid, "path": paths[-1]})
+    results = worker.wait(rid, timeout_s=240)["result"]["results"]
+    assert [r["ok"] for r in results] == [True] * (len(paths) - 1) + [False]
+    assert results[-1]["error"]["code"] == -32800 and results[-1]["error"]["name"] == "cancelled"
+    assert results[-1]["path"] == paths[-1]
+    assert len([n for n in outputs_in(tmp_path) if n.endswith(".dng")]) == len(paths) - 1
+
+
 def test_correcting_a_corrected_file_is_1013_unless_forced(worker, session, library, tmp_path):
     first = worker.result("image.correct", {"path": session["a"]["lights"][0], "library": library, "stages": ["hot"],
                                             "output_dir": str(tmp_path)}, timeout_s=240)["results"][0]
@@ -213,7 +247,7 @@ def run_batch_with_hello(worker, paths, library, outdir):
 
     Returns (progress arrival times + the response's, hello round trip in s, hello came first)."""
     rid = worker.request("image.correct", {"paths": paths, "library": library, "output_dir": str(outdir)})
-    worker.wait_for(lambda m: m.get("params", {}).get("id") == rid and m["params"]["done"] > 0, timeout_s=120)
+    worker.wait_for(progress_past(rid, 0), timeout_s=120)
     t0 = time.monotonic()
     hello = worker.call("worker.hello", timeout_s=5)
     hello_s = time.monotonic() - t0
@@ -257,7 +291,7 @@ def test_cancel_mid_correction_leaves_no_partial_files(worker, session, library,
     paths = session["a"]["lights"] * 2  # six images; the same source twice gets numbered outputs
     rid = worker.request("image.correct", {"paths": paths, "library": library, "output_dir": str(out)})
     # wait until the first image is finished and the second is under way, then cancel
-    worker.wait_for(lambda m: m.get("params", {}).get("id") == rid and m["params"]["done"] > 1000, timeout_s=240)
+    worker.wait_for(progress_past(rid, 1000), timeout_s=240)
     worker.cancel(rid)
     err = worker.wait(rid, timeout_s=120)["error"]
     assert err["code"] == -32800 and err["data"]["name"] == "cancelled"
@@ -340,7 +374,7 @@ def test_cancel_mid_profile_build_writes_nothing(worker, session, tmp_path):
     lib = tmp_path / "lib"
     rid = worker.request("profiles.create", {"paths": session["a"]["darks"] * 3, "name": "slow", "library": str(lib),
                                              "allow_mismatch": True})
-    worker.wait_for(lambda m: m.get("params", {}).get("id") == rid and m["params"]["done"] > 0, timeout_s=120)
+    worker.wait_for(progress_past(rid, 0), timeout_s=120)
     worker.cancel(rid)
     response = worker.wait(rid, timeout_s=120)
     assert response.get("error", {}).get("code") == -32800, response

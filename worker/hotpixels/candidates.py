@@ -169,15 +169,44 @@ def map_ring_stats(fn, cfa_dn: np.ndarray, cfa: CfaPattern, box: tuple[int, int,
     chunks computed on up to ``threads`` threads (default :data:`N_THREADS`; ``fn`` must be thread-safe
     or write disjoint rows)."""
     box, chunks, masks = _plan(cfa, box, chunk_rows)
+    return _map_chunks(lambda c: fn(*_chunk_stats(cfa_dn, cfa, box, c[0], c[1], masks)), chunks, threads)
 
-    def one(c):
-        return fn(*_chunk_stats(cfa_dn, cfa, box, c[0], c[1], masks))
 
+def _map_chunks(one, chunks: list, threads: int | None = None) -> list:
+    """``[one(c) for c in chunks]`` on up to ``threads`` threads (default :data:`N_THREADS`), in order."""
     n_threads = N_THREADS if threads is None else threads
     if n_threads <= 1 or len(chunks) < 4:
         return [one(c) for c in chunks]
     with ThreadPoolExecutor(min(n_threads, len(chunks))) as pool:
         return list(pool.map(one, chunks))
+
+
+def _above_ring_max(cfa_dn: np.ndarray, offsets: list, box, r0: int, r1: int):
+    """One ring for every site (Bayer) on integer data: ``(y0, iy, ix, centre, ring_mean, ring_max)``
+    (values float32) of the sites of rows ``r0:r1`` of ``box`` that exceed their ring maximum.
+
+    The maximum is taken on the stored integers (half the bytes of float32, no conversion pass), and
+    the ring mean only at the sites that pass, summed in the order :func:`_chunk_stats` uses: with
+    integers below 2**24 every float32 sum is exact, so the values equal :func:`ring_stats`' there.
+    """
+    t, l, b, r = box
+    rr = RING_RADIUS
+    x = cfa_dn[t + r0 - rr:t + r1 + rr, l:r]
+    n, w = r1 - r0, r - l
+    centre = x[rr:rr + n, rr:w - rr]
+    (dy0, dx0), rest = offsets[0], offsets[1:]
+    peak = x[rr + dy0:rr + dy0 + n, rr + dx0:w - rr + dx0].copy()
+    for dy, dx in rest:
+        np.maximum(peak, x[rr + dy:rr + dy + n, rr + dx:w - rr + dx], out=peak)
+    at = np.flatnonzero(centre > peak)  # flat positions in the (n, w - 4) grid: cheaper than 2-D indices
+    iy, ix = np.divmod(at, w - 2 * rr)
+    flat_x = x.reshape(-1) if x.flags.c_contiguous else np.ascontiguousarray(x).reshape(-1)
+    base = (iy + rr) * x.shape[1] + ix + rr
+    total = np.zeros(len(at), dtype=np.float32)
+    for dy, dx in offsets:
+        total += flat_x[base + (dy * x.shape[1] + dx)]
+    return (t + r0, iy, ix, flat_x[base].astype(np.float32), total / np.float32(len(offsets)),
+            peak.reshape(-1)[at].astype(np.float32))
 
 
 def ring_stats(cfa_dn: np.ndarray, cfa: CfaPattern, box: tuple[int, int, int, int],
@@ -291,11 +320,11 @@ def find_candidates(cfa_dn: np.ndarray, cfa: CfaPattern, active_area, noise: Noi
     def chunk(y0, centre, mean, peak):
         # a candidate exceeds its ring maximum (k_max >= 0), so it exceeds the ring mean too: test that
         # cheap necessary condition on the whole chunk, then the σ rules on the few sites passing it
-        if k_max >= 0:
-            iy, ix = np.nonzero(centre > peak)
-        else:
-            iy, ix = np.nonzero(centre > mean)
-        c, m, pk = centre[iy, ix], mean[iy, ix], peak[iy, ix]
+        at = np.flatnonzero(centre > peak) if k_max >= 0 else np.flatnonzero(centre > mean)
+        iy, ix = np.divmod(at, centre.shape[1])
+        return rules(y0, iy, ix, centre.reshape(-1)[at], mean.reshape(-1)[at], peak.reshape(-1)[at])
+
+    def rules(y0, iy, ix, c, m, pk):
         d = c - m
         var = noise.variance_dn2(m - np.float32(bl))
         hit = (d > 0) & (d * d > km2 * var)
@@ -304,7 +333,13 @@ def find_candidates(cfa_dn: np.ndarray, cfa: CfaPattern, active_area, noise: Noi
         ok = (c - pk) > np.float32(k_max) * sd
         return iy[ok] + y0, ix[ok] + l + RING_RADIUS, (d[ok] / sd[ok]), sd[ok], m[ok]
 
-    parts = map_ring_stats(chunk, cfa_dn, cfa, (t, l, b, r))
+    table = ring_table(cfa)
+    if table.uniform and k_max >= 0 and cfa_dn.dtype.kind == "u" and cfa_dn.itemsize <= 2:
+        box, offsets = (t, l, b, r), table.offsets.tolist()
+        parts = _map_chunks(lambda c: rules(*_above_ring_max(cfa_dn, offsets, box, c[0], c[1])),
+                            _row_chunks(b - t, CHUNK_ROWS))
+    else:
+        parts = map_ring_stats(chunk, cfa_dn, cfa, (t, l, b, r))
     if not parts:
         z = np.zeros(0)
         return Candidates(np.zeros((0, 2), np.int64), z, z, z)

@@ -78,7 +78,7 @@ def run(args) -> int:
                   "explanation": (match.get("candidates") or [{}])[0].get("explanation"),
                   "reason": match.get("reason")},
         "corrected": result["output"],
-        "report": result.get("report"),
+        "report": result.get("report_path"),
         "sites_file": result.get("sites_file"),
         "previews": result.get("previews", []),
         "counts": result.get("counts", {}),

@@ -33,12 +33,15 @@ class HotPixelsError(Exception):
         return self.CODE
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form used in reports, CLI ``--json`` output and JSON-RPC ``error.data``."""
+        """The one error shape of results, reports and CLI ``--json`` output (a per-image error in
+        ``image.correct``'s ``results``, a skipped photo, a broken profile in a listing):
+        ``{code, name, message, path?, ...data}`` — the table's code and name, the path concerned,
+        and the error's details (``param``, ``reason`` …) beside them."""
         out: dict[str, Any] = {"code": self.CODE, "name": self.NAME, "message": self.message}
         if self.path is not None:
             out["path"] = self.path
-        if self.data:
-            out["data"] = self.data
+        for key, value in self.data.items():
+            out.setdefault(key, value)
         return out
 
     def __str__(self) -> str:
@@ -102,6 +105,13 @@ class OutputExists(HotPixelsError):
 
 class AlreadyCorrected(HotPixelsError):
     CODE, NAME = 1013, "already_corrected"
+
+
+class BatchExpired(HotPixelsError):
+    """An ``image.correct`` named a batch scan (``batch_id``) the worker does not hold (unknown, or
+    pushed out by later scans): scan again, or correct without it."""
+
+    CODE, NAME = 1014, "batch_expired"
 
 
 class TooLarge(HotPixelsError):

@@ -39,14 +39,16 @@ def format_duration(seconds: float) -> str:
 
 
 class TerminalProgress:
-    """A one-line progress display on a terminal: ``label i/n message, elapsed, ETA``.
+    """A one-line progress display on a terminal: ``label i/n message, elapsed, ETA`` (``label NN%``
+    with ``percent``, for counts in thousandths such as the batch engine's).
 
     Writes to stderr (stdout is for results and ``--json``) and only when stderr is a terminal,
     unless ``force`` is set.
     """
 
-    def __init__(self, label: str, stream: TextIO | None = None, force: bool = False):
+    def __init__(self, label: str, stream: TextIO | None = None, force: bool = False, percent: bool = False):
         self.label = label
+        self.percent = percent
         self.stream = stream or sys.stderr
         self.enabled = force or bool(getattr(self.stream, "isatty", lambda: False)())
         self.start = time.monotonic()
@@ -59,11 +61,19 @@ class TerminalProgress:
         eta = ""
         if 0 < done < total:
             eta = f", ETA {format_duration(elapsed / done * (total - done))}"
-        line = f"{self.label} {done}/{total} {message} ({format_duration(elapsed)} elapsed{eta})"
+        count = (f"{100 * done // total}%" if total else "…") if self.percent else f"{done}/{total}"
+        line = f"{self.label} {count} {message} ({format_duration(elapsed)} elapsed{eta})"
         pad = " " * max(0, self._last_len - len(line))
         self.stream.write("\r" + line + pad)
         self.stream.flush()
         self._last_len = len(line)
+
+    def clear(self) -> None:
+        """Wipe the progress line so that a result line can be printed in its place."""
+        if self.enabled and self._last_len:
+            self.stream.write("\r" + " " * self._last_len + "\r")
+            self.stream.flush()
+            self._last_len = 0
 
     def close(self) -> None:
         if self.enabled and self._last_len:

@@ -185,7 +185,8 @@ def print_quality(rows: list[dict[str, Any]]) -> None:
 # --- speed ---------------------------------------------------------------------------------------
 _CHILD = r"""
 import json, resource, sys, time
-from hotpixels.correct.pipeline import CorrectOptions, correct_file, correct_files
+from hotpixels.correct.engine import correct_files
+from hotpixels.correct.pipeline import CorrectOptions, correct_file
 lib, outdir, mode, *paths = sys.argv[1:]
 opts = CorrectOptions(stages=("dark", "hot"), library_dir=lib, output_dir=outdir)
 res = {}

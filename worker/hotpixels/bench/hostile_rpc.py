@@ -5,7 +5,7 @@ sends ``n_lines`` lines made by a seeded generator — bad JSON, bad UTF-8, deep
 lines, invalid batches, NaN/Infinity, wrong types, and hostile parameters (NUL characters, lone
 surrogates, over-long names and paths, a 300-character suffix, files under ``/proc`` and ``/sys``,
 a FIFO, a symlink loop, a folder, huge and non-finite numbers, unknown parameters) for every
-method but ``worker.shutdown`` — one at a time, and checks what comes back against the JSON-RPC
+registered method but ``worker.shutdown`` (mostly its own parameters, from its table) — one at a time, and checks what comes back against the JSON-RPC
 2.0 rules:
 
 * a request (even a malformed one) gets exactly one response, its id or ``null``; a notification
@@ -166,17 +166,20 @@ def internal_errors(obj: Any) -> int:
 class Hostile:
     """Seeded maker of hostile lines; the files it points at live in ``workdir``."""
 
-    METHODS = ["worker.hello", "$/cancelRequest", "image.inspect", "image.scanBatch", "image.correct",
-               "profiles.create", "profiles.list", "profiles.get", "profiles.match", "profiles.rename",
-               "profiles.delete", "profiles.import", "profiles.export"]
+    NEVER = ("worker.shutdown",)  # it would end the run
     PARAMS = ["path", "paths", "name", "new_name", "library", "output_dir", "report_dir", "suffix", "profile",
               "sensitivity", "threshold", "stages", "force", "batch", "batch_id", "tracked", "overwrite",
-              "allow_mismatch", "keep_master", "protocol", "client", "id"]
+              "allow_mismatch", "keep_master", "protocol", "client", "id", "sites", "update"]
 
     def __init__(self, seed: int, workdir: Path):
+        from ..rpc.methods import load_methods
+
         self.rng = random.Random(seed)
         self.next_id = 0
         self.files = make_hostile_files(workdir)
+        # each method's own parameter names, so that most hostile values reach its real checks
+        self.own = {name: sorted(spec.params or ()) for name, spec in load_methods(False).items()}
+        self.methods = sorted(name for name in self.own if name not in self.NEVER)  # every method, new ones too
 
     def _id(self) -> Any:
         self.next_id += 1
@@ -206,14 +209,28 @@ class Hostile:
         ][choice - 5]()
 
     def hostile_params(self, method: str) -> dict[str, Any]:
+        """1-4 of the method's own parameters (sometimes another method's, or an unknown one), each
+        with a hostile value; a valid value for the others half of the time."""
         r = self.rng
-        names = r.sample(self.PARAMS, r.randint(1, 4))
-        if r.random() < 0.1:
-            names.append("no_such_" + str(r.randrange(100)))
-        params = {name: self.hostile_value() for name in names}
+        own = self.own.get(method) or self.PARAMS
+        names = r.sample(own, min(len(own), r.randint(1, 4)))
+        if r.random() < 0.15:
+            names.append(r.choice(self.PARAMS + ["no_such_" + str(r.randrange(100))]))
+        params = {name: self.hostile_value() if r.random() < 0.6 else self.plausible_value(name) for name in names}
         if method == "image.correct" and "path" in params and "paths" in params and r.random() < 0.7:
             del params["paths"]
         return params
+
+    def plausible_value(self, name: str) -> Any:
+        """A value of the right form for a parameter of this name, so that the hostile ones beside
+        it are the ones checked."""
+        f = self.files
+        values = {"path": f["junk"], "paths": [f["junk"], f["empty"]], "name": "hostile", "new_name": "renamed",
+                  "library": str(Path(f["folder"]) / "library"), "output_dir": str(Path(f["folder"]) / "out"),
+                  "report_dir": str(Path(f["folder"]) / "reports"), "suffix": "_hp", "profile": None,
+                  "sensitivity": 0.5, "threshold": 5.0, "stages": ["dark", "hot"], "batch": "off", "protocol": 1,
+                  "client": "hostile", "id": 12345}
+        return values.get(name, self.rng.choice([True, False]))
 
     # lines -------------------------------------------------------------------------------------
     def request(self, method: str, params: Any, *, notification: bool = False) -> tuple[dict, Any]:
@@ -241,7 +258,7 @@ class Hostile:
         raise AssertionError("unreachable")
 
     def hostile_call(self) -> Line:
-        method = self.rng.choice(self.METHODS)
+        method = self.rng.choice(self.methods)
         msg, rid = self.request(method, self.hostile_params(method))
         return Line(dumps(msg), REPLY, rid, label=f"hostile params {method}")
 
@@ -259,7 +276,7 @@ class Hostile:
 
     def bad_json(self) -> Line:
         r = self.rng
-        good = dumps(self.request(r.choice(self.METHODS), {"path": self.files["junk"]})[0])
+        good = dumps(self.request(r.choice(self.methods), {"path": self.files["junk"]})[0])
         data = r.choice([
             good[: r.randrange(1, len(good))], b"{oops", b"{'jsonrpc': '2.0'}", b'{"jsonrpc":"2.0",}', b"nul",
             b'{"a":1}{"b":2}', b'"\\x41"', b"[1,2,", bytes(r.randrange(32, 127) for _ in range(r.randint(1, 200))),
@@ -324,7 +341,7 @@ class Hostile:
             elif kind == 1:
                 members.append(self.request("worker.hello", None, notification=True)[0])
             else:
-                method = r.choice(self.METHODS)
+                method = r.choice(self.methods)
                 members.append(self.request(method, self.hostile_params(method))[0])
                 count += 1
         expect = BATCH if count else SILENT
@@ -357,7 +374,7 @@ class Hostile:
         return Line(dumps(msg), REPLY, None, label="not a JSON-RPC request")
 
     def notification(self) -> Line:
-        method = self.rng.choice([m for m in self.METHODS if m != "image.correct"] + ["no.such.method"])
+        method = self.rng.choice([m for m in self.methods if m != "image.correct"] + ["no.such.method"])
         msg, _ = self.request(method, self.hostile_params(method), notification=True)
         return Line(dumps(msg), SILENT, label=f"notification {method}")
 
@@ -393,13 +410,15 @@ def make_hostile_files(workdir: Path) -> dict[str, str]:
 def run_hostile_rpc(n_lines: int, seed: int, workdir: Path) -> dict[str, Any]:
     """Send ``n_lines`` hostile lines (seeded) through one worker; see the module docstring.
 
-    Returns ``{lines, responses_ok, crashes, hangs, errors_1000, notes, seconds, exit_status}``;
-    ``responses_ok`` counts the lines whose answer followed the rules exactly.
+    Returns ``{lines, responses_ok, crashes, hangs, errors_1000, notes, codes, seconds, exit_status}``;
+    ``responses_ok`` counts the lines whose answer followed the rules exactly (a -32602 must name its
+    ``data.param``), ``codes`` how many responses carried each error code (``"result"``: success).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     gen = Hostile(seed, workdir)
-    out: dict[str, Any] = {"lines": 0, "responses_ok": 0, "crashes": 0, "hangs": 0, "errors_1000": 0, "notes": []}
+    out: dict[str, Any] = {"lines": 0, "responses_ok": 0, "crashes": 0, "hangs": 0, "errors_1000": 0, "notes": [],
+                           "codes": {}}
     t0 = time.monotonic()
     worker = Worker(workdir)
     for i in range(n_lines):
@@ -448,6 +467,12 @@ def _exchange(worker: Worker, line: Line, index: int, out: dict[str, Any]) -> st
         out["errors_1000"] += internal_errors(msg)
         if isinstance(msg, dict) and "method" in msg:
             continue  # $/progress and friends
+        for response in msg if isinstance(msg, list) else [msg]:
+            err = response.get("error") or {}
+            code = str(err.get("code", "result"))
+            out["codes"][code] = out["codes"].get(code, 0) + 1
+            if err.get("code") == -32602 and "param" not in (err.get("data") or {}):
+                return f"-32602 without data.param: {json.dumps(response)[:200]}"
         if internal_errors(msg):
             return f"error 1000: {json.dumps(msg)[:200]}"
         if line.expect == SILENT:

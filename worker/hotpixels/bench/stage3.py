@@ -5,7 +5,8 @@ the same weights with torch on the CPU), which times :func:`hotpixels.correct.re
 with ``time.perf_counter``: the **first call** (it includes loading the model, and for torch its
 import) and the best of the **warm** calls after it, with the split (noise model, candidates,
 features, network). The logits of both backends on that photo are compared (max abs difference).
-A **floor** measured in the same process (one float32 conversion of the frame plus one add) tells
+The CPU time of the process (all threads, ``time.process_time``) is given beside the wall time:
+it moves far less with the machine's load. A **floor** measured in the same process (one float32 conversion of the frame plus one add) tells
 how loaded the machine was: the figures are worth comparing as ratios to it.
 
 The photo should be a dense star field (``hotpixels simulate OUT --preset 24mp``: about 58,000
@@ -32,7 +33,7 @@ import numpy as np
 backend, path, out, warm = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 from hotpixels.dng.reader import read_dng
 raw = read_dng(path)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 from hotpixels.correct.residual import detect_residual
 from hotpixels.model.load import load_detector, model_path
 kw = dict(active_area=raw.active_area, white_level_dn=raw.white_level_dn, black_level_dn=raw.black_repeat_dn)
@@ -42,18 +43,20 @@ if backend == "torch":
 else:
     det = load_detector(model_path())
 first = detect_residual(raw.cfa_dn, raw.cfa, detector=det, **kw)
-first_s = time.perf_counter() - t0
-warm_s, split = [], None
+first_s, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+warm_s, warm_cpu, split = [], [], None
 for _ in range(warm):
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     r = detect_residual(raw.cfa_dn, raw.cfa, detector=det, **kw)
     warm_s.append(time.perf_counter() - t)
+    warm_cpu.append(time.process_time() - c)
     split = split if split is not None and sum(split.values()) <= sum(r["seconds"].values()) else r["seconds"]
 floors = []
 for _ in range(3):
     t = time.perf_counter(); f = raw.cfa_dn.astype(np.float32); f += f; floors.append(time.perf_counter() - t)
 np.save(out, first["all_scores"].astype(np.float32))
 print(json.dumps({"backend": det.backend, "first_call_s": first_s, "warm_s": min(warm_s), "split_s": split,
+                  "first_call_cpu_s": first_cpu, "warm_cpu_s": min(warm_cpu),
                   "candidates": first["candidates"], "detections": int(len(first["sites"])),
                   "floor_s": min(floors), "torch_imported": "torch" in sys.modules}))
 """
@@ -90,6 +93,7 @@ def run(argv: list[str]) -> dict[str, Any]:
         print(f"{b:5s}: first call {f['first_call_s']:.3f} s, warm {f['warm_s']:.3f} s ({split}); "
               f"{f['candidates']} candidates, {f['detections']} detections; floor {f['floor_s']:.3f} s "
               f"(first call {f['first_call_s'] / f['floor_s']:.1f}x, warm {f['warm_s'] / f['floor_s']:.1f}x); "
+              f"CPU time first {f['first_call_cpu_s']:.3f} s, warm {f['warm_cpu_s']:.3f} s; "
               f"torch imported: {f['torch_imported']}")
     print(f"logits max abs difference numpy vs torch: {fig['logits_max_abs_diff']:.2e}")
     return fig

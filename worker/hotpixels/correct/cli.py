@@ -1,8 +1,9 @@
 """``hotpixels correct IMAGE... [--profile NAME|auto|none] [--library DIR] [--stages dark,hot,residual]
 [--sensitivity S] [--batch auto|off] [--tracked] [--output-dir DIR] [--suffix S] [--force] [--no-previews] [--json]``.
 
-Prints one line per image (output, profile, counts) or, with ``--json``, only the JSON list of
-result dicts on stdout. On a terminal a progress line (image i of n, current file, elapsed, ETA)
+Prints one line per image (output, profile, counts) as soon as it is written or, with ``--json``,
+only the JSON list of result dicts on stdout (the shape the worker sends). The batch engine
+(:mod:`hotpixels.correct.engine`) does the work. On a terminal a progress line (image i of n, current file, elapsed, ETA)
 goes to stderr. Exit status: 0 when every image was corrected, 2 when any failed.
 
 With three or more photos of one camera body, ``--batch auto`` (the default) first reads them all
@@ -16,7 +17,8 @@ import argparse
 from pathlib import Path
 
 from ..progress import TerminalProgress
-from .pipeline import BATCH_MODES, STAGES, CorrectOptions, correct_files
+from .engine import correct_stream
+from .pipeline import BATCH_MODES, STAGES, CorrectOptions
 
 
 def register(subparsers) -> None:
@@ -53,16 +55,18 @@ def run(args: argparse.Namespace) -> int:
                              output_dir=args.output_dir, suffix=args.suffix, force=args.force,
                              library_dir=args.library, previews=not args.no_previews,
                              report_dir=args.report_dir, batch=args.batch, tracked=args.tracked).validated()
-    progress = TerminalProgress("correct")
+    progress = TerminalProgress("correct", percent=True)
+    results: list[dict] = [{} for _ in args.images]
     try:
-        results = correct_files(args.images, options, progress=progress)
+        for i, r in correct_stream(args.images, options, progress=progress):
+            results[i] = r
+            if not args.json:  # each line as soon as its image is written
+                progress.clear()
+                print(_line(r), flush=True)
     finally:
         progress.close()
     if args.json:
         print_json(results)
-    else:
-        for r in results:
-            print(_line(r))
     return 0 if all(r.get("ok") for r in results) else 2
 
 

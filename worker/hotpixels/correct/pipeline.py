@@ -18,7 +18,7 @@ Output names
 Without a profile (none requested, or no match in the library) stages 1 and 2 are skipped and the
 report says why; stage 3 still runs.
 
-Batch evidence (:func:`correct_files` with ``batch="auto"``, the default, and stage 3 selected)
+Batch evidence (``engine.correct_stream`` with ``batch="auto"``, the default, and stage 3 selected)
     A first pass reads every photo once (:func:`hotpixels.correct.batchscan.scan_batch`, progress
     ``scanning i/n``) and gathers, per body and layout with at least 3 photos, the sites that stand
     out at the same place in many frames (:mod:`.batch`). Stage 3 of the correction pass then
@@ -28,21 +28,26 @@ Batch evidence (:func:`correct_files` with ``batch="auto"``, the default, and st
     repaired only because of batch evidence. :func:`correct_file` uses batch evidence only when
     given (``batch_sites``, e.g. held by the worker since an ``image.scanBatch``).
 
-Batches (:func:`correct_files`)
-    A small three-step pipeline: a reader thread decodes image i+1 and a writer thread encodes
-    image i-1 while the calling thread computes image i (numpy and the codecs release the GIL);
-    image i is handed to the writer only when image i-1 is written, so at most three images are
-    in memory however long the batch. A failing image becomes
-    ``{"path", "ok": False, "error": {...}}`` and the batch goes on; cancel stops between images
-    (finished outputs stay, nothing partial is left) and raises :class:`Cancelled`.
+Batches
+    :mod:`hotpixels.correct.engine` (``correct_stream`` / ``correct_files``) runs these same steps
+    (:func:`read_image`, :func:`compute_image`, :func:`finish_image`) for a group of photos, with
+    reading, computing and writing overlapped; it is what the CLI and the worker use.
+
+Results (one shape, the CLI's ``--json`` and the worker's ``results[]`` alike)
+    ``{path, ok: true, output, report_path, sites_file, profile: {name, how, reason, why},
+    counts: {dark, hot, residual, batch, dark_field_pixels}, batch: {...}, scale: number | null,
+    previews: {before, after, regions: [...]}, stages, seconds, camera, write, source}``; a failure
+    is ``{path, ok: false, error: {code, name, message, path?, param?, ...}}`` (the error table's
+    shape, :meth:`hotpixels.errors.HotPixelsError.to_dict`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -61,9 +66,26 @@ from .knownhot import REASONS, interpolate_known
 from .batchscan import MIN_GROUP_FRAMES, BatchScan, BatchSites
 from .report import SiteChanges, batch_section, write_report
 
+log = logging.getLogger(__name__)
+
 STAGES = ("dark", "hot", "residual")
 BATCH_MODES = ("auto", "off")
 MAX_NUMBERED = 10000
+
+
+NAME_MAX_BYTES = 255  # one file name (Linux, macOS, Windows)
+LONGEST_SIDE_FILE = f"_{MAX_NUMBERED}.preview99_before.png"  # what the longest output/side name adds to stem+suffix
+
+
+def check_output_name_length(src: Path, options: CorrectOptions, folder: Path) -> None:
+    """1011 naming ``suffix`` when the output's (or a side file's) name would exceed 255 bytes,
+    before anything is written (the system would refuse it half-way with ENAMETOOLONG)."""
+    longest = f"{src.stem}{options.suffix}{LONGEST_SIDE_FILE}".encode("utf-8")
+    if len(longest) > NAME_MAX_BYTES:
+        raise DestinationUnwritable(
+            f"the corrected file's name would be too long ({len(longest)} bytes with its numbering and previews, "
+            f"at most {NAME_MAX_BYTES}): choose a shorter suffix or rename {src.name}",
+            path=str(folder / src.name), data={"param": "suffix"})
 
 
 @dataclass
@@ -112,65 +134,21 @@ def correct_file(path, options: CorrectOptions | None = None, *, library=None, p
     """Correct one DNG; returns the result dict (the report plus output paths). Raises on failure.
 
     ``batch_sites``: this photo's share of a batch scan (:func:`hotpixels.correct.batchscan.scan_batch`),
-    repaired in stage 3 besides its single-frame detections; None: no batch evidence.
+    repaired in stage 3 besides its single-frame detections; None: no batch evidence. Progress in
+    thousandths of the image (``total`` 1000), as the batch engine counts.
     """
     options = (options or CorrectOptions()).validated()
-    library = library if library is not None else _library(options)
-    report(progress, 0, 3, f"reading {Path(path).name}")
-    raw = _read(path)
+    library = library if library is not None else open_library(options)
+    report(progress, 0, 1000, f"reading {Path(path).name}")
+    raw = read_image(path)
     check_cancel(cancel)
-    report(progress, 1, 3, f"correcting {Path(path).name}")
-    job = _compute(raw, options, library, {}, set(), batch_sites)
+    report(progress, 333, 1000, f"correcting {Path(path).name}")
+    job = compute_image(raw, options, library, {}, set(), batch_sites)
     check_cancel(cancel)
-    report(progress, 2, 3, f"writing {job.output.name}")
-    result = _finish(job, options, cancel)
-    report(progress, 3, 3, "done")
+    report(progress, 667, 1000, f"writing {job.output.name}")
+    result = finish_image(job, options, cancel)
+    report(progress, 1000, 1000, "done")
     return result
-
-
-def correct_files(paths: Sequence, options: CorrectOptions | None = None, *, library=None,
-                  progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> list[dict[str, Any]]:
-    """Correct many DNGs; one result dict per path, in order (``ok: False`` with ``error`` on failure).
-
-    With ``options.batch == "auto"`` and stage 3 selected, a scan for batch evidence comes first
-    (progress: the first ``n`` of ``2 n`` units, then the corrections).
-    """
-    options = (options or CorrectOptions()).validated()
-    library = library if library is not None else _library(options)
-    paths = [os.fspath(p) for p in paths]
-    n = len(paths)
-    results: list[dict[str, Any] | None] = [None] * n
-    profiles: dict[str, Any] = {}
-    reserved: set[Path] = set()
-    writes: list[tuple[int, Future]] = []
-    if n == 0:
-        return []
-    scan = batch_scan_for(paths, options, progress=_scaled(progress, n, 2 * n), cancel=cancel)
-    base, total = (n, 2 * n) if isinstance(scan, BatchScan) else (0, n)
-    with ThreadPoolExecutor(1, thread_name_prefix="hp-read") as reader, \
-            ThreadPoolExecutor(1, thread_name_prefix="hp-write") as writer:
-        reading = reader.submit(_read, paths[0])
-        try:
-            for i, path in enumerate(paths):
-                check_cancel(cancel)
-                report(progress, base + i, total, f"image {i + 1} of {n}: {Path(path).name}")
-                current, reading = reading, (reader.submit(_read, paths[i + 1]) if i + 1 < n else None)
-                try:
-                    job = _compute(current.result(), options, library, profiles, reserved, batch_sites_for(scan, path))
-                except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
-                    results[i] = _failure(path, exc)
-                    continue
-                del current
-                _collect(writes, results, paths)  # at most one image waits for the writer
-                writes.append((i, writer.submit(_finish, job, options, cancel)))
-                del job
-        finally:
-            if reading is not None:
-                reading.cancel()
-            _collect(writes, results, paths)
-    check_cancel(cancel)
-    report(progress, total, total, "done")
-    return [r for r in results if r is not None]
 
 
 def batch_scan_for(paths: Sequence, options: CorrectOptions, *, progress: ProgressFn | None = None,
@@ -199,34 +177,15 @@ def batch_sites_for(scan: BatchScan | str | None, path) -> BatchSites:
     return scan.sites_for(path) or BatchSites.none("not part of the batch scan", frames=scan.frames)
 
 
-def _scaled(progress: ProgressFn | None, span: int, total: int) -> ProgressFn | None:
-    """A progress callback mapping a phase's ``done/of`` onto the first ``span`` of ``total`` units."""
-    if progress is None:
-        return None
-
-    def scaled(done: int, of: int, message: str = "") -> None:
-        progress(int(span * done / of) if of else 0, total, message)
-
-    return scaled
-
-
-def _collect(writes: list[tuple[int, Future]], results: list, paths: list[str]) -> None:
-    """Wait for the pending writes and store their results (errors as result dicts)."""
-    while writes:
-        i, fut = writes.pop(0)
-        try:
-            results[i] = fut.result()
-        except Exception as exc:  # noqa: BLE001
-            results[i] = _failure(paths[i], exc)
-
-
-def _failure(path: str, exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, HotPixelsError) and exc.CODE == -32800:
-        raise exc
+def failure_result(path: str, exc: BaseException) -> dict[str, Any]:
+    """``{path, ok: false, error}`` for an image that failed (the error table's shape)."""
+    if not isinstance(exc, HotPixelsError):
+        log.error("unexpected error correcting %s", path, exc_info=exc)
     return {"path": path, "ok": False, "error": as_hotpixels_error(exc).to_dict()}
 
 
-def _library(options: CorrectOptions):
+def open_library(options: CorrectOptions):
+    """The profile library the options name (None when no profile is wanted)."""
     if options.profile is None:
         return None
     from ..profiles.library import ProfileLibrary
@@ -234,15 +193,19 @@ def _library(options: CorrectOptions):
     return ProfileLibrary(options.library_dir)
 
 
-def _read(path) -> RawImage:
+def read_image(path, param: str | None = None) -> RawImage:
+    """Check the path (1001/1002 naming ``param``, the request parameter or argument that gave it)
+    and read the DNG, pixels and metadata."""
     from ..dng.reader import read_dng
+    from ..fileio import check_input_file
 
+    check_input_file(path, param)
     return read_dng(path)
 
 
 # --- the computation -----------------------------------------------------------------------------
 @dataclass
-class _Job:
+class ImageJob:
     raw: RawImage
     new_cfa_dn: np.ndarray
     output: Path
@@ -356,7 +319,7 @@ def resolve_profile(raw: RawImage, options: CorrectOptions, library, cache: dict
     """``(profile or None, info)``: which profile corrects this image and why."""
     cache = cache if cache is not None else {}
     if options.profile is None:
-        return None, {"name": None, "how": "none", "reason": "no profile requested (--profile none)"}
+        return None, _no_profile("none", "no profile requested (--profile none)")
     if options.profile == "auto":
         from ..profiles.match import match_profiles
 
@@ -367,7 +330,7 @@ def resolve_profile(raw: RawImage, options: CorrectOptions, library, cache: dict
                 raise NoMatchingProfile(
                     f"no profile matches this photo ({reason}): create one from dark frames of this camera, "
                     "or add residual detection, which needs none", path=raw.path, data={"reason": reason})
-            return None, {"name": None, "how": "auto", "reason": reason}
+            return None, _no_profile("auto", reason)
         name, why = m["best"], m["candidates"][0].get("explanation", "")
         how = "auto"
     else:
@@ -376,7 +339,11 @@ def resolve_profile(raw: RawImage, options: CorrectOptions, library, cache: dict
         cache[name] = _load_profile(library, name)
     profile = cache[name]
     check_profile_compatible(raw, profile)
-    return profile, {"name": name, "how": how, "reason": why}
+    return profile, {"name": name, "how": how, "reason": why, "why": why}
+
+
+def _no_profile(how: str, why: str) -> dict[str, Any]:
+    return {"name": None, "how": how, "reason": why, "why": why}
 
 
 def _load_profile(library, name: str):
@@ -409,8 +376,8 @@ def check_profile_compatible(raw: RawImage, profile) -> None:
         raise ProfileIncompatible(f"profile {name!r}: {exc.message}", path=raw.path, data=exc.data) from None
 
 
-def _compute(raw: RawImage, options: CorrectOptions, library, profiles: dict, reserved: set,
-             batch_sites: BatchSites | None = None) -> _Job:
+def compute_image(raw: RawImage, options: CorrectOptions, library, profiles: dict, reserved: set,
+             batch_sites: BatchSites | None = None) -> ImageJob:
     t0 = time.perf_counter()
     if raw.metadata.corrected_by_hotpixels and not options.force:
         raise AlreadyCorrected(f"{Path(raw.path or '?').name} was already corrected by HotPixels; "
@@ -420,7 +387,7 @@ def _compute(raw: RawImage, options: CorrectOptions, library, profiles: dict, re
     output = output_path(raw.path, options, reserved)
     rep = {"source": raw.path, "output": str(output), "camera": raw.metadata.to_json(), **rep}
     rep["seconds"]["compute"] = round(time.perf_counter() - t0, 3)
-    return _Job(raw=raw, new_cfa_dn=new, output=output, report=rep, changes=changes)
+    return ImageJob(raw=raw, new_cfa_dn=new, output=output, report=rep, changes=changes)
 
 
 def output_path(src, options: CorrectOptions, reserved: set | None = None) -> Path:
@@ -434,6 +401,7 @@ def output_path(src, options: CorrectOptions, reserved: set | None = None) -> Pa
             raise DestinationUnwritable(f"cannot create the output folder {folder}: {exc.strerror or exc}",
                                         path=str(folder)) from None
     reserved = reserved if reserved is not None else set()
+    check_output_name_length(src, options, folder)
     for k in range(1, MAX_NUMBERED):
         cand = folder / f"{src.stem}{options.suffix}{'' if k == 1 else f'_{k}'}.dng"
         if not cand.exists() and cand not in reserved:
@@ -442,7 +410,7 @@ def output_path(src, options: CorrectOptions, reserved: set | None = None) -> Pa
     raise OutputExists(f"no free output name for {src.name} in {folder}", path=str(src))
 
 
-def _finish(job: _Job, options: CorrectOptions, cancel) -> dict[str, Any]:
+def finish_image(job: ImageJob, options: CorrectOptions, cancel) -> dict[str, Any]:
     """Write the DNG (previews rendered meanwhile), then the report, sites file and previews;
     returns the result dict.
 
@@ -478,16 +446,20 @@ def _finish(job: _Job, options: CorrectOptions, cancel) -> dict[str, Any]:
         result["seconds"]["write"] = round(time.perf_counter() - t0, 3)
         base = _report_base(job, options)
         remove_stale_temps(base.parent)
+        regions: list[dict[str, Any]] = []
         if rendered is not None:
             from .previews import save_previews
 
-            result["previews"] = save_previews(rendered, base, files)
-        result.update(write_report(base, result, job.changes, files))
+            regions = save_previews(rendered, base, files)
+        first = regions[0] if regions else {}
+        result["previews"] = {"before": first.get("before"), "after": first.get("after"), "regions": regions}
+        side_files = write_report(base, result, job.changes, files)
     except BaseException:
         for f in files:
             f.unlink(missing_ok=True)
         raise
-    return {"path": job.raw.path, "ok": True, **result}
+    return {"path": job.raw.path, "ok": True, **result, "report_path": side_files["report"],
+            "sites_file": side_files["sites_file"]}
 
 
 def _numbered(src, options: CorrectOptions, start: Path):
@@ -514,7 +486,7 @@ def _report_folder(options: CorrectOptions) -> Path:
     return folder
 
 
-def _report_base(job: _Job, options: CorrectOptions) -> Path:
+def _report_base(job: ImageJob, options: CorrectOptions) -> Path:
     """Where the side files go: named after the output DNG, beside it or in ``report_dir``.
 
     Lightroom users want only photos in their photo folders, so the worker passes a report folder
@@ -525,7 +497,7 @@ def _report_base(job: _Job, options: CorrectOptions) -> Path:
     return _report_folder(options) / job.output.name
 
 
-def _render_previews(job: _Job) -> list[dict[str, Any]]:
+def _render_previews(job: ImageJob) -> list[dict[str, Any]]:
     from .previews import render_previews
 
     return render_previews(job.raw, job.new_cfa_dn, job.changes.all_yx())

@@ -4,9 +4,10 @@
   row starting on a byte boundary (exactly what :mod:`decode` reads).
 * Lossless JPEG: the tile is reshaped row-major into the *source's* JPEG frame (height, width,
   components — Adobe's 2-component Bayer frames stay 2-component) and encoded with the source's
-  predictor and precision by libjpeg-turbo (``imagecodecs.jpeg8_encode(lossless=True)``). Every
-  new stream is decoded again and compared with the intended tile before it is used, so a codec
-  problem can never write wrong pixels silently.
+  predictor and precision by libjpeg-turbo (``imagecodecs.jpeg8_encode(lossless=True)``). The
+  streams are not decoded here: the writer reads the whole output back before it takes its name
+  (:func:`hotpixels.dng.writer.verify_output`: every raw sample equal to what was meant), so a codec
+  problem can never write wrong pixels silently, and each tile is decoded once, not twice.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import imagecodecs
 import numpy as np
 
-from ..errors import CorruptData, UnsupportedLayout
+from ..errors import UnsupportedLayout
 from .layout import JpegGeometry, RawLayout, Segment
 
 
@@ -42,8 +43,4 @@ def encode_ljpeg(tile: np.ndarray, geom: JpegGeometry, seg: Segment) -> bytes:
     frame = flat.reshape(shape)
     if geom.precision < 16:  # what the frame cannot hold is clipped, like every other storage
         frame = np.minimum(frame, (1 << geom.precision) - 1)
-    stream = imagecodecs.jpeg8_encode(frame, lossless=True, predictor=geom.predictor, bitspersample=geom.precision)
-    check = np.asarray(imagecodecs.jpeg8_decode(stream))
-    if check.shape != frame.shape or not np.array_equal(check, frame):
-        raise CorruptData(f"re-encoding tile {seg.index} as lossless JPEG did not round-trip; nothing was written")
-    return bytes(stream)
+    return bytes(imagecodecs.jpeg8_encode(frame, lossless=True, predictor=geom.predictor, bitspersample=geom.precision))

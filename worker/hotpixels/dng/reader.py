@@ -41,7 +41,7 @@ from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, RawLayout, Segment, compressio
 from .metadata import add_exiftool_metadata, metadata_from_tags
 from .rawimage import CameraMetadata, RawImage
 from .tiff import (
-    PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW, TAG_ACTIVE_AREA, TAG_AS_SHOT_NEUTRAL, TAG_BITS_PER_SAMPLE,
+    LONG, SHORT, PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW, TAG_ACTIVE_AREA, TAG_AS_SHOT_NEUTRAL, TAG_BITS_PER_SAMPLE,
     TAG_BLACK_DELTA_H, TAG_BLACK_DELTA_V, TAG_BLACK_LEVEL, TAG_BLACK_REPEAT_DIM, TAG_CFA_LAYOUT,
     TAG_CFA_PATTERN, TAG_CFA_PLANE_COLOR, TAG_CFA_REPEAT_DIM, TAG_COLUMN_INTERLEAVE, TAG_COMPRESSION,
     TAG_DNG_VERSION, TAG_IMAGE_LENGTH, TAG_IMAGE_WIDTH, TAG_LINEARIZATION_TABLE, TAG_NEW_RAW_IMAGE_DIGEST,
@@ -186,6 +186,8 @@ def _segments(tf: TiffFile, ifd: Ifd, height: int, width: int):
                        f"{max_frame_pixels() / 1e6:.0f} MP this worker accepts", path=tf.name)
     if off_tag not in ifd.entries or cnt_tag not in ifd.entries:
         raise CorruptData("the raw image has no strip/tile offsets", path=tf.name)
+    if {ifd.entries[off_tag].type, ifd.entries[cnt_tag].type} - {SHORT, LONG}:
+        raise CorruptData("the raw image's strip/tile offsets are not stored as SHORT or LONG numbers", path=tf.name)
     listed = min(ifd.entries[off_tag].count, ifd.entries[cnt_tag].count)
     if listed < n:  # checked before n Segment objects exist: a damaged size could ask for billions
         raise TruncatedFile(
@@ -319,6 +321,10 @@ def read_dng(path, *, metadata: bool = True, pixels: bool = True) -> RawImage:
             stored = decode_all(tf.data, layout)
         else:
             stored = np.broadcast_to(np.uint16(0), (layout.height, layout.width))
+    if pixels and layout.compression != UNCOMPRESSED and stored.size and int(stored.max()) > (1 << layout.bits) - 1:
+        # a compressed stream can hold more bits than BitsPerSample says: the file contradicts
+        # itself, and writing it back at its declared depth would clip every pixel
+        raise CorruptData(f"the raw data holds values beyond its {layout.bits} bits per sample", path=path)
     cfa_dn = stored
     if pixels and layout.linearization is not None:
         cfa_dn = linearize(stored, layout.linearization)

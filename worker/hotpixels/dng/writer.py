@@ -11,7 +11,8 @@ What changes, and nothing else:
    shrank leaves zero bytes), and whatever no longer fits the run is appended at the end of the
    file (4-byte aligned); StripOffsets/TileOffsets and byte counts are rewritten in place.
    MakerNotes, DNGPrivateData and every other tag's data never move.
-2. NewRawImageDigest and RawImageDigest (when present, DNG spec 1.7; see :mod:`digest`) and
+2. NewRawImageDigest and RawImageDigest (when present, DNG spec 1.7; see :mod:`digest`; hashed on
+   a side thread while the file is copied and the tiles are encoded) and
    RawDataUniqueID = MD5(old ID + new digest) when a raw value changed (deterministic; tells
    Adobe's caches the raw changed); a write that changes no raw value keeps the source's ID.
 3. the HotPixels marker (:mod:`marker`): Software and the XMP packet, in place when they fit,
@@ -51,7 +52,7 @@ import numpy as np
 
 from ..errors import (
     CorruptData, DestinationUnwritable, FileNotReadable, HotPixelsError, InvalidOption, OutputExists,
-    UnsupportedCompression,
+    UnsupportedCompression, UnsupportedLayout,
 )
 from ..fileio import claim_name, remove_stale_temps, temp_path
 from ..progress import check_cancel, report
@@ -160,8 +161,9 @@ class _Output:
 
     def write_entry_values(self, e: Entry, values: list[int]) -> None:
         char = TYPES[e.type][0]
-        if e.type not in (3, 4) or len(values) != e.count:
-            raise InvalidOption(f"tag {e.tag} cannot hold {len(values)} offsets")
+        if e.type not in (3, 4) or len(values) != e.count:  # the source's own tag: its layout, not a request
+            raise UnsupportedLayout(f"tag {e.tag} of this file (type {e.type}, {e.count} values) cannot be "
+                                    f"rewritten with {len(values)} numbers")
         limit = 0xFFFF if e.type == 3 else 0xFFFFFFFF
         if max(values, default=0) > limit:
             raise DestinationUnwritable(f"tag {e.tag} (16-bit offsets) cannot point past 64 kB")
@@ -223,6 +225,8 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
         raise DestinationUnwritable(f"cannot write into {dst.parent}: {exc.strerror or exc}", path=str(dst)) from None
+    side = ThreadPoolExecutor(1, thread_name_prefix="hp-digest")
+    digests = side.submit(_digests_of, stored, layout)  # hashed while the file is copied and the tiles encoded
     try:
         shutil.copyfile(src, tmp)  # sendfile/copy_file_range on Linux: no copy through Python
         with open(tmp, "r+b") as f:
@@ -234,7 +238,7 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
                 else:
                     stats = _write_pixels(tf, fresh, raw, file_order, out, progress, cancel)
                 check_cancel(cancel)
-                digest = _write_digests(tf, fresh, stored, out, _raw_changed(tf, fresh, raw, stored, stats))
+                digest = _write_digests(tf, fresh, digests.result(), out, _raw_changed(tf, fresh, raw, stored, stats))
                 _write_marker(tf, out, note)
             f.flush()
             os.fsync(f.fileno())
@@ -252,6 +256,8 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        side.shutdown(wait=True)
     return {
         "path": str(dst), "bytes": size, "digest": digest["new"], "raw_data_unique_id": digest["unique_id"],
         "segments": len(fresh.segments), **stats,
@@ -549,14 +555,21 @@ def _raw_changed(tf: TiffFile, layout: RawLayout, raw, stored: np.ndarray, stats
     return not np.array_equal(old, stored)
 
 
-def _write_digests(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out: _Output, raw_changed: bool) -> dict:
-    """Digests of the new raw values; RawDataUniqueID changes only with them (Lightroom and Camera
-    Raw key their caches on it: an unchanged raw keeps its ID)."""
-    new = new_raw_image_digest(stored)
+def _digests_of(stored: np.ndarray, layout: RawLayout) -> tuple[bytes, bytes | None]:
+    """(NewRawImageDigest, RawImageDigest or None when the source has none) of the new raw values."""
+    has_old = layout.old_digest_entry is not None and layout.old_digest_entry.nbytes == 16
+    return new_raw_image_digest(stored), (raw_image_digest(stored) if has_old else None)
+
+
+def _write_digests(tf: TiffFile, layout: RawLayout, digests: tuple[bytes, bytes | None], out: _Output,
+                   raw_changed: bool) -> dict:
+    """Store the digests of the new raw values (:func:`_digests_of`); RawDataUniqueID changes only
+    with them (Lightroom and Camera Raw key their caches on it: an unchanged raw keeps its ID)."""
+    new, old_style = digests
     if layout.new_digest_entry is not None and layout.new_digest_entry.nbytes == 16:
         out.write_at(layout.new_digest_entry.value_pos, new)
-    if layout.old_digest_entry is not None and layout.old_digest_entry.nbytes == 16:
-        out.write_at(layout.old_digest_entry.value_pos, raw_image_digest(stored))
+    if old_style is not None:
+        out.write_at(layout.old_digest_entry.value_pos, old_style)
     unique = None
     e = layout.unique_id_entry
     if e is not None and e.nbytes == 16:

@@ -2,12 +2,12 @@
 
 The same network as :class:`hotpixels.model.net.PatchNet` (three valid 3x3 convolutions with ReLU,
 the frame context joined before two fully connected layers), from the same weights
-(:mod:`hotpixels.model.weights`), without torch. Each convolution is one matrix product over the
-whole batch: the 3x3 neighbourhoods of every output position are laid side by side
-(``im2col``, channels-last: column ``(dy * 3 + dx) * C + c``) and multiplied by the kernel
-reshaped to ``(9 C, out)``, in cache-sized batches of candidates spread over a few threads. The torch flatten order (channel, row, column) is folded into the first
-fully connected layer's columns once, at load. Logits agree with torch's to float32 rounding
-(``tests/python/test_model_numpy.py``).
+(:mod:`hotpixels.model.weights`), without torch. Each convolution is a matrix product: the 3x3
+neighbourhoods of every output position are laid side by side (``im2col``, channels-last: column
+``(dy * 3 + dx) * C + c``) and multiplied by the kernel reshaped to ``(9 C, out)``, in cache-sized
+batches of candidates spread over a few threads. The torch flatten order (channel, row, column) is
+folded into the first fully connected layer's columns once, at load. Logits agree with torch's to
+float32 rounding (``tests/python/test_model_numpy.py``: within 1e-4; 4.8e-6 on a 24 MP star field).
 """
 
 from __future__ import annotations

@@ -73,10 +73,8 @@ def exception_from_wire(error: dict[str, Any]) -> Exception:
 
 
 def error_result(exc: BaseException) -> dict[str, Any]:
-    """The per-image form inside a batch result: ``{code, name, message, path?, param?}``."""
-    obj = error_object(exc)
-    out = {"code": obj["code"], "name": obj["data"]["name"], "message": obj["message"]}
-    for key in ("path", "param"):
-        if key in obj["data"]:
-            out[key] = obj["data"][key]
-    return out
+    """The per-image form inside a result (a photo of ``image.correct``, a skipped one of
+    ``image.scanBatch``): the error table's shape, :meth:`hotpixels.errors.HotPixelsError.to_dict`."""
+    if not isinstance(exc, HotPixelsError):
+        log.error("unexpected error on one image", exc_info=exc)
+    return as_hotpixels_error(exc).to_dict()

@@ -17,7 +17,8 @@ method runs, :func:`validate` checks the whole request against the table:
 The method then reads the checked values through :class:`Params` (``p.str("suffix", "_hotpixels")``);
 its accessors keep their own checks, so a method without a table is still safe, only later.
 A new method or parameter is one line in a table: the kinds below cover strings, names, paths,
-numbers, booleans, lists, request ids and lists of objects (:class:`Objects`, a table per item).
+numbers, booleans, lists, request ids and lists of objects (:class:`Objects`, a table per item,
+e.g. ``{"sites": Objects(fields={"y": Number(lo=0, integer=True, required=True), ...})}``).
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..errors import DestinationUnwritable, FileNotReadable, HotPixelsError
+from ..errors import DestinationUnwritable, FileNotReadable, HotPixelsError, InvalidOption
 from ..fileio import check_input_file, refuse_pseudo_file
 from .errors import bad_param
 
 _MISSING = object()
 MAX_STRING_CHARS = 4096
 MAX_LIST_ITEMS = 100_000
+MAX_WHOLE = 2**31 - 1  # the bound of a whole-number parameter that names no other
 NAME_MAX_BYTES = 255  # one path component (Linux, macOS, Windows: 255)
 PATH_MAX_BYTES = 4096  # a whole path (Linux PATH_MAX; macOS allows 1024, Windows long paths 32767)
 
@@ -193,24 +195,11 @@ class Objects(Kind):
         for i, obj in enumerate(items):
             if not isinstance(obj, dict):
                 raise bad_param(name, f"'{name}'[{i}] must be an object")
-            out.append(validate(self.fields, obj, f"{name}[{i}]"))
-        return out
-
-
-@dataclass(frozen=True)
-class OneOf(Kind):
-    """Any of ``kinds`` (tried in order; the first one's message when none fits)."""
-
-    kinds: tuple[Kind, ...] = ()
-
-    def check(self, name: str, value: Any) -> Any:
-        first: HotPixelsError | None = None
-        for kind in self.kinds:
             try:
-                return kind.check(name, value)
-            except HotPixelsError as exc:
-                first = first or exc
-        raise first if first is not None else bad_param(name, f"'{name}' has no accepted form")
+                out.append(validate(self.fields, obj, f"'{name}'[{i}]"))
+            except InvalidOption as exc:  # name the request's parameter; the message says which item
+                raise bad_param(name, f"'{name}'[{i}]: {exc.message}", field=exc.data.get("param")) from None
+        return out
 
 
 # --- checks shared by the kinds and the accessors --------------------------------------------------
@@ -238,9 +227,14 @@ def check_number(name: str, value: Any, lo: float | None = None, hi: float | Non
         raise bad_param(name, f"'{name}' must be a finite number")
     if integer and isinstance(value, float) and not value.is_integer():
         raise bad_param(name, f"'{name}' must be a whole number")
+    if integer:  # a whole number is a count or a coordinate: never beyond 32 bits
+        lo = -MAX_WHOLE if lo is None else lo
+        hi = MAX_WHOLE if hi is None else hi
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         shown = value if abs(value) < 1e15 else f"{float(value):.3g}"
-        raise bad_param(name, f"'{name}' must be between {lo} and {hi} (got {shown})")
+        span = (f"between {lo} and {hi}" if lo is not None and hi is not None
+                else f"at least {lo}" if lo is not None else f"at most {hi}")
+        raise bad_param(name, f"'{name}' must be {span} (got {shown})")
     return int(value) if integer else value
 
 
@@ -375,5 +369,5 @@ def check_output_dir(path: str, param: str, *, create: bool = True) -> None:
                                     path=path, data={"param": param})
 
 
-__all__ = ["Bool", "Folder", "InputFile", "Kind", "List", "Number", "Objects", "OneOf", "OutputFolder", "Params", "PathStr",
+__all__ = ["Bool", "Folder", "InputFile", "Kind", "List", "Number", "Objects", "OutputFolder", "Params", "PathStr",
            "Photo", "RequestId", "Str", "Suffix", "check_input_file", "check_output_dir", "validate"]

@@ -9,15 +9,18 @@ Threads:
   members of a batch are routed one by one the same way; a :class:`Batch` collects their responses
   and sends them as one array when the last has answered.
 * **lanes** — ``job`` runs long work one request at a time, in arrival order (a second
-  ``image.correct`` while one runs is *queued*, not refused: the plugin sends a batch as one request
-  per image and lets them queue); ``quick`` runs short library/file calls beside a job.
+  ``image.correct`` while one runs is *queued*, not refused); ``quick`` runs short library/file calls beside a job.
 * **ticker** — every running request with an id gets ``$/progress {id, done, total, message}`` at
   least every :attr:`Server.progress_interval_s` (0.5 s) even when the engine is silent; queued ones
   get a "waiting" tick too, so a client can tell a slow worker from a dead one.
 
 Cancellation: ``$/cancelRequest {id}`` sets the running request's ``threading.Event`` (the engine
 checks it between units, removes partial files and raises ``Cancelled`` → -32800) or removes a queued
-request, which is answered -32800 at once.
+request, which is answered -32800 at once. ``$/cancelRequest {id, path}`` marks one image of a
+(running or queued) request cancelled (:meth:`Call.image_cancelled`); the engine skips or stops it.
+
+Results: a group ``image.correct`` sends each image's result as ``$/result {id, index, total,
+result}`` (:meth:`Call.send_result`) as soon as it is written.
 
 Stopping: end of input (EOF) lets queued work finish, then :meth:`Server.serve` returns 0 — but a
 running job that reports no progress for :attr:`Server.eof_stall_s` is cancelled, and one that
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import sys
 import threading
 import time
@@ -87,6 +91,7 @@ class Call:
         self._last_change = time.monotonic()
         self._dirty = False
         self._finished = False
+        self._cancelled_paths: set[str] = set()
 
     @property
     def has_id(self) -> bool:
@@ -128,6 +133,24 @@ class Call:
             due = time.monotonic() - self._last_sent >= MIN_PROGRESS_GAP_S or new[0] >= new[1] > 0
         if due:
             self.send_progress()
+
+    def cancel_image(self, path: str) -> None:
+        """``$/cancelRequest {id, path}``: cancel only that image of this request (queued or running)."""
+        with self._lock:
+            self._cancelled_paths.add(path)
+            self._cancelled_paths.add(os.path.abspath(path))
+
+    def image_cancelled(self, path: str) -> bool:
+        """Whether the client cancelled this one image (the path as sent, or the same file)."""
+        with self._lock:
+            if not self._cancelled_paths:
+                return False
+            return path in self._cancelled_paths or os.path.abspath(path) in self._cancelled_paths
+
+    def send_result(self, index: int, total: int, result: dict[str, Any]) -> None:
+        """``$/result {id, index, total, result}``: one image of a group request is final."""
+        if self.has_id:
+            self.server.notify("$/result", {"id": self.id, "index": index, "total": total, "result": result})
 
     def send_progress(self) -> None:
         if not self.has_id:
@@ -179,9 +202,16 @@ class Lane:
             self.queue.append(call)
             self.cond.notify_all()
 
-    def cancel(self, request_id: Any) -> bool:
-        """Cancel a running or queued call with this id; ``True`` when one was found."""
+    def cancel(self, request_id: Any, path: str | None = None) -> bool:
+        """Cancel a running or queued call with this id (with ``path``: only that image of it);
+        ``True`` when one was found."""
         with self.cond:
+            if path is not None:
+                for call in ([self.running] if self.running is not None else []) + list(self.queue):
+                    if call.has_id and call.id == request_id:
+                        call.cancel_image(path)
+                        return True
+                return False
             if self.running is not None and self.running.has_id and self.running.id == request_id:
                 self.running.cancel.set()
                 return True
@@ -273,8 +303,9 @@ class Server:
         if self._stop_reason != "eof":
             for lane in self.lanes.values():
                 lane.cancel_all()
+            grace_s = 1.0 if self._stop_reason == "eof_stalled" else self.stop_grace_s  # it had its grace
             for lane in self.lanes.values():
-                lane.wait_idle(self.stop_grace_s)
+                lane.wait_idle(grace_s)
         log.info("worker stopping (%s)", self._stop_reason)
         self.state.close()
         self.transport.close()
@@ -411,8 +442,8 @@ class Server:
     def reply_error(self, call: Call, exc: BaseException) -> None:
         call.finish({"jsonrpc": "2.0", "id": call.id, "error": error_object(exc)})
 
-    def cancel(self, request_id: Any) -> bool:
-        return any(lane.cancel(request_id) for lane in self.lanes.values())
+    def cancel(self, request_id: Any, path: str | None = None) -> bool:
+        return any(lane.cancel(request_id, path) for lane in self.lanes.values())
 
     # --- writing --------------------------------------------------------------------------------
     def send(self, message: Any) -> bool:

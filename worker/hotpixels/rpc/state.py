@@ -242,6 +242,12 @@ def _fallback_library_dir() -> Path:
     return base / "HotPixels" / "profiles"
 
 
+def _real(folder: str | os.PathLike) -> str:
+    """The absolute, symlink-free form of a folder path; never raises (``Path.resolve`` raises on
+    a symlink loop, which a hostile ``library`` or ``HOTPIXELS_LIBRARY`` can hold)."""
+    return os.path.realpath(os.path.expanduser(os.fspath(folder)))
+
+
 class WorkerState:
     """Long-lived state shared by every method of one worker process."""
 
@@ -256,14 +262,14 @@ class WorkerState:
     def library_dir(self, library: str | None) -> str:
         """The folder a request's ``library`` parameter means (default: the configured one)."""
         if library:
-            return str(Path(library).expanduser().resolve())
+            return _real(library)
         if self.default_library:
-            return str(Path(self.default_library).expanduser().resolve())
+            return _real(self.default_library)
         try:
             from ..profiles.library import default_library_dir
         except ImportError:
             return str(_fallback_library_dir())
-        return str(Path(default_library_dir()).expanduser().resolve())
+        return _real(default_library_dir())
 
     def library(self, library: str | None = None) -> Any:
         """The profile library (with cached ``get``) for a request's ``library`` parameter."""

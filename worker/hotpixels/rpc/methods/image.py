@@ -1,24 +1,28 @@
-"""``image.*`` methods: inspect a DNG, scan a batch, correct one or many.
+"""``image.*`` methods: inspect a DNG, scan a batch, correct a group.
 
-``image.correct`` is a job (one at a time, progress, cancel). Each image is corrected on its own:
-a bad file becomes ``{path, ok: false, error}`` in ``results`` and the others go on. Cancelling
-stops at the next unit of work; the engine removes the image's partial output, and the call ends
-with -32800 (``data.results`` lists the images finished before the cancel, whose files stay).
+``image.correct`` is a job (one at a time, progress, cancel) run by the batch engine
+(:mod:`hotpixels.correct.engine`), the same one the CLI uses: reading, correcting and writing
+overlap across the group, and each image's result goes out as a ``$/result`` notification as soon
+as its files are written; the response lists them all again. A bad file becomes
+``{path, ok: false, error}`` and the others go on. ``$/cancelRequest {id}`` stops the request
+(-32800, ``data.results`` lists the images finished, whose files stay; the image in flight leaves
+nothing); ``$/cancelRequest {id, path}`` cancels only that photo (its result is the ``cancelled``
+error) and the rest go on.
 
 ``image.scanBatch`` is a job too: it reads the photos once for stage 3's batch evidence
 (:mod:`hotpixels.correct.batchscan`) and the worker holds the result (per photo its group's defect
-sites) under a ``batch_id``; ``image.correct`` calls naming that id, one per photo as the plugin
-sends them, repair those sites too. A multi-photo ``image.correct`` with ``batch: "auto"`` scans
-by itself first.
+sites) under a ``batch_id``; ``image.correct`` calls naming that id repair those sites too (an id
+the worker no longer holds is 1014 ``batch_expired``). A group ``image.correct`` without one and
+with ``batch: "auto"`` scans by itself first.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...errors import Cancelled, HotPixelsError
+from ...errors import BatchExpired, Cancelled, HotPixelsError
 from ..errors import bad_param, error_result
-from ..params import Bool, Folder, InputFile, List, Number, OutputFolder, Photo, Str, Suffix, check_input_file, check_output_dir
+from ..params import Bool, Folder, InputFile, List, Number, OutputFolder, Photo, Str, Suffix, check_output_dir
 from . import rpc_method
 
 STAGES = ("dark", "hot", "residual")
@@ -87,7 +91,8 @@ def _proposals(group: dict[str, Any], library: Any) -> int:
     "output_dir": OutputFolder(null_ok=True), "suffix": Suffix(), "force": Bool(), "library": LIBRARY,
     "report_dir": OutputFolder(null_ok=True), "batch_id": Str(max_chars=200, null_ok=True), "batch": Str(choices=BATCH_MODES)})
 def correct(call: Any, p: Any) -> dict[str, Any]:
-    """Correct one image (``path``) or several (``paths``); per-image failures are results."""
+    """Correct one image (``path``) or a group (``paths``); per-image failures are results, each
+    image's result is also sent as ``$/result`` as soon as it is written."""
     paths, param = _paths(p)
     profile = p.any("profile", "auto")
     if profile is not None and (not isinstance(profile, str) or not profile.strip()):
@@ -109,7 +114,8 @@ def correct(call: Any, p: Any) -> dict[str, Any]:
         from ...userdirs import default_report_dir
 
         report_dir = str(default_report_dir())
-    from ...correct.pipeline import CorrectOptions, batch_scan_for, batch_sites_for
+    from ...correct.engine import correct_stream
+    from ...correct.pipeline import CorrectOptions
 
     options = CorrectOptions(profile=profile, stages=tuple(stages), sensitivity=sensitivity, output_dir=output_dir,
                              suffix=suffix, force=force, library_dir=library_dir,
@@ -117,40 +123,30 @@ def correct(call: Any, p: Any) -> dict[str, Any]:
     library = call.state.library(library_dir) if options.profile is not None else None
     if options.profile not in (None, "auto"):
         library.path_of(options.profile)  # a missing named profile fails the call before any work
-    n = len(paths)
-    results: list[dict[str, Any]] = []
+    results: list[dict[str, Any] | None] = [None] * len(paths)
     try:
-        evidence = held if held is not None else batch_scan_for(paths, options, progress=_scanning(call, n),
-                                                                  cancel=call.cancel)
-        for i, path in enumerate(paths):
-            results.append(_correct_one(call, path, param, options, library, i, n, batch_sites_for(evidence, path)))
+        for i, result in correct_stream(paths, options, library=library, progress=call.progress, cancel=call.cancel,
+                                        evidence=held, image_cancelled=call.image_cancelled, param=param):
+            results[i] = result
+            call.send_result(i, len(paths), result)
     except Cancelled as exc:
-        exc.data["results"] = results
+        exc.data["results"] = [r for r in results if r is not None]
         raise
-    call.progress(1000 * n, 1000 * n, "done")
     return {"results": results}
 
 
 def _held_scan(call: Any, batch_id: str | None, batch: str) -> Any:
-    """The scan held under ``batch_id`` (None when no id was given); refuses an unknown one."""
+    """The scan held under ``batch_id`` (None when no id was given); refuses an unknown one (1014)."""
     if batch_id is None:
         return None
     if batch == "off":
         raise bad_param("batch", "'batch': \"off\" and a 'batch_id' contradict each other; give one of them")
     held = call.state.batches.get(batch_id)
     if held is None:
-        raise bad_param("batch_id", "this batch scan is unknown or has expired (the worker keeps the last "
-                                    f"{call.state.batches.keep}); scan the photos again with image.scanBatch")
+        raise BatchExpired("this batch scan is unknown or has expired (the worker keeps the last "
+                           f"{call.state.batches.keep}); scan the photos again with image.scanBatch, or correct "
+                           "without it", data={"param": "batch_id"})
     return held
-
-
-def _scanning(call: Any, count: int) -> Any:
-    """Progress of the scan before the corrections: ``done`` stays 0 of ``1000 × count`` (so ``done``
-    still counts thousandths of corrected images), the message says how far the scan is."""
-    def progress(done: int, total: int, message: str = "") -> None:
-        call.progress(0, 1000 * count, message)
-
-    return progress
 
 
 def _paths(p: Any) -> tuple[list[str], str]:
@@ -161,38 +157,3 @@ def _paths(p: Any) -> tuple[list[str], str]:
     if not p.has("paths"):
         raise bad_param("paths", "image.correct needs 'path' (one image) or 'paths' (a list)")
     return p.str_list("paths"), "paths"
-
-
-def _correct_one(call: Any, path: str, param: str, options: Any, library: Any, index: int, count: int,
-                 batch_sites: Any) -> dict[str, Any]:
-    """One image: its result dict, or ``{path, ok: false, error}``; only a cancel escapes."""
-    from ...correct.pipeline import correct_file
-
-    def progress(done: int, total: int, message: str = "") -> None:
-        frac = done / total if total else 0.0
-        prefix = f"image {index + 1}/{count}: " if count > 1 else ""
-        call.progress(1000 * index + int(1000 * frac), 1000 * count, prefix + message)
-
-    try:
-        check_input_file(path, param)
-        result = correct_file(path, options, library=library, progress=progress, cancel=call.cancel,
-                              batch_sites=batch_sites)
-    except Cancelled:
-        raise
-    except Exception as exc:  # noqa: BLE001 - one bad image must not fail the others
-        return {"path": path, "ok": False, "error": error_result(exc)}
-    return shape_result(result)
-
-
-def shape_result(result: dict[str, Any]) -> dict[str, Any]:
-    """The pipeline's result in the documented shape (its own fields are kept as they are)."""
-    out = dict(result)
-    profile = dict(out.get("profile") or {})
-    profile.setdefault("why", profile.get("reason"))
-    out["profile"] = profile
-    out.setdefault("report_path", out.get("report"))
-    previews = out.get("previews")
-    if isinstance(previews, list):
-        first = previews[0] if previews else {}
-        out["previews"] = {"before": first.get("before"), "after": first.get("after"), "regions": previews}
-    return out

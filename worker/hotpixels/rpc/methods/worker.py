@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ... import PROTOCOL_VERSION, __version__
-from ..params import Number, RequestId, Str
+from ..params import Number, Photo, RequestId, Str
 from . import rpc_method
 
 READ_COMPRESSIONS = [1, 7, 52546]  # none, lossless JPEG, JPEG XL (read only)
@@ -67,12 +67,14 @@ def shutdown(call: Any, p: Any) -> dict[str, Any]:
     return {"ok": True}
 
 
-@rpc_method("$/cancelRequest", lane="inline", params={"id": RequestId(required=True)})
+@rpc_method("$/cancelRequest", lane="inline", params={"id": RequestId(required=True), "path": Photo()})
 def cancel_request(call: Any, p: Any) -> dict[str, Any]:
-    """Cancel request ``id`` (running: its cancel event is set; queued: answered -32800 now).
+    """Cancel request ``id`` (running: its cancel event is set; queued: answered -32800 now), or with
+    ``path`` only that image of it (its result becomes the ``cancelled`` error; the others go on).
 
     Normally a notification (no reply); sent with an id it answers ``{cancelled: bool}``.
     """
     request_id = p.any("id")
+    path = p.str("path", None)
     p.done()
-    return {"cancelled": call.server.cancel(request_id)}
+    return {"cancelled": call.server.cancel(request_id, path)}
