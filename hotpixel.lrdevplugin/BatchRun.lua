@@ -17,6 +17,7 @@ BatchRun.lua: "Correct Hot Pixels…" runs its batch (issue 16's one batch engin
 
 local LrApplication = import "LrApplication"
 local LrFileUtils = import "LrFileUtils"
+local LrPathUtils = import "LrPathUtils"
 local LrProgressScope = import "LrProgressScope"
 
 local BatchScan = require "BatchScan"
@@ -155,6 +156,12 @@ local function correctGroup(jobs, props, batchScope, summary, progressEnd)
         photoScopes[i] = LrProgressScope { parent = groupScope, caption = job.entry.fileName }
     end
     params.batch_id = BatchScan.idFor(summary.batch, first.entry.path)
+    for _, job in ipairs(jobs) do
+        -- where the worker will write this photo when the name is free (it never overwrites: else it numbers)
+        job.expected = LrPathUtils.child(job.entry.outputFolder, LrPathUtils.removeExtension(job.entry.fileName) ..
+            tostring(props.suffix) .. ".dng")
+        job.expectedWasFree = LrFileUtils.exists(job.expected) == false
+    end
     local handle, partCancelled = {}, {}
     local function checkPhotoCancels()
         for i, scope in ipairs(photoScopes) do
@@ -171,6 +178,7 @@ local function correctGroup(jobs, props, batchScope, summary, progressEnd)
             local index = tonumber(note.index)
             local job = index and jobs[index + 1]
             if job then
+                Log.info("result arrived for", job.entry.path, "(", index + 1, "of", #jobs, ")")
                 takeResult(summary, job, Ui.value(note.result))
                 photoScopes[index + 1]:done()
                 done = done + 1
@@ -182,7 +190,19 @@ local function correctGroup(jobs, props, batchScope, summary, progressEnd)
     }
     local result, err = requestCorrect(params, opts, summary.batch)
     if not result and err.name == "worker_stopped" and not batchScope:isCanceled() and not groupScope:isCanceled() then
-        -- the worker died: it is restarted once (WorkerClient) and the photos it had not finished are sent again
+        -- the worker died: it is restarted once (WorkerClient) and the photos it had not finished are sent
+        -- again. It writes, reads and computes photos overlapped, so it may have finished a file without
+        -- reporting it: a complete file at a name that was free before (the worker writes atomically) is
+        -- taken as that photo's result rather than corrected a second time.
+        for _, job in ipairs(jobs) do
+            if not job.entry.finished and job.expectedWasFree and LrFileUtils.exists(job.expected) == "file" then
+                Log.warn("the worker wrote", job.expected, "before it stopped; taking that file")
+                job.entry.note = Loc.text("Batch/Unreported", "The worker stopped right after writing this photo, " ..
+                    "so its counts are not known.")
+                takeResult(summary, job, { path = job.entry.path, ok = true, output = job.expected,
+                    counts = {}, profile = {} })
+            end
+        end
         local again = Json.array()
         for _, job in ipairs(jobs) do
             if not job.entry.finished then
@@ -204,9 +224,13 @@ local function correctGroup(jobs, props, batchScope, summary, progressEnd)
                 takeResult(summary, job, Ui.value(note.result))
             end
         end
-        result, err = WorkerClient.call("image.correct", params, opts)
-        if not result and err.name ~= "worker_stopped" then
-            err = firstErr
+        if #again > 0 then
+            result, err = WorkerClient.call("image.correct", params, opts)
+            if not result and err.name ~= "worker_stopped" then
+                err = firstErr
+            end
+        else
+            result, err = { results = {} }, nil
         end
     end
     for _, scope in ipairs(photoScopes) do

@@ -122,12 +122,9 @@ describe("Correct Hot Pixels…", function()
         local sim = world.simulate(11)
         world.profile(sim, "SimCam night")
         world.selectFiles(sim.lights)
-        local batch
         sdk.onProgress(function(scope, what, caption)
-            if scope.title == "Correcting hot pixels" then
-                batch = scope
-            elseif what == "caption" and batch and tostring(caption):find("image 2/3", 1, true) then
-                batch:cancel() -- the user clicks the progress bar's X as the worker starts on image 2
+            if scope.title == "Correcting hot pixels" and what == "caption" and tostring(caption):find("^1 of 3") then
+                scope:cancel() -- the user clicks the progress bar's X as soon as the first photo is done
             end
         end)
         world.answerCorrectDialog({ stageResidual = true })
@@ -137,6 +134,20 @@ describe("Correct Hot Pixels…", function()
         assert.is_true(summary.cancelled)
         assert.are.equal(0, #summary.failed)
         assert.are.equal(3, #summary.corrected + #summary.notDone)
+        -- the finished photos (at least the first; the worker overlaps photos) are kept, imported, selected;
+        -- every corrected file on disk is one of them: nothing half-written, nothing orphaned
+        assert.are.equal("light_0001.dng", summary.corrected[1] and summary.corrected[1].fileName)
+        assert.are.same(sdk.catalog.added, sdk.catalog.targets)
+        assert.are.equal(1, #sdk.catalog.undoSteps)
+        local imported = {}
+        for _, photo in ipairs(sdk.catalog.added) do
+            imported[photo:getRawMetadata("path")] = true
+        end
+        for _, name in ipairs(world.listDir(sim.dir .. "/lights")) do
+            if name:find("_hotpixels", 1, true) and name:find("%.dng$") then
+                assert.is_true(imported[sim.dir .. "/lights/" .. name], "a file the catalog does not know: " .. name)
+            end
+        end
         for _, name in ipairs(world.listDir(sim.dir .. "/lights")) do
             assert.is_nil(name:find("light_0003_hotpixels", 1, true), "output after cancel " .. name)
             assert.is_nil(name:find("%.tmp$") or name:find("partial", 1, true), "partial file " .. name)
@@ -180,9 +191,10 @@ describe("Correct Hot Pixels…", function()
         world.selectFiles(sim.lights)
         local WorkerClient = require "WorkerClient"
         local killed
-        sdk.onProgress(function(_, what, caption)
-            if not killed and what == "caption" and tostring(caption):find("image 2/3", 1, true) then
-                killed = WorkerClient.shared():pid() -- the worker dies as it starts on image 2
+        sdk.onProgress(function(scope, what, caption)
+            if not killed and scope.title == "Correcting hot pixels" and what == "caption"
+                and tostring(caption):find("^1 of 3") then
+                killed = WorkerClient.shared():pid() -- the worker dies once it has reported the first photo
                 os.execute("kill -9 " .. killed)
             end
         end)
@@ -191,8 +203,12 @@ describe("Correct Hot Pixels…", function()
         local summary = world.runCommand(CorrectDialog)
 
         assert.truthy(killed)
-        assert.are.equal(3, #summary.corrected + #summary.failed)
-        assert.is_true(#summary.corrected >= 2, summary.failed[1] and summary.failed[1].failure)
+        assert.are.equal(3, #summary.corrected, summary.failed[1] and summary.failed[1].failure)
+        -- photo 1 came back as a `$/result` before the crash, and a photo the worker had written without
+        -- reporting it is taken as it is: nothing is corrected twice
+        for _, name in ipairs(world.listDir(sim.dir .. "/lights")) do
+            assert.is_nil(name:find("_hotpixels_2", 1, true), "a duplicate " .. name)
+        end
         assert.are.equal(1, WorkerClient.shared().restarts)
         assert.are_not.equal(killed, WorkerClient.shared():pid())
         assert.are.equal(#summary.corrected, #sdk.catalog.added)
@@ -233,5 +249,41 @@ describe("Correct Hot Pixels…", function()
         for _, name in ipairs(world.listDir(sim.dir .. "/lights")) do
             assert.is_nil(name:find("_hotpixels", 1, true), name)
         end
+    end)
+
+    itWithWorker("one request for the group: each photo's result arrives as it is done, and one photo can be " ..
+        "cancelled alone", function()
+        local sim = world.simulate(11)
+        world.profile(sim, "SimCam night")
+        world.selectFiles(sim.lights)
+        local cancelled
+        sdk.onProgress(function(group, what)
+            -- the worker's first progress on the group's bar: photo 1 is under way
+            if not cancelled and what == "caption" and group.parent
+                and group.parent.title == "Correcting hot pixels" then
+                for _, scope in ipairs(sdk.scopes()) do
+                    if scope.caption == "light_0003.dng" then
+                        cancelled = scope
+                        scope:cancel() -- the user cancels photo 3 while photo 1 is being corrected
+                    end
+                end
+            end
+        end)
+        world.answerCorrectDialog({ stageResidual = false })
+
+        local summary = world.runCommand(CorrectDialog)
+
+        assert.truthy(cancelled)
+        assert.are.equal(2, #summary.corrected, summary.failed[1] and summary.failed[1].failure)
+        assert.are.equal("light_0003.dng", summary.notDone[1] and summary.notDone[1].fileName)
+        local arrived = 0
+        for _, line in ipairs(sdk.logs()) do
+            arrived = arrived + (line:find("^info result arrived for") and 1 or 0)
+        end
+        assert.are.equal(3, arrived, "three $/result notifications: two photos and the cancelled one")
+        for _, name in ipairs(world.listDir(sim.dir .. "/lights")) do
+            assert.is_nil(name:find("light_0003_hotpixels", 1, true), name)
+        end
+        assert.are.equal(2, #sdk.catalog.added)
     end)
 end)
