@@ -135,9 +135,9 @@ def test_two_runs_started_together_on_one_input_give_two_distinct_good_outputs(t
     names = sorted(Path(r["output"]).name for r in results)
     assert names == ["night_hotpixels.dng", "night_hotpixels_2.dng"]
     for r in results:
-        report = json.loads(Path(r["report"]).read_text())
+        report = json.loads(Path(r["report_path"]).read_text())
         assert report["output"] == r["output"], "each report describes its own DNG"
-        assert Path(r["report"]).name == Path(r["output"]).stem + ".hotpixels.json"
+        assert Path(r["report_path"]).name == Path(r["output"]).stem + ".hotpixels.json"
         read_dng(r["output"], metadata=False)
     assert temp_files(tmp_path) == []
 
@@ -159,6 +159,9 @@ def test_a_name_taken_while_the_file_was_written_goes_to_the_next_number(tmp_pat
     assert taken.read_bytes() == b"another run's file"
     assert written[0]["path"] == str(tmp_path / "out_2.dng")
     assert temp_files(tmp_path) == []
+    # taken before the write began (the other run finished first): the next free name, not 1012
+    again = write_corrected_dng(raw, raw.cfa_dn, taken, alternatives=[tmp_path / "out_2.dng", tmp_path / "out_3.dng"])
+    assert again["path"] == str(tmp_path / "out_3.dng")
 
 
 # -- full disk, read-only report folder -------------------------------------------------------------

@@ -27,6 +27,7 @@ import re
 import stat
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Union
@@ -110,8 +111,9 @@ def claim_name(tmp: str | os.PathLike, candidates) -> Path:
 
 
 _TEMP_RE = re.compile(r"^\..*\.hp(\d+)-[0-9a-f]{8}\.tmp$")
-_CLEANED: set[str] = set()
+_CLEANED: dict[str, float] = {}  # folder -> when it was last looked at (time.monotonic)
 _CLEANED_LOCK = threading.Lock()
+RESCAN_AFTER_S = 60.0  # a long-lived worker looks at a folder again after this long
 
 
 def temp_path(path: str | os.PathLike) -> Path:
@@ -135,15 +137,16 @@ def _process_alive(pid: int) -> bool:
 def remove_stale_temps(folder: str | os.PathLike, *, again: bool = False) -> list[str]:
     """Remove the temporary files of :func:`temp_path` in ``folder`` whose process is gone.
 
-    Done once per folder per process (``again=True`` forces a new look); returns the removed
-    names. Never fails: a folder that cannot be listed or a file another run removed first is
+    Done once a minute at most per folder and process (``again=True`` forces a new look);
+    returns the removed names. Never fails: a folder that cannot be listed or a file another run removed first is
     skipped.
     """
     key = os.path.abspath(os.fspath(folder))
+    now = time.monotonic()
     with _CLEANED_LOCK:
-        if key in _CLEANED and not again:
+        if not again and now - _CLEANED.get(key, -RESCAN_AFTER_S) < RESCAN_AFTER_S:
             return []
-        _CLEANED.add(key)
+        _CLEANED[key] = now
     removed = []
     try:
         names = os.listdir(key)

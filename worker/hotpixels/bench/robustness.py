@@ -81,8 +81,9 @@ def check_case(mutant: Path, case_dir: Path) -> dict[str, Any]:
     out["original_changed"] = _sha256(src) != before
     expected = {src.name}
     if out["correct"]["ok"]:
-        expected |= {Path(res["output"]).name, Path(res["report"]).name, Path(res["sites_file"]).name}
-        expected |= {Path(p[k]).name for p in res.get("previews") or [] for k in ("before", "after")}
+        expected |= {Path(res["output"]).name, Path(res["report_path"]).name, Path(res["sites_file"]).name}
+        regions = (res.get("previews") or {}).get("regions") or []
+        expected |= {Path(p[k]).name for p in regions for k in ("before", "after")}
         out["readback"] = _check_output(src, Path(res["output"]), Path(res["sites_file"]))
     out["leftovers"] = sorted(set(os.listdir(case_dir)) - expected)
     missing = sorted(expected - set(os.listdir(case_dir)))

@@ -209,6 +209,9 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
         raise UnsupportedCompression(f"cannot write raw data with compression {compression_name(layout.compression)}",
                                      path=layout.path)
     src, dst = Path(layout.path), Path(os.fspath(dst_path))
+    names = iter(alternatives)
+    if not overwrite and dst.exists():  # taken since the caller chose it (another run): the next free one
+        dst = next((Path(c) for c in names if not Path(c).exists()), dst)
     _check_destination(src, dst, overwrite)
     try:
         st = os.stat(src)
@@ -249,7 +252,7 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
         if overwrite:
             os.replace(tmp, dst)
         else:
-            dst = claim_name(tmp, _then(dst, alternatives))
+            dst = claim_name(tmp, _then(dst, names))
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise DestinationUnwritable(f"cannot write {dst}: {exc.strerror or exc}", path=str(dst)) from None
