@@ -90,6 +90,7 @@ class Call:
         self._last_sent = 0.0
         self._last_change = time.monotonic()
         self._dirty = False
+        self._engine_spoke = False  # the engine's first report is always sent at once
         self._finished = False
         self._cancelled_paths: set[str] = set()
 
@@ -110,6 +111,12 @@ class Call:
         elif response is not None:
             self.server.send(response)
 
+    def mark_started(self) -> None:
+        """The lane runs this call now: its first engine step goes out at once, after "queued"."""
+        with self._lock:
+            self.started = True
+            self._engine_spoke = False
+
     def quiet_s(self) -> float:
         """Seconds since the engine last reported a change of progress (or since the call started)."""
         with self._lock:
@@ -122,7 +129,8 @@ class Call:
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         """Engine progress callback: sent at once when it changed, at most every 0.1 s; a change
-        that arrives sooner is sent by the ticker within the next 0.1 s."""
+        that arrives sooner is sent by the ticker within the next 0.1 s. The engine's first report
+        (the first step's name) is always sent at once, so a fast step is never merged away."""
         new = (int(done), int(total), str(message))
         with self._lock:
             if new == self._state:
@@ -130,7 +138,9 @@ class Call:
             self._state = new
             self._last_change = time.monotonic()
             self._dirty = True
-            due = time.monotonic() - self._last_sent >= MIN_PROGRESS_GAP_S or new[0] >= new[1] > 0
+            due = (not self._engine_spoke or time.monotonic() - self._last_sent >= MIN_PROGRESS_GAP_S
+                   or new[0] >= new[1] > 0)
+            self._engine_spoke = True
         if due:
             self.send_progress()
 
@@ -256,7 +266,7 @@ class Lane:
                 call = self.queue.popleft()
                 self.running = call
             try:
-                call.started = True
+                call.mark_started()
                 self.server.execute(call)
             except Exception:  # noqa: BLE001 - the lane must survive anything
                 log.exception("lane %s: unexpected failure", self.name)
