@@ -137,9 +137,18 @@ def test_per_frame_statistics_follow_each_dark(rggb_session, rggb_build):
         assert 0.8 * rggb_build.model.n_hot < s["hot_count"] <= rggb_build.model.n_hot
 
 
-def test_one_dark_is_not_enough(rggb_session):
+def test_no_dark_is_not_enough():
     with pytest.raises(NotEnoughDarks):
-        build_profile_data(rggb_session.darks[:1])
+        build_profile_data([])
+
+
+def test_a_single_dark_is_accepted_and_finds_the_hot_pixels_but_no_rts(rggb_session):
+    result = build_profile_data(rggb_session.darks[:1])
+    model = result.model
+    truth = {tuple(v) for v in rggb_session.truth["hot_yx"].tolist()}
+    found = {tuple(v) for v in model.hot_yx.tolist()}
+    assert len(found & truth) > 0.6 * len(truth)
+    assert not model.flagged(FLAG_UNSTABLE).any()  # RTS needs two or more darks
 
 
 def _reference_clipped_mean(values: np.ndarray, sig: float, clip: float = 3.5) -> float:

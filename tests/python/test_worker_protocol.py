@@ -346,8 +346,14 @@ def test_profile_errors(worker, session, library, tmp_path):
     assert error_of(worker, "profiles.create", {"paths": session["a"]["darks"], "name": "A", "library": library})["code"] == 2007
     assert error_of(worker, "profiles.create", {"paths": session["a"]["darks"], "name": "a/b",
                                                 "library": str(tmp_path / "l")})["code"] == 2010
-    assert error_of(worker, "profiles.create", {"paths": session["b"]["darks"][:1], "name": "one",
-                                                "library": str(tmp_path / "l")})["code"] == 2009
+    one = worker.result("profiles.create", {"paths": session["b"]["darks"][:1], "name": "one",
+                                            "library": str(tmp_path / "l1")}, timeout_s=240)
+    assert one["profile"]["n_frames"] == 1 and "two or more" in one["notes"][0]  # a single dark: accepted, RTS said
+    lights = session["a"]["lights"] + session["b"]["lights"]
+    err = error_of(worker, "profiles.create", {"paths": lights, "name": "lights", "allow_mismatch": True,
+                                               "library": str(tmp_path / "l")}, timeout_s=240)
+    assert err["code"] == 2011 and err["data"]["name"] == "not_a_dark_frame"
+    assert err["data"]["path"] == lights[0] and "it saw light" in err["data"]["reason"]
     mixed = session["a"]["darks"][:2] + session["b"]["darks"]
     assert error_of(worker, "profiles.create", {"paths": mixed, "name": "mixed",
                                                 "library": str(tmp_path / "l")}, timeout_s=240)["code"] == 2004

@@ -164,6 +164,13 @@ class InvalidProfileName(HotPixelsError):
     CODE, NAME = 2010, "invalid_profile_name"
 
 
+class NotADarkFrame(HotPixelsError):
+    """A frame given as a dark frame shows a scene, a level far above a dark's or too many hot
+    sites (``data``: ``path``, ``reason``); ``allow_mismatch`` does not override it."""
+
+    CODE, NAME = 2011, "not_a_dark_frame"
+
+
 # --- model (3xxx) --------------------------------------------------------------------------------
 class ModelMissing(HotPixelsError):
     CODE, NAME = 3001, "model_missing"

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-AREAS = ["dng_io", "profiles", "correct", "residual", "worker", "robustness", "speed"]
+AREAS = ["dng_io", "profiles", "correct", "residual", "worker", "robustness", "speed", "learn"]
 
 
 def main(argv: list[str] | None = None) -> int:

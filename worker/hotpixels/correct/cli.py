@@ -44,6 +44,9 @@ def register(subparsers) -> None:
     p.add_argument("--report-dir", default=None, metavar="DIR",
                    help="write reports, sites files and previews here (default: beside each output DNG)")
     p.add_argument("--no-previews", action="store_true", help="do not write before/after PNG crops")
+    p.add_argument("--learn-into", default=None, metavar="NAME",
+                   help="add the hot pixels the batch evidence found (and the profile lacked) to profile NAME "
+                        "(created as a learned profile when it does not exist)")
     p.add_argument("--json", action="store_true", help="print only JSON on stdout")
     p.set_defaults(func=run)
 
@@ -65,9 +68,26 @@ def run(args: argparse.Namespace) -> int:
                 print(_line(r), flush=True)
     finally:
         progress.close()
+    if args.learn_into:
+        _learn_into(args, results)
     if args.json:
         print_json(results)
     return 0 if all(r.get("ok") for r in results) else 2
+
+
+def _learn_into(args: argparse.Namespace, results: list[dict]) -> None:
+    """``--learn-into NAME``: the batch's proposed additions go into profile NAME (message on stderr)."""
+    import sys
+
+    from ..profiles.addsites import add_sites, proposals_from_results
+
+    sites, paths = proposals_from_results(results)
+    if not sites:
+        print(f"learn-into {args.learn_into!r}: the batch evidence found no hot pixel the profile lacks", file=sys.stderr)
+        return
+    out = add_sites(args.learn_into, sites, args.library, paths=paths)
+    print(f"learn-into {args.learn_into!r}: added {out['added']} of {len(sites)} newly found hot pixels "
+          f"({(out['profile'].get('stats') or {}).get('n_hot', 0)} sites now)", file=sys.stderr)
 
 
 def _line(r: dict) -> str:

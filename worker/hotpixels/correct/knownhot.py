@@ -30,7 +30,8 @@ hot pixels within 3 σ than either estimate alone.
 Interpolated outright (no blend: there is no trustworthy subtracted value), whatever that test says:
 
 * sites flagged in the profile: saturated in the dark (value unknown), unstable (RTS: the level
-  in this frame is unknown), cold (stuck low: does not scale with exposure);
+  in this frame is unknown), cold (stuck low: does not scale with exposure), added from photos
+  (batch evidence added to the profile, ``profiles.addSites``: the darks never measured them);
 * sites saturated in *this* image (at or above 0.98 x WhiteLevel) while their same-colour
   neighbours are not: the defect clipped, the light under it is unknown.
 
@@ -52,13 +53,15 @@ from typing import Any
 import numpy as np
 
 from ..dng.rawimage import RawImage
-from ..profiles.darkmodel import FLAG_COLD, FLAG_SATURATED, FLAG_UNSTABLE, DarkModel
+from ..profiles.darkmodel import FLAG_ADDED, FLAG_COLD, FLAG_SATURATED, FLAG_UNSTABLE, DarkModel
 from .darkframe import ScaleFit
 from .interpolate import interpolate_sites
 from .noise import pixel_noise_dn, shot_variance_dn2
 from .sitestats import SiteStats
 
-REASONS = ("saturated_in_dark", "unstable", "cold", "saturated_in_image", "noisy_subtraction", "not_subtracted")
+# the last two are stage 2 with a learned profile (:mod:`.learnedhot`)
+REASONS = ("saturated_in_dark", "unstable", "cold", "saturated_in_image", "noisy_subtraction", "not_subtracted",
+           "added_from_photos", "learned_excess", "learned_unstable")
 
 
 @dataclass
@@ -131,7 +134,8 @@ def select_sites(
         else:
             reason[s * excess > options.trust_sigma * sigma_noise] = REASONS.index("not_subtracted")
     reason[value >= limit] = REASONS.index("saturated_in_image")
-    for flag, name in ((FLAG_COLD, "cold"), (FLAG_UNSTABLE, "unstable"), (FLAG_SATURATED, "saturated_in_dark")):
+    for flag, name in ((FLAG_ADDED, "added_from_photos"), (FLAG_COLD, "cold"), (FLAG_UNSTABLE, "unstable"),
+                       (FLAG_SATURATED, "saturated_in_dark")):
         reason[model.flagged(flag)] = REASONS.index(name)
     chosen = np.nonzero((reason >= 0) & usable)[0]
     noisy = reason[chosen] == REASONS.index("noisy_subtraction")

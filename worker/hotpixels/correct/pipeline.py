@@ -63,6 +63,7 @@ from ..fileio import remove_stale_temps
 from ..progress import ProgressFn, check_cancel, report
 from .darkframe import DarkOptions, check_geometry, estimate_scale, model_site_stats, subtract_dark
 from .knownhot import REASONS, interpolate_known
+from .learnedhot import run_learned, owned_sites, split_profile
 from .batchscan import MIN_GROUP_FRAMES, BatchScan, BatchSites
 from .report import SiteChanges, batch_section, write_report
 
@@ -226,11 +227,14 @@ def correct_raw(raw: RawImage, options: CorrectOptions, profile=None, profile_in
     changes = SiteChanges()
     stages: dict[str, Any] = {}
     info = dict(profile_info or {})
-    model = getattr(profile, "model", profile)
+    dark, learned = split_profile(profile)
+    model = getattr(dark, "model", dark)
     cfa_dn = raw.cfa_dn
     t0 = time.perf_counter()
     if model is None:
         why = info.get("reason") or "no profile"
+        if learned is not None:
+            why = "a learned profile has no dark field (stage 1 needs a dark-frame profile)"
         for name in ("dark", "hot"):
             stages[name] = {"ran": False, "reason": f"skipped: {why}"} if name in options.stages else {"ran": False, "reason": "not selected"}
     else:
@@ -252,13 +256,16 @@ def correct_raw(raw: RawImage, options: CorrectOptions, profile=None, profile_in
             changes.add("hot", r2.yx, r2.old_dn, r2.new_dn, [REASONS[k] for k in r2.reason])
         else:
             stages["hot"] = {"ran": False, "reason": "not selected"}
+    if learned is not None and "hot" in options.stages:
+        cfa_dn, stages["hot"] = run_learned(cfa_dn, raw, learned, model if stages["hot"].get("ran") else None,
+                                            stages["hot"], changes)
+    owned = owned_sites(model if any(stages[k].get("ran") for k in ("dark", "hot")) else None, learned)
     t1 = time.perf_counter()
     batch = batch_sites if batch_sites is not None else BatchSites.none("no batch evidence")
     if batch.group_frames and not batch.fits(raw):
         batch = BatchSites.none("the photo's raw size or ActiveArea differs from the scanned batch's", batch.frames)
     if "residual" in options.stages:
-        handled = model if any(stages[k].get("ran") for k in ("dark", "hot")) else None
-        cfa_dn, stages["residual"] = _run_residual(cfa_dn, raw, handled, options, changes, batch.sites)
+        cfa_dn, stages["residual"] = _run_residual(cfa_dn, raw, owned, options, changes, batch.sites)
     else:
         stages["residual"] = {"ran": False, "reason": "not selected"}
     t2 = time.perf_counter()
@@ -271,7 +278,7 @@ def correct_raw(raw: RawImage, options: CorrectOptions, profile=None, profile_in
                    "residual": int(stages["residual"].get("n_corrected", 0)),
                    "batch": int(stages["residual"].get("n_batch", 0))},
         # the profile's full-frame site mask only when there are batch sites to check against it
-        "batch": batch_section(batch, profile_site_mask(raw, model) if len(batch.sites) else None),
+        "batch": batch_section(batch, profile_site_mask(raw, owned_sites(model, learned)) if len(batch.sites) else None),
         "seconds": {"stages_1_2": round(t1 - t0, 3), "stage_3": round(t2 - t1, 3)},
     }
     return cfa_dn, out, changes
@@ -331,8 +338,7 @@ def resolve_profile(raw: RawImage, options: CorrectOptions, library, cache: dict
                     f"no profile matches this photo ({reason}): create one from dark frames of this camera, "
                     "or add residual detection, which needs none", path=raw.path, data={"reason": reason})
             return None, _no_profile("auto", reason)
-        name, why = m["best"], m["candidates"][0].get("explanation", "")
-        how = "auto"
+        return auto_profiles(raw, m["candidates"], library, cache)
     else:
         name, why, how = options.profile, "chosen by the user", "named"
     if name not in cache:
@@ -344,6 +350,29 @@ def resolve_profile(raw: RawImage, options: CorrectOptions, library, cache: dict
 
 def _no_profile(how: str, why: str) -> dict[str, Any]:
     return {"name": None, "how": how, "reason": why, "why": why}
+
+
+def auto_profiles(raw: RawImage, candidates: list[dict], library, cache: dict):
+    """``--profile auto``: the best dark-frame profile (stage 1 needs darks, so it wins over a
+    learned one whatever the scores), joined by the body's best learned profile when there is one
+    (its sites the darks lack are interpolated after stage 2); a learned profile alone otherwise."""
+    from .learnedhot import CombinedProfile
+
+    best = {}
+    for c in candidates:
+        best.setdefault(c.get("kind") or "dark", c)
+    first = best.get("dark") or best["learned"]
+    for c in best.values():
+        if c["name"] not in cache:
+            cache[c["name"]] = _load_profile(library, c["name"])
+        check_profile_compatible(raw, cache[c["name"]])
+    info = {"name": first["name"], "how": "auto", "reason": first.get("explanation", ""), "kind": first.get("kind")}
+    if "dark" in best and "learned" in best:
+        info.update(learned=best["learned"]["name"], kind="dark+learned",
+                    reason=f"{info['reason']}; with learned profile {best['learned']['name']!r} "
+                           f"({best['learned'].get('explanation', '')}) for the defects the darks lack")
+        return CombinedProfile(cache[first["name"]], cache[best["learned"]["name"]]), info
+    return cache[first["name"]], info
 
 
 def _load_profile(library, name: str):

@@ -27,11 +27,13 @@ from . import checks
 from .cells import cell_size_for, extrapolated_field_full, grid_model
 from .darkmodel import DarkModel
 from .detect import detect_sites, field_grid
+from .darkcheck import check_dark_frame
 from .frames import FrameInfo, colour_means_dn, frame_info, hot_counts
 from .neighbours import plane_noise_sigma
 from .stack import RTS_SIGMA, site_level, stack_frames, temporal_noise_model
 
-MIN_DARKS = 2
+MIN_DARKS = 1
+RTS_NOTE = ("RTS (flickering) pixels need two or more dark frames: none could be flagged from a single dark")
 FIELD_BLOCK_TARGET_PX = 16
 DEFAULT_THRESHOLD_SIGMA = 5.0
 
@@ -70,7 +72,8 @@ def read_headers(sources: Sequence[RawImage | str | os.PathLike]) -> list[FrameI
 def build_profile_data(sources: Sequence[RawImage | str | os.PathLike], threshold_sigma: float = DEFAULT_THRESHOLD_SIGMA, *,
                        allow_mismatch: bool = False, keep_master: bool = False, headers: list[FrameInfo] | None = None,
                        progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> BuildResult:
-    """Everything a profile holds, from N >= 2 dark frames (RawImages or DNG paths).
+    """Everything a profile holds, from N >= 1 dark frames (RawImages or DNG paths; every frame must
+    pass :func:`hotpixels.profiles.darkcheck.check_dark_frame`; RTS needs N >= 2).
 
     Steps: headers → refuse corrected files → agreement checks → read pixels frame by frame
     (progress "frame i of n") → single-frame σ per plane → master/temporal/RTS/saturation
@@ -94,7 +97,8 @@ def build_profile_data(sources: Sequence[RawImage | str | os.PathLike], threshol
     cfa = ref.cfa
     sigma_single = plane_noise_sigma(frames[0], cfa, ref.active_area, row_step=1 if frames[0].size < 4e6 else 4)
     black_map = ref.black_level_map(np.float32)
-    noise_model = temporal_noise_model(frames[0], frames[1], black_map, ref.white_level_dn)
+    noise_model = (temporal_noise_model(frames[0], frames[1], black_map, ref.white_level_dn) if len(frames) > 1
+                   else _spatial_noise_model(frames[0], ref))
     st = stack_frames(frames, cfa, noise_model, _plane_black(ref), ref.white_level_dn, cancel=cancel)
     t_stack = time.monotonic()
 
@@ -155,6 +159,15 @@ def _site_statistics(frames, stats, table, field: DarkModel, ref, sigma_single, 
     return temporal
 
 
+def _spatial_noise_model(frame: np.ndarray, ref: RawImage) -> tuple[float, float]:
+    """``(a, b)`` of a single dark: its same-colour ring residuals stand in for the frame-to-frame
+    difference two darks would give (:func:`hotpixels.correct.candidates.estimate_noise`)."""
+    from ..correct.candidates import estimate_noise, mean_black
+
+    nm = estimate_noise(frame, ref.cfa, ref.active_area, mean_black(ref.black_repeat_dn))
+    return max(float(nm.a_dn2), float(nm.floor_dn2), 0.25), max(float(nm.b_dn), 0.0)
+
+
 def _plane_black(raw: RawImage) -> np.ndarray:
     """(n_planes,) black level of each CFA plane, DN (mean of its phases in the BlackLevel repeat)."""
     t, l = raw.active_area[:2]
@@ -183,6 +196,7 @@ def _read_pixels(sources, headers, progress, cancel):
         raw = src if isinstance(src, RawImage) else read_dng(src, metadata=False, pixels=True)
         if raw.cfa_dn.shape != tuple(headers[0].raw_size):
             raise InvalidOption(f"{hdr.name}: raw size changed while reading")
+        check_dark_frame(raw, hdr.name, hdr.metadata)
         frames.append(np.asarray(raw.cfa_dn, dtype=np.uint16))
         m = hdr.metadata
         stats.append({"file": hdr.name, "mean_dn": colour_means_dn(raw), "temperature_c": m.temperature_c,
@@ -228,7 +242,8 @@ def create_profile(paths: Sequence[str | os.PathLike | RawImage], name: str, lib
     summary = profile.summary()
     summary.update(path=written["path"], file=os.path.basename(written["path"]), bytes=written["bytes"],
                    pictures=written["pictures"], hot_count=profile.model.n_hot)
-    return {**summary, "profile": dict(summary), "mismatches": result.mismatches,
+    notes = [RTS_NOTE] if len(result.frames) < 2 else []
+    return {**summary, "profile": dict(summary), "mismatches": result.mismatches, "notes": notes,
             "seconds": result.info.get("seconds_total")}
 
 

@@ -1,4 +1,4 @@
-"""``hotpixels profile create|list|show|rename|delete|import|export|match``.
+"""``hotpixels profile create|learn|list|show|rename|delete|import|export|match``.
 
 Every sub-command takes ``--library DIR`` (default: ``HOTPIXELS_LIBRARY`` or the user's data
 folder) and ``--json`` (stdout then holds the JSON alone; progress and messages go to stderr).
@@ -27,6 +27,14 @@ def register(sub) -> None:
     c.add_argument("--allow-mismatch", action="store_true", help="build even if ISO/exposure/temperature/serial differ")
     c.add_argument("--keep-master", action="store_true", help="also store the full master dark (larger file)")
     c.set_defaults(func=run_create)
+
+    lp = common(ps.add_parser("learn", help="learn a body's hot pixels from its photos (no dark frames)"))
+    lp.add_argument("photos", nargs="+", metavar="PHOTO", help="at least 8 raw photos (DNG) of one body: any scenes")
+    lp.add_argument("--name", required=True, help="profile name")
+    lp.add_argument("--update", action="store_true", help="add the photos to the existing learned profile NAME")
+    lp.add_argument("--tracked", action="store_true",
+                    help="the photos are a tracked series of one field: also run the stack's single-pixel test")
+    lp.set_defaults(func=run_learn)
 
     common(ps.add_parser("list", help="list the profiles")).set_defaults(func=run_list)
     s = common(ps.add_parser("show", help="one profile in detail"))
@@ -81,10 +89,30 @@ def run_create(args) -> int:
         progress.close()
     for mm in summary.get("mismatches") or []:
         print(f"warning: {mm['message']}", file=sys.stderr)
+    for note in summary.get("notes") or []:
+        print(f"note: {note}", file=sys.stderr)
     st = summary.get("stats") or {}
     return _out(args, summary, f"created profile {summary['name']!r}: {summary['n_frames']} darks, {st.get('n_hot', 0)} sites "
                                f"({st.get('n_unstable', 0)} unstable, {st.get('n_saturated', 0)} saturated, "
                                f"{st.get('n_cold', 0)} cold) -> {summary['path']}")
+
+
+def run_learn(args) -> int:
+    from ..progress import TerminalProgress
+    from .learn import learn_profile
+
+    progress = TerminalProgress("learn")
+    try:
+        out = learn_profile(args.photos, args.name, _library(args), update=args.update, tracked=args.tracked,
+                            progress=progress)
+    finally:
+        progress.close()
+    for sk in out["skipped"]:
+        print(f"skipped {sk['path']}: {sk['error']['message']}", file=sys.stderr)
+    s = out["profile"]
+    return _out(args, out, f"{'updated' if args.update else 'learned'} profile {s['name']!r} from "
+                           f"{out['photos_used']} photos ({s['learned']['photos']} in all): {out['sites']} sites "
+                           f"({out['rts']} flickering) in {out['seconds']:.1f} s -> {s['path']}")
 
 
 def _line(s: dict) -> str:
@@ -93,8 +121,26 @@ def _line(s: dict) -> str:
     temp = f"{s['temperature_c']:g} °C" if s.get("temperature_c") is not None else "? °C"
     iso = f"ISO {s['iso']:g}" if s.get("iso") else "ISO ?"
     exp = f"{s['exposure_s']:g} s" if s.get("exposure_s") else "? s"
+    if s.get("kind") == "learned":
+        return f"{s['name']}: {cam.get('make')} {cam.get('model')} (serial {serial}), " + _learned_words(s)
     return (f"{s['name']}: {cam.get('make')} {cam.get('model')} (serial {serial}), {iso}, {exp}, {temp}, "
             f"{s.get('n_frames')} darks, {(s.get('stats') or {}).get('n_hot', 0)} sites")
+
+
+def _learned_words(s: dict) -> str:
+    """"learned from 20 photos (2026-01-05 … 2026-03-02; ISO 400-6400, 2-120 s, 0-31 °C), 480 sites"."""
+    ln = s.get("learned") or {}
+
+    def span(r, unit=""):
+        if not r:
+            return "?"
+        return f"{r[0]:g}{unit}" if r[0] == r[1] else f"{r[0]:g}-{r[1]:g}{unit}"
+
+    dates = " … ".join(d[:10] for d in (ln.get("first_capture"), ln.get("last_capture")) if d) or "dates unknown"
+    temps = f", {span(ln.get('temperature_c'), ' °C')}" if ln.get("temperature_c") else ""
+    st = s.get("stats") or {}
+    return (f"learned from {ln.get('photos')} photos ({dates}; ISO {span(ln.get('iso'))}, "
+            f"{span(ln.get('exposure_s'), ' s')}{temps}), {st.get('n_hot', 0)} sites ({st.get('n_unstable', 0)} flickering)")
 
 
 def run_list(args) -> int:
@@ -107,8 +153,9 @@ def run_list(args) -> int:
 def run_show(args) -> int:
     s = _library(args).summary(args.name)
     lines = [_line(s), f"file: {s['path']}"]
-    lines += [f"frame {f.get('name')}: ISO {f.get('iso')}, {f.get('exposure_s')} s, {f.get('temperature_c')} °C, "
-              f"{f.get('hot_count')} hot" for f in s.get("frames", [])]
+    what = "photo" if s.get("kind") == "learned" else "frame"
+    lines += [f"{what} {f.get('name')}: ISO {f.get('iso')}, {f.get('exposure_s')} s, {f.get('temperature_c')} °C"
+              + (f", {f.get('hot_count')} hot" if what == "frame" else "") for f in s.get("frames", [])]
     lines += [f"mismatch: {m['message']}" for m in s.get("mismatches", [])]
     lines += [f"picture {k}: {v}" for k, v in (s.get("pictures") or {}).items()]
     return _out(args, s, "\n".join(lines))

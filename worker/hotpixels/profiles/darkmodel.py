@@ -28,7 +28,8 @@ from ..dng.cfa import CfaPattern
 FLAG_SATURATED = 1  # at/near the white level in the master dark: value unknown, interpolate
 FLAG_UNSTABLE = 2  # RTS / flickering: toggled between levels across the darks
 FLAG_COLD = 4  # stuck low / dead: far below the background
-FLAG_NAMES = {FLAG_SATURATED: "saturated", FLAG_UNSTABLE: "unstable", FLAG_COLD: "cold"}
+FLAG_ADDED = 8  # added from photos (batch evidence, profiles.addSites): not measured by the darks, interpolate
+FLAG_NAMES = {FLAG_SATURATED: "saturated", FLAG_UNSTABLE: "unstable", FLAG_COLD: "cold", FLAG_ADDED: "added"}
 
 
 @dataclass

@@ -11,6 +11,12 @@ Score (lower is better), in "stops":
   from the hot pixels, but the population of significant sites changes);
 * age: ``0.25`` per year between the profile's darks and the image (sensors gain hot pixels).
 Unknown values cost ``UNKNOWN_COST`` each. Every candidate carries a one-sentence explanation.
+
+A *learned* profile (``kind: "learned"``, learned from ordinary photos) models its sites against
+the settings, so it costs nothing within the ISO, exposure and temperature ranges it was learned
+from and only the distance outside them (same units as above); the sentence says how many photos
+it was learned from and those ranges. Every candidate carries its ``kind``; how ``correct
+--profile auto`` combines a dark and a learned candidate is in :mod:`hotpixels.correct.pipeline`.
 """
 
 from __future__ import annotations
@@ -74,8 +80,45 @@ def _years_between(a: str | None, b: str | None) -> float | None:
     return abs((ta - tb).total_seconds()) / (365.25 * 86400)
 
 
+def _outside(value, rng, log: bool) -> float | None:
+    """How far ``value`` lies outside ``rng`` = [lo, hi] (stops when ``log``), 0 inside; None if unknown."""
+    if value is None or not rng:
+        return None
+    lo, hi = float(rng[0]), float(rng[1])
+    if log:
+        if value <= 0 or lo <= 0:
+            return None
+        return max(math.log2(lo / value), math.log2(value / hi), 0.0)
+    return max(lo - value, value - hi, 0.0)
+
+
+def score_learned(img: dict, prof: dict) -> tuple[float, str, dict]:
+    """(cost, sentence, parts) of a learned profile: distance outside its learned ranges."""
+    ln = prof.get("learned") or {}
+    cam = prof.get("camera") or {}
+    body = (f"same body (serial {_short_serial(cam['serial'])})" if img.get("serial") and cam.get("serial")
+            else f"same model ({cam.get('make')} {cam.get('model')}, serial not recorded)")
+    parts = {"iso_stops": _outside(img.get("iso"), ln.get("iso"), True),
+             "exposure_stops": _outside(img.get("exposure_s"), ln.get("exposure_s"), True),
+             "temperature_diff_c": _outside(img.get("temperature_c"), ln.get("temperature_c"), False), "age_years": None}
+    cost = (parts["iso_stops"] if parts["iso_stops"] is not None else UNKNOWN_COST)
+    cost += EXPOSURE_WEIGHT * parts["exposure_stops"] if parts["exposure_stops"] is not None else UNKNOWN_COST
+    cost += parts["temperature_diff_c"] / TEMPERATURE_STOP_C if parts["temperature_diff_c"] is not None else UNKNOWN_COST
+
+    def span(r, unit=""):
+        return "?" if not r else (f"{r[0]:g}{unit}" if r[0] == r[1] else f"{r[0]:g}-{r[1]:g}{unit}")
+
+    inside = all(parts[k] == 0 for k in ("iso_stops", "exposure_stops"))
+    words = [body, f"learned from {ln.get('photos')} photos at ISO {span(ln.get('iso'))}, {span(ln.get('exposure_s'), ' s')}"
+             + (f", {span(ln.get('temperature_c'), ' °C')}" if ln.get("temperature_c") else ""),
+             "this photo's settings within them" if inside else "this photo's settings outside them (extrapolated)"]
+    return cost, ", ".join(words), parts
+
+
 def score_profile(img: dict, prof: dict) -> tuple[float, str, dict]:
     """(cost, sentence, parts) of one candidate that passed the hard constraints."""
+    if prof.get("kind") == "learned":
+        return score_learned(img, prof)
     parts: dict[str, float | None] = {}
     words = []
     cam = prof.get("camera") or {}
@@ -137,7 +180,8 @@ def match_profiles(meta_or_raw, library) -> dict[str, Any]:
             rejected[why] = rejected.get(why, 0) + 1
             continue
         cost, sentence, parts = score_profile(img, prof)
-        candidates.append({"name": prof["name"], "score": round(cost, 4), "explanation": sentence, "parts": parts})
+        candidates.append({"name": prof["name"], "kind": prof.get("kind") or "dark", "score": round(cost, 4),
+                           "explanation": sentence, "parts": parts})
     candidates.sort(key=lambda c: (c["score"], c["name"].casefold()))
     if candidates:
         return {"best": candidates[0]["name"], "candidates": candidates, "reason": None}

@@ -12,6 +12,15 @@ Container: a NumPy ``.npz`` zip written with ``np.savez_compressed`` and read wi
 * ``master_dn`` (optional, ``keep_master``) — the full master dark above the black level, float16
   (relative precision 1/1024: 1/64 DN at 16-32 DN, 2 DN near 4000 DN).
 
+A *learned* profile (``meta.kind == "learned"``, format version 2; learned from ordinary photos
+by :mod:`.learn`) carries the same dark-model arrays (its field is zero, its sites the learned
+ones, ``hot_excess_dn`` the predicted excess at the photos' median settings, RTS sites flagged
+unstable) plus :data:`LEARNED_ARRAYS`: per site ``learned_offset_dn``/``learned_rate_dn`` (the
+model ``excess_dn = offset_dn + rate_dn x dark factor``, see
+:mod:`hotpixels.profiles.learnstats`) and ``learned_counts`` (photos counted / hit / high), and
+the sparse sufficient statistics ``stat_yx``/``stat_sums``/``stat_counts`` that ``--update``
+continues from. ``meta.kind`` is ``"dark"`` (or absent) for a dark-frame profile.
+
 Writes are atomic (temp file in the destination folder, then ``os.replace``). A file whose
 ``version`` is newer than :data:`VERSION` raises :class:`ProfileTooNew`; anything unreadable,
 incomplete or inconsistent raises :class:`ProfileCorrupt` naming the file and what is wrong.
@@ -34,9 +43,12 @@ from ..fileio import atomic_write, check_regular_file, json_default
 from .darkmodel import FLAG_COLD, FLAG_SATURATED, FLAG_UNSTABLE, DarkModel
 
 FORMAT = "hotpixels-profile"
-VERSION = 1
+VERSION = 2  # 1: dark-frame profiles (still written as 1); 2: learned profiles
+DARK_VERSION = 1
 SUFFIX = ".hpprofile"
 MODEL_ARRAYS = ("field_dn", "hot_yx", "hot_excess_dn", "hot_flags", "hot_temporal_sigma_dn", "read_noise_dn")
+LEARNED_ARRAYS = {"learned_offset_dn": np.float32, "learned_rate_dn": np.float32, "learned_counts": np.uint16,
+                  "stat_yx": np.int32, "stat_sums": np.float32, "stat_counts": np.uint16}
 _DTYPES = {"field_dn": np.float32, "hot_yx": np.int32, "hot_excess_dn": np.float32, "hot_flags": np.uint8,
            "hot_temporal_sigma_dn": np.float32, "read_noise_dn": np.float32}
 
@@ -51,9 +63,19 @@ class Profile:
     master_dn: np.ndarray | None = None  # (H, W) dark above black, DN (only with keep_master)
     path: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    learned: dict[str, np.ndarray] | None = None  # LEARNED_ARRAYS of a learned profile
+
+    @property
+    def kind(self) -> str:
+        return profile_kind(self.meta)
 
     def summary(self) -> dict[str, Any]:
         return summary_from_meta(self.meta)
+
+
+def profile_kind(meta: dict[str, Any]) -> str:
+    """``"learned"`` for a profile learned from photos, else ``"dark"``."""
+    return "learned" if (meta or {}).get("kind") == "learned" else "dark"
 
 
 def summary_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -64,6 +86,9 @@ def summary_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
     out["format_version"] = meta.get("version")
     out["n_mismatches"] = len(meta.get("mismatches") or [])
     out["has_master"] = bool(meta.get("has_master"))
+    out["kind"] = profile_kind(meta)
+    if out["kind"] == "learned":
+        out["learned"] = meta.get("learned")
     return out
 
 
@@ -83,9 +108,14 @@ def save_profile(path, profile: Profile) -> dict[str, Any]:
     """Write ``profile`` to ``path`` atomically; returns ``{"path", "bytes"}``."""
     path = Path(path)
     meta = dict(profile.meta)
-    meta.update(format=FORMAT, version=VERSION, name=profile.name, model=model_meta(profile.model),
-                stats=model_stats(profile.model), has_master=profile.master_dn is not None)
+    learned = profile.learned if profile_kind(meta) == "learned" else None
+    meta.update(format=FORMAT, version=VERSION if learned is not None else DARK_VERSION, name=profile.name,
+                model=model_meta(profile.model), stats=model_stats(profile.model),
+                has_master=profile.master_dn is not None)
     arrays = {k: np.ascontiguousarray(getattr(profile.model, k), dtype=_DTYPES[k]) for k in MODEL_ARRAYS}
+    for k, dtype in LEARNED_ARRAYS.items():
+        if learned is not None:
+            arrays[k] = np.ascontiguousarray(learned[k], dtype=dtype)
     arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=False, default=json_default).encode(), np.uint8)
     if profile.master_dn is not None:
         arrays["master_dn"] = profile.master_dn.astype(np.float16)
@@ -144,16 +174,40 @@ def load_profile(path, *, with_master: bool = True) -> Profile:
         try:
             arrays = {k: z[k] for k in MODEL_ARRAYS}
             master = z["master_dn"].astype(np.float32) if with_master and "master_dn" in z.files else None
+            learned = {k: z[k] for k in LEARNED_ARRAYS} if profile_kind(meta) == "learned" else None
         except KeyError as exc:
             raise _corrupt(path, f"missing array {exc}") from None
         except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as exc:
             raise _corrupt(path, f"array data unreadable: {exc}") from None
     try:
         model = _model_from(meta["model"], arrays)
+        if learned is not None:
+            learned = _learned_from(learned, model)
     except (KeyError, TypeError, ValueError) as exc:
         raise _corrupt(path, f"inconsistent dark model: {exc}") from None
     return Profile(name=str(meta.get("name") or Path(path).stem), model=model, meta=meta, master_dn=master,
-                   path=str(path))
+                   path=str(path), learned=learned)
+
+
+def _learned_from(a: dict[str, np.ndarray], model: DarkModel) -> dict[str, np.ndarray]:
+    """The learned arrays, checked against the model's site table (untrusted input)."""
+    from .learnstats import COUNTS, SUMS
+
+    n = model.n_hot
+    if a["learned_offset_dn"].shape != (n,) or a["learned_rate_dn"].shape != (n,):
+        raise ValueError("learned model arrays differ in length from the site table")
+    if a["learned_counts"].shape != (n, len(COUNTS)):
+        raise ValueError("learned counts are not (sites, 3)")
+    k = len(a["stat_yx"])
+    if a["stat_yx"].shape != (k, 2) or a["stat_sums"].shape != (k, len(SUMS)) or a["stat_counts"].shape != (k, len(COUNTS)):
+        raise ValueError("sufficient statistics differ in shape")
+    h, w = model.raw_shape
+    if k and (a["stat_yx"].min() < 0 or a["stat_yx"][:, 0].max() >= h or a["stat_yx"][:, 1].max() >= w):
+        raise ValueError("a statistics site lies outside the raw frame")
+    for key in ("learned_offset_dn", "learned_rate_dn", "stat_sums"):
+        if not np.all(np.isfinite(a[key])):
+            raise ValueError(f"{key} holds non-finite values")
+    return {key: a[key].astype(LEARNED_ARRAYS[key]) for key in LEARNED_ARRAYS}
 
 
 def _model_from(m: dict[str, Any], a: dict[str, np.ndarray]) -> DarkModel:

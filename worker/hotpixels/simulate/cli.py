@@ -27,8 +27,9 @@ def register(sub) -> None:
     p.add_argument("--iso", type=float, default=1600, help="ISO")
     p.add_argument("--scene", default="foreground", choices=SCENE_KINDS, help="scene kind (default foreground)")
     p.add_argument("--scene-from", default=None, help="Bayer DNG with real content for --scene real")
-    p.add_argument("--batch", default="single", choices=BATCHES,
-                   help="light batch: single, tripod (stars drift between frames) or tracked")
+    p.add_argument("--batch", default="single", choices=BATCHES + ("varied",),
+                   help="light batch: single, tripod (stars drift between frames), tracked, or varied (a "
+                        "learning set: one body, different scenes, exposures, ISO and temperatures; no darks)")
     p.add_argument("--layout", default="strip", choices=LAYOUTS, help="DNG layout (default strip)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run)
@@ -41,6 +42,8 @@ def run(args) -> int:
 
     t0 = time.monotonic()
     progress = TerminalProgress("simulate")
+    if args.batch == "varied":
+        return _run_varied(args, t0, progress)
     session = simulate_session(preset=args.preset, seed=args.seed, n_darks=args.darks, n_lights=args.lights,
                                temp_dark_c=args.temp_dark, temp_light_c=args.temp_light, exposure_s=args.exposure,
                                iso=args.iso, scene=args.scene, batch=args.batch, cfa=args.cfa,
@@ -71,4 +74,37 @@ def run(args) -> int:
     print(f"  lights: {len(written['lights'])} in {Path(args.outdir) / 'lights'}")
     print(f"  truth:  {written['truth_json']}, {written['truth_npz']}")
     print(f"  {summary['seconds']} s")
+    return 0
+
+
+def _run_varied(args, t0: float, progress) -> int:
+    """``--batch varied``: a learning set of one body (see :mod:`hotpixels.simulate.varied`)."""
+    from ..cli import print_json
+    from ..errors import InvalidOption
+    from .varied import simulate_varied
+
+    if args.darks:
+        raise InvalidOption("--batch varied writes photos only: pass --darks 0", data={"param": "darks"})
+    try:
+        written = simulate_varied(args.outdir, preset=args.preset, seed=args.seed, n_lights=args.lights, cfa=args.cfa,
+                                  layout=args.layout, progress=progress)
+    finally:
+        progress.close()
+    t = written.pop("truth")
+    summary = {"outdir": str(Path(args.outdir).resolve()), **written,
+               "camera": {"make": t["make"], "model": t["model"], "serial": t["serial"], "preset": t["preset"],
+                          "cfa": t["cfa"]["name"], "raw_shape": t["raw_shape"]},
+               "hot_pixels": int(len(t["hot_yx"])), "rts_pixels": int(len(t["rts_yx"])),
+               "photos": [{"scene": k, "exposure_s": e, "iso": i, "temperature_c": c}
+                          for k, e, i, c in zip(t["scene_kinds"], t["exposure_s"], t["iso"], t["temp_recorded_c"])],
+               "seconds": round(time.monotonic() - t0, 2)}
+    if args.json:
+        print_json(summary)
+        return 0
+    cam = summary["camera"]
+    print(f"simulated a learning set of {cam['make']} {cam['model']} #{cam['serial']} ({cam['cfa']}): "
+          f"{len(written['lights'])} photos, {summary['hot_pixels']} hot pixels ({summary['rts_pixels']} RTS)")
+    for p, ph in zip(written["lights"], summary["photos"]):
+        print(f"  {Path(p).name}: {ph['scene']}, {ph['exposure_s']:g} s, ISO {ph['iso']:g}, {ph['temperature_c']:g} °C")
+    print(f"  truth:  {written['truth_json']}, {written['truth_npz']}")
     return 0

@@ -50,8 +50,6 @@ class Session:
     def write(self, outdir: str | os.PathLike, layout: str = "strip", *, progress: ProgressFn | None = None,
               cancel=None) -> dict[str, Any]:
         """Write the DNGs and the truth under ``outdir``; returns the paths written."""
-        from ..dng.create import write_dng
-
         out = Path(outdir)
         try:
             (out / "darks").mkdir(parents=True, exist_ok=True)
@@ -66,12 +64,8 @@ class Session:
             for n, (path, raw) in enumerate(jobs):
                 check_cancel(cancel)
                 report(progress, n, len(jobs) + 1, f"writing {path.name}")
-                write_dng(path, raw.cfa_dn, cfa=raw.cfa, active_area=raw.active_area,
-                          black_level_dn=raw.black_repeat_dn, white_level_dn=raw.white_level_dn,
-                          bits=raw.bits_per_sample, layout=layout, metadata=raw.metadata,
-                          as_shot_neutral=raw.as_shot_neutral)
+                write_raw(path, raw, layout)
                 done.append(path)
-                raw.path = str(path)
                 written["darks" if path.parent.name == "darks" else "lights"].append(str(path))
             check_cancel(cancel)
             written["truth_json"], written["truth_npz"] = write_truth(out, self.truth)
@@ -81,6 +75,16 @@ class Session:
             raise
         report(progress, len(jobs) + 1, len(jobs) + 1, "done")
         return written
+
+
+def write_raw(path: Path, raw: RawImage, layout: str = "strip") -> None:
+    """Write one simulated frame as a DNG at ``path`` (``raw.path`` becomes ``path``)."""
+    from ..dng.create import write_dng
+
+    write_dng(path, raw.cfa_dn, cfa=raw.cfa, active_area=raw.active_area, black_level_dn=raw.black_repeat_dn,
+              white_level_dn=raw.white_level_dn, bits=raw.bits_per_sample, layout=layout, metadata=raw.metadata,
+              as_shot_neutral=raw.as_shot_neutral)
+    raw.path = str(path)
 
 
 def write_truth(outdir: Path, truth: dict[str, Any]) -> tuple[str, str]:

@@ -51,7 +51,7 @@ def create(call: Any, p: Any) -> dict[str, Any]:
         kwargs["threshold_sigma"] = threshold
     made = create_profile(paths, name, lib, **kwargs)
     summary = _summary(lib, made["name"])
-    return {"profile": summary, "mismatches": made.get("mismatches", []),
+    return {"profile": summary, "mismatches": made.get("mismatches", []), "notes": made.get("notes", []),
             "pictures": made.get("pictures") or summary.get("pictures", {}), "seconds": made.get("seconds")}
 
 
@@ -140,3 +140,43 @@ def export(call: Any, p: Any) -> dict[str, Any]:
         raise bad_param("path", "the exported file name must end in .hpprofile (or give a folder)")
     exported = lib.export(name, dst)
     return {"path": exported["path"], "bytes": exported.get("bytes")}
+
+
+@rpc_method("profiles.learn", lane="job")
+def learn(call: Any, p: Any) -> dict[str, Any]:
+    """Learn a body's hot pixels from >= 8 of its photos (or add photos to a learned profile: ``update``)."""
+    paths = p.str_list("paths")
+    name = p.str("name")
+    update = p.bool("update", False)
+    tracked = p.bool("tracked", False)
+    lib = _library(call, p)
+    p.done()
+    for path in paths:
+        check_input_file(path, "paths")
+    from ...profiles.learn import MIN_PHOTOS, learn_profile
+    from ...profiles.library import check_name
+
+    check_name(name)
+    if not update and len(set(paths)) < MIN_PHOTOS:
+        raise bad_param("paths", f"learning needs at least {MIN_PHOTOS} photos of one body, got {len(set(paths))}")
+    return learn_profile(paths, name, lib, update=update, tracked=tracked, progress=call.progress, cancel=call.cancel)
+
+
+@rpc_method("profiles.addSites", lane="job")
+def add_sites(call: Any, p: Any) -> dict[str, Any]:
+    """Add batch-evidence sites (a batch's ``proposed_profile_additions``) to a profile."""
+    name = p.str("name")
+    sites = p.any("sites")
+    paths = p.str_list("paths") if p.has("paths") else []
+    lib = _library(call, p)
+    p.done()
+    for path in paths:
+        check_input_file(path, "paths")
+    from ...profiles.addsites import add_sites as add
+    from ...profiles.library import check_name
+
+    check_name(name)
+    call.progress(0, 1, "adding sites")
+    out = add(name, sites, lib, paths=paths)
+    call.progress(1, 1, "added")
+    return out

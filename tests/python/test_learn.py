@@ -1,0 +1,257 @@
+"""Learned profiles: a body's hot pixels learned from its ordinary photos, no dark frames.
+
+Stories: a photographer learns a profile from a varied set of one body's photos (the hot pixels
+are found, stars and scenes are not); adds photos later without keeping the old ones; corrects a
+new photo with the learned profile picked automatically; feeds a batch's evidence into the
+library; builds a profile from a single dark; is stopped from building one from photos; and the
+same over the worker, with progress and cancel.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from hotpixels.errors import Cancelled, NotADarkFrame
+from hotpixels.profiles.darkmodel import FLAG_COLD
+from hotpixels.profiles.learn import learn_profile
+from hotpixels.profiles.learnstats import LearnEvidence
+from hotpixels.profiles.library import ProfileLibrary
+from hotpixels.simulate.defects import make_dark_field
+from hotpixels.simulate.sensor import make_sensor
+from hotpixels.simulate.varied import simulate_varied
+
+SEED = 5151
+
+
+@pytest.fixture(scope="module")
+def varied(tmp_path_factory):
+    """12 photos of one small Bayer body: different scenes, exposures, ISO and temperatures."""
+    root = tmp_path_factory.mktemp("varied")
+    sensor = make_sensor("small", SEED)
+    out = simulate_varied(root / "set", sensor=sensor, seed=SEED, n_lights=12)
+    return {"lights": out["lights"], "truth": out["truth"], "sensor": sensor, "root": root}
+
+
+@pytest.fixture(scope="module")
+def learned(varied):
+    lib = ProfileLibrary(varied["root"] / "lib")
+    out = learn_profile(varied["lights"], "body learned", lib)
+    return {"lib": lib, "out": out, "profile": lib.get("body learned")}
+
+
+def _strong_hot(varied) -> set:
+    """Hot pixels >= 8 σ (read noise, electrons) at the set's median settings, 3 px inside the ActiveArea."""
+    t = varied["truth"]
+    s = varied["sensor"]
+    fld = make_dark_field(s)
+    e = float(np.median(t["exposure_s"]))
+    f = s.temperature_factor(float(np.median(t["temp_true_c"])))
+    strong = fld.hot_rate_e_s * f * e >= 8 * s.read_noise_e
+    top, left, bottom, right = s.active_area
+    y, x = fld.hot_yx[:, 0], fld.hot_yx[:, 1]
+    inside = (y >= top + 3) & (y < bottom - 3) & (x >= left + 3) & (x < right - 3)
+    return {tuple(v) for v in fld.hot_yx[strong & inside].tolist()}
+
+
+def test_learned_from_a_varied_set_the_defects_are_found_and_scenes_are_not(varied, learned):
+    out, prof = learned["out"], learned["profile"]
+    assert out["photos_used"] == 12 and out["skipped"] == []
+    sites = {tuple(v) for v in prof.model.hot_yx.tolist()}
+    strong = _strong_hot(varied)
+    assert len(strong) > 50
+    assert len(strong & sites) >= 0.9 * len(strong)
+    defects = {tuple(v) for k in ("hot_yx", "stuck_yx") for v in varied["truth"][k].tolist()}
+    assert len(sites - defects) <= 1  # stars, foreground texture and noise are not learned
+    cold = {tuple(v) for v in prof.model.hot_yx[prof.model.flagged(FLAG_COLD)].tolist()}
+    assert cold and cold <= {tuple(v) for v in varied["truth"]["stuck_yx"].tolist()}  # dead sites learned as cold
+    s = out["profile"]
+    assert s["kind"] == "learned" and s["learned"]["photos"] == 12
+    assert s["learned"]["iso"][0] < s["learned"]["iso"][1]  # the settings it was learned from
+    assert s["learned"]["first_capture"] < s["learned"]["last_capture"]
+
+
+def test_update_streams_new_photos_into_the_stored_sums(varied, tmp_path):
+    lib = ProfileLibrary(tmp_path)
+    first = learn_profile(varied["lights"][:8], "grown", lib)
+    grown = learn_profile(varied["lights"][8:], "grown", lib, update=True)
+    once = learn_profile(varied["lights"], "at once", lib)
+    assert first["photos_used"] == 8 and grown["photos_used"] == 4
+    assert grown["profile"]["learned"]["photos"] == 12
+    a, b = lib.get("grown").model.hot_yx, lib.get("at once").model.hot_yx
+    assert {tuple(v) for v in a.tolist()} == {tuple(v) for v in b.tolist()}
+    from hotpixels.errors import InvalidOption
+
+    with pytest.raises(InvalidOption) as err:  # photos already learned are not counted twice
+        learn_profile(varied["lights"][8:], "grown", lib, update=True)
+    assert "already in this learned profile" in str(err.value)
+
+
+def test_memory_does_not_grow_with_the_number_of_photos(varied):
+    from hotpixels.dng.reader import read_dng
+
+    raw = read_dng(varied["lights"][0], metadata=False)
+    ev = LearnEvidence(raw.cfa, raw.active_area, raw.shape)
+    sizes = []
+    for p in varied["lights"][:4]:
+        r = read_dng(p, metadata=False)
+        ev.add(r.cfa_dn, black_level_dn=r.black_repeat_dn, white_level_dn=r.white_level_dn, factor=10.0)
+        sizes.append(ev.nbytes)
+    assert len(set(sizes)) == 1
+    assert sizes[0] < 50 * raw.shape[0] * raw.shape[1]  # tens of bytes per site
+
+
+def test_fewer_than_8_photos_or_a_corrected_photo_are_refused(varied, tmp_path):
+    from hotpixels.errors import InvalidOption
+
+    with pytest.raises(InvalidOption) as err:
+        learn_profile(varied["lights"][:5], "few", ProfileLibrary(tmp_path))
+    assert err.value.data["param"] == "paths"
+
+
+def test_a_learned_profile_is_auto_matched_and_corrects_a_new_photo(varied, learned, tmp_path):
+    from hotpixels.correct.pipeline import CorrectOptions, correct_files
+    from hotpixels.profiles.match import match_profiles
+    from hotpixels.simulate.session import simulate_session
+
+    s = simulate_session(sensor=varied["sensor"], seed=SEED + 99, n_darks=0, n_lights=1, scene="stars", exposure_s=30,
+                         iso=1600, temp_light_c=20, outdir=tmp_path / "new")
+    path = s.written["lights"][0]
+    m = match_profiles(s.lights[0], learned["lib"])
+    assert m["best"] == "body learned" and m["candidates"][0]["kind"] == "learned"
+    assert "learned from 12 photos" in m["candidates"][0]["explanation"]
+    opts = CorrectOptions(profile="auto", library_dir=str(learned["lib"].dir), output_dir=str(tmp_path / "out"),
+                          previews=False, batch="off")
+    [r] = correct_files([path], opts)
+    assert r["ok"] and r["profile"]["name"] == "body learned"
+    assert not r["stages"]["dark"]["ran"] and "needs a dark-frame profile" in r["stages"]["dark"]["reason"]
+    hot = r["stages"]["hot"]
+    assert hot["ran"] and hot["n_interpolated"] > 0.5 * hot["learned"]["n_learned"]
+    # the strong hot pixels are gone: back within 4 σ of the clean frame
+    from hotpixels.dng.reader import read_dng
+
+    out = read_dng(r["output"], metadata=False).cfa_dn.astype(float)
+    clean = s.truth["clean_light_dn"][0].astype(float)
+    t = s.truth
+    strong = t["hot_light_dn"][0] >= 10 * t["read_noise_dn"]
+    yx = t["hot_yx"][strong]
+    inside = {tuple(v) for v in learned["profile"].model.hot_yx.tolist()}
+    yx = np.array([v for v in yx.tolist() if tuple(v) in inside])
+    err = np.abs(out[yx[:, 0], yx[:, 1]] - clean[yx[:, 0], yx[:, 1]])
+    before = np.abs(s.lights[0].cfa_dn[yx[:, 0], yx[:, 1]].astype(float) - clean[yx[:, 0], yx[:, 1]])
+    assert np.median(err) < 0.25 * np.median(before)
+
+
+def test_a_dark_profile_and_a_learned_one_of_the_same_body_are_combined(varied, learned, tmp_path):
+    from hotpixels.correct.pipeline import CorrectOptions, correct_files
+    from hotpixels.profiles.build import create_profile
+    from hotpixels.simulate.session import simulate_session
+
+    s = simulate_session(sensor=varied["sensor"], seed=SEED + 7, n_darks=3, n_lights=1, scene="stars",
+                         outdir=tmp_path / "s")
+    create_profile(s.written["darks"], "body darks", learned["lib"])
+    try:
+        opts = CorrectOptions(profile="auto", library_dir=str(learned["lib"].dir), output_dir=str(tmp_path / "o"),
+                              previews=False, batch="off")
+        [r] = correct_files(s.written["lights"], opts)
+        assert r["ok"] and r["profile"]["kind"] == "dark+learned"
+        assert r["profile"]["name"] == "body darks" and r["profile"]["learned"] == "body learned"
+        assert r["stages"]["dark"]["ran"] and "learned" in r["stages"]["hot"]
+    finally:
+        learned["lib"].delete("body darks")
+
+
+def test_correct_learn_into_feeds_the_batch_evidence_into_the_library(tmp_path, capsys):
+    from hotpixels.cli import main
+    from hotpixels.simulate.session import simulate_session
+
+    s = simulate_session("small", seed=SEED + 3, n_darks=0, n_lights=4, batch="tripod", scene="stars",
+                         outdir=tmp_path / "b")
+    lib = tmp_path / "lib"
+    rc = main(["correct", *s.written["lights"], "--profile", "none", "--library", str(lib), "--learn-into", "from batch",
+               "--output-dir", str(tmp_path / "o"), "--no-previews"])
+    assert rc == 0
+    assert "added" in capsys.readouterr().err
+    prof = ProfileLibrary(lib).get("from batch")
+    assert prof.kind == "learned" and prof.model.n_hot > 50
+    hot = {tuple(v) for v in s.truth["hot_yx"].tolist()}
+    assert sum(tuple(v) in hot for v in prof.model.hot_yx.tolist()) >= 0.9 * prof.model.n_hot
+
+
+def test_add_sites_to_a_dark_profile_flags_them_for_interpolation(tmp_path):
+    from hotpixels.profiles.addsites import add_sites
+    from hotpixels.profiles.build import create_profile
+    from hotpixels.profiles.darkmodel import FLAG_ADDED
+    from hotpixels.simulate.session import simulate_session
+
+    s = simulate_session("small", seed=SEED + 4, n_darks=2, n_lights=1, outdir=tmp_path / "s")
+    lib = ProfileLibrary(tmp_path / "lib")
+    create_profile(s.written["darks"], "d", lib)
+    before = lib.get("d").model.n_hot
+    known = lib.get("d").model.hot_yx[0].tolist()
+    out = add_sites("d", [{"y": 200, "x": 300, "excess_dn": 40.0, "frames_hit": 5},
+                          {"y": known[0], "x": known[1]}, {"y": 0, "x": 0}], lib, paths=s.written["lights"])
+    assert out["added"] == 1 and out["profile"]["kind"] == "dark"
+    m = lib.get("d").model
+    assert m.n_hot == before + 1 and m.hot_flags[-1] & FLAG_ADDED
+
+
+def test_a_single_dark_is_accepted_and_four_lights_are_refused_as_darks(tmp_path):
+    from hotpixels.profiles.build import create_profile
+    from hotpixels.simulate.session import simulate_session
+
+    s = simulate_session("small", seed=SEED + 5, n_darks=1, n_lights=4, scene="stars", outdir=tmp_path / "s")
+    lib = ProfileLibrary(tmp_path / "lib")
+    one = create_profile(s.written["darks"], "one dark", lib)
+    assert one["n_frames"] == 1 and any("two or more" in n for n in one["notes"])
+    with pytest.raises(NotADarkFrame) as err:
+        create_profile(s.written["lights"], "four lights", lib, allow_mismatch=True)
+    assert err.value.CODE == 2011 and err.value.data["path"] == s.written["lights"][0]
+    assert "light_0001.dng" in err.value.message and err.value.data["reason"]
+    assert not lib.exists("four lights")
+
+
+def test_learning_is_cancelled_between_photos_and_writes_nothing(varied, tmp_path):
+    cancel = threading.Event()
+    seen = []
+
+    def progress(done, total, message=""):
+        seen.append(message)
+        if done >= 2:
+            cancel.set()
+
+    lib = ProfileLibrary(tmp_path)
+    with pytest.raises(Cancelled):
+        learn_profile(varied["lights"], "stopped", lib, progress=progress, cancel=cancel)
+    assert not lib.exists("stopped") and any("2/12" in m for m in seen)
+
+
+def test_profiles_learn_over_the_worker_with_progress_then_cancel(varied, tmp_path):
+    from hotpixels.rpc.client import WorkerClient
+    from test_worker_process import WORKERS, worker_env
+
+    source = WORKERS[0].values[0]  # the worker from source
+    client = WorkerClient.spawn([str(source), "--stdio"], env=worker_env(tmp_path))
+    try:
+        lib = str(tmp_path / "lib")
+        rid = client.request("profiles.learn", {"paths": varied["lights"], "name": "over rpc", "library": lib})
+        r = client.wait(rid, 240)["result"]
+        assert r["photos_used"] == 12 and r["profile"]["kind"] == "learned" and r["sites"] > 50
+        assert len(client.progress_of(rid)) >= 3
+        listed = client.result("profiles.list", {"library": lib})
+        assert listed["profiles"][0]["learned"]["photos"] == 12
+        added = client.result("profiles.addSites", {"name": "over rpc", "sites": [{"y": 100, "x": 101}],
+                                                    "library": lib}, timeout_s=60)
+        assert added["added"] in (0, 1) and added["profile"]["kind"] == "learned"
+        bad = client.call("profiles.learn", {"paths": varied["lights"][:3], "name": "few", "library": lib}, 60)
+        assert bad["error"]["code"] == -32602
+        rid = client.request("profiles.learn", {"paths": varied["lights"], "name": "cancelled", "library": lib})
+        client.wait_for(lambda m: m.get("method") == "$/progress" and m["params"]["id"] == rid, 120)
+        client.cancel(rid)
+        assert client.wait(rid, 120)["error"]["code"] == -32800
+        assert "cancelled" not in json.dumps([p["name"] for p in client.result("profiles.list", {"library": lib})["profiles"]])
+    finally:
+        client.kill()

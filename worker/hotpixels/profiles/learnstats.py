@@ -1,0 +1,375 @@
+"""Per-site evidence for learning a body's hot pixels from ordinary photos, one photo at a time.
+
+A hot pixel sits at the same site in every photo of a body, with an excess over its same-colour
+neighbours that grows with the dark signal: exposure time, ISO (analogue gain) and temperature.
+Scenes, stars and noise do not stay on one site. :class:`LearnEvidence` folds each photo into
+fixed-size per-site accumulators and keeps no photo, so memory does not depend on how many
+photos are learned from (about 34 bytes per site: 24 MP take about 0.8 GB).
+
+**Per photo.** Every site of the ActiveArea (less a 3 px margin) gets, from the same ring of
+same-colour neighbours as stage 3 (:func:`hotpixels.correct.candidates.ring_stats`), its excess
+``e = centre - ring mean`` (DN) and the photo's noise σ at the ring's level (the photo's own noise
+model, :func:`hotpixels.correct.candidates.estimate_noise`). The site *counts* in this photo only
+when its neighbourhood can be trusted:
+
+* not structured: the ring's maximum stands less than ``K_STRUCT`` σ over the ring mean (stars,
+  edges and texture light the ring unevenly);
+* not bright: the ring mean is below ``BRIGHT_FRACTION`` of the range above black (bright areas
+  carry texture and shot noise that hide any dark signal);
+* not saturated: the ring's maximum is below ``SATURATION_FRACTION`` of the white level;
+* a single-site spike: the 4 orthogonally touching sites hold (the mean of the middle two of
+  their excesses, so that a neighbouring hot pixel of a defect cluster does not count) less than
+  :data:`hotpixels.correct.batch.SPILL_MAX` of the centre's excess (or less than
+  :data:`~hotpixels.correct.batch.SPILL_NOISE` σ of that mean's noise): a star core, even a sharp
+  one, spreads 13-36 % of its peak onto all four. This is the batch code's single-pixel test applied
+  in every photo. On a *tracked* series (``tracked``) the same star sits on the same site in every
+  photo, and a faint one passes this test photo by photo within the noise; so ``tracked`` adds the
+  test summed over the photos (:func:`single_site_over_photos`, noise growing as sqrt(n), a star's
+  spill as n) and the batch's own test on the mean stack (:func:`hotpixels.correct.batch._single_site`).
+
+**The model.** Each photo has a *dark factor* ``g = exposure_s x ISO / 100 x 2 ** ((T - 20 °C) /
+doubling_c)`` (:func:`dark_factor`; T the recorded sensor temperature, 20 °C when unknown; the
+doubling defaults to 6 °C). A site's excess in DN is modelled as ``excess_dn = offset_dn +
+rate_dn x g``: ``rate_dn`` is DN per second at ISO 100 and 20 °C, ``offset_dn`` a level that does
+not scale (a stuck-high or gain-like defect). The fit is weighted least squares with weights
+``1 / σ²`` of each photo's noise at the site, plus a weak prior pulling the offset to 0 (the
+weight of ``OFFSET_PRIOR_PHOTOS`` average photos), so a set of photos at one setting still gives a
+usable prediction. It needs six sums per site (``Σw, Σwg, Σwg², Σwe, Σweg, Σwe²``, float32) and
+three counts (photos where the site counted, stood ``Z_HIT`` σ out, stood ``Z_HIGH`` σ out;
+int16), and for the single-site test over all photos the sums of the excess and of the neighbours'
+spill (:func:`single_site_over_photos`). The photos that count are those where the site's neighbourhood passed the tests above,
+which is the robust part: a star crossing the site, a bright window or a saturated highlight
+never enters the sums.
+
+**Decisions** (:meth:`LearnEvidence.finish`): a site far *below* its ring in the photos
+(``-Z_LEARN`` standard errors, with at least ``MIN_HITS`` photos not standing out) is learned as
+*cold* (dead, stuck low), and a site with a cold one in its same-colour ring is not learned as hot
+(the dead neighbour pulls its ring mean down, so it looks hot in every photo). Otherwise a site is *learned* when it counted in at least
+``MIN_COUNTED`` photos and either its weighted mean excess is ``Z_LEARN`` standard errors above
+0 with at least ``MIN_HITS`` photos at ``Z_HIT`` σ (one huge event, a cosmic ray, cannot carry
+the mean alone), or it stood ``Z_HIGH`` σ out in at least ``RTS_MIN_HIGH``
+photos (a flickering site can be low most of the time). A learned site is flagged *unstable*
+(RTS, flicker) when the model leaves far more scatter than the noise and a ``MODEL_TOLERANCE``
+relative error of the prediction allow (``RTS_CHI2`` times that), and it stood out in at least
+2 photos.
+
+**Streaming updates.** :meth:`LearnEvidence.sufficient` returns the sums of every site whose
+evidence is not negligible (mean excess ``Z_KEEP`` standard errors over 0, or a hit); a profile
+stores them and :meth:`LearnEvidence.load_sufficient` puts them back before new photos are added.
+Sites left out start from zero: the new photos alone judge them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..correct.batch import SPILL_MAX, SPILL_NOISE
+from ..dng.cfa import CfaPattern
+from ..errors import InvalidOption
+
+REF_ISO = 100.0
+REF_TEMP_C = 20.0
+DOUBLING_C = 6.0
+K_STRUCT = 4.0  # ring maximum over ring mean, σ: above this the neighbourhood is structured
+BRIGHT_FRACTION = 0.5  # ring mean above this share of (white - black): too bright to judge
+SATURATION_FRACTION = 0.9  # ring maximum at or above this share of white: saturated
+Z_HIT = 3.0
+Z_HIGH = 5.0
+Z_LEARN = 6.0
+Z_CLIP = 5.0  # per-photo z clipped to ±this in the evidence sum (one huge event is one vote)
+ACCUMULATE_ROWS = 256
+Z_KEEP = 3.0
+MIN_COUNTED = 3
+MIN_HITS = 3  # one huge single-photo event (a cosmic ray, a random hot pixel) plus noise must not pass
+RTS_MIN_HIGH = 3
+OFFSET_PRIOR_PHOTOS = 1.0
+MODEL_TOLERANCE = 0.1  # relative error of the exposure x ISO x temperature model allowed before flicker
+RTS_CHI2 = 3.0
+SPILL_MAX_SUM = 0.03  # summed over the photos: a hot pixel leaks ~nothing, a sharp off-colour star 4-7 %
+SPILL_NOISE_SD = 0.6  # σ of the middle-two mean of 4 neighbours' excesses, in units of one site's σ
+MARGIN = 3  # ring (2 px) + the orthogonal spill test (1 px)
+MAX_PHOTOS = int(np.iinfo(np.int16).max)  # per-site counts are int16
+SUMS = ("w", "wg", "wgg", "we", "weg", "wee", "zc", "e", "spill")
+COUNTS = ("counted", "hit", "high")
+
+
+def dark_factor(exposure_s, iso, temperature_c, doubling_c: float = DOUBLING_C) -> float | None:
+    """``exposure_s x iso / 100 x 2 ** ((T - 20) / doubling_c)``; None when exposure or ISO is unknown.
+
+    An unknown temperature counts as 20 °C (the model then absorbs the body's typical temperature).
+    """
+    if not exposure_s or not iso or exposure_s <= 0 or iso <= 0:
+        return None
+    t = REF_TEMP_C if temperature_c is None else float(temperature_c)
+    return float(exposure_s) * float(iso) / REF_ISO * 2.0 ** ((t - REF_TEMP_C) / float(doubling_c))
+
+
+@dataclass
+class LearnedFit:
+    """The learned sites: full-frame (y, x), the model and its evidence (see the module docstring)."""
+
+    yx: np.ndarray  # (N, 2) int64
+    cold: np.ndarray  # (N,) bool: stuck low / dead (always interpolated)
+    offset_dn: np.ndarray  # (N,) float32
+    rate_dn: np.ndarray  # (N,) DN per unit of dark factor (s at ISO 100, 20 °C)
+    unstable: np.ndarray  # (N,) bool
+    counted: np.ndarray  # (N,) photos where the site counted
+    hit: np.ndarray  # (N,) photos where it stood Z_HIT σ out
+    high: np.ndarray  # (N,) photos where it stood Z_HIGH σ out
+    z: np.ndarray  # (N,) weighted mean excess in standard errors
+    scatter_dn: np.ndarray  # (N,) rms of the fit's residual, DN (noise included)
+
+    def predicted_dn(self, factor: float | None) -> np.ndarray:
+        """Predicted excess (DN) at dark factor ``factor``; +inf everywhere when it is unknown."""
+        if factor is None:
+            return np.full(len(self.yx), np.inf)
+        return self.offset_dn.astype(np.float64) + self.rate_dn.astype(np.float64) * float(factor)
+
+
+class LearnEvidence:
+    """Per-site sums over a stream of photos of one body and layout (see the module docstring).
+
+    ``cfa``, ``active_area`` (top, left, bottom, right; full frame) and ``shape`` (H, W) describe
+    the photos; :meth:`add` takes one (H, W) CFA frame (DN as stored) with its black level (scalar,
+    repeat or map; its mean is used), white level and dark factor.
+    """
+
+    def __init__(self, cfa: CfaPattern, active_area, shape, *, tracked: bool = False):
+        self.cfa = cfa
+        self.active_area = tuple(int(v) for v in active_area)
+        self.shape = (int(shape[0]), int(shape[1]))
+        t, l, b, r = self.active_area
+        self.box = (max(b - t - 2 * MARGIN, 0), max(r - l - 2 * MARGIN, 0))
+        self.tracked = bool(tracked)
+        self.n_photos = 0
+        self.sums = {k: torch.zeros(self.box, dtype=torch.float32) for k in SUMS}
+        self.counts = {k: torch.zeros(self.box, dtype=torch.int16) for k in COUNTS}
+        self.stack_sum = np.zeros(self.shape, np.float32) if self.tracked else None
+        self._noise_sum = np.zeros(3)
+        self._black_sum = 0.0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the per-site accumulators (independent of the number of photos)."""
+        n = sum(t.element_size() * t.nelement() for t in (*self.sums.values(), *self.counts.values()))
+        return int(n + (self.stack_sum.nbytes if self.stack_sum is not None else 0))
+
+    def add(self, frame_dn: np.ndarray, *, black_level_dn, white_level_dn: float, factor: float) -> dict:
+        """Fold one photo in; returns ``{"counted_share", "noise"}`` (share of sites that counted)."""
+        from ..correct.candidates import estimate_noise, mean_black, ring_stats
+
+        if frame_dn.shape != self.shape:
+            raise InvalidOption(f"a photo of {frame_dn.shape[1]} x {frame_dn.shape[0]} does not belong to a set of "
+                                f"{self.shape[1]} x {self.shape[0]} photos", data={"param": "paths"})
+        if self.n_photos >= MAX_PHOTOS:
+            raise InvalidOption(f"a learned profile holds at most {MAX_PHOTOS} photos", data={"param": "paths"})
+        if not (factor and factor > 0):
+            raise InvalidOption("a photo needs a positive dark factor (exposure time and ISO)", data={"param": "paths"})
+        black = mean_black(black_level_dn)
+        white = float(white_level_dn)
+        noise = estimate_noise(frame_dn, self.cfa, self.active_area, black)
+        t, l, b, r = self.active_area
+        h2, w2 = b - t - 4, r - l - 4  # ring_stats' region: the ActiveArea less 2 px
+        if h2 < 3 or w2 < 3:
+            raise InvalidOption("the ActiveArea is too small to learn from", data={"param": "paths"})
+        excess = torch.empty((h2, w2), dtype=torch.float32)
+        sigma = torch.empty((h2, w2), dtype=torch.float32)  # noise at the ring's level, DN
+        ok = torch.empty((h2, w2), dtype=torch.bool)
+        bright_dn = BRIGHT_FRACTION * (white - black)
+        sat_dn = SATURATION_FRACTION * white
+        for y0, centre, mean, peak in ring_stats(frame_dn, self.cfa, self.active_area):
+            rows = slice(y0 - t - 2, y0 - t - 2 + centre.shape[0])
+            sd = noise.sigma_dn(mean - black)
+            excess[rows] = centre - mean
+            sigma[rows] = sd
+            ok[rows] = ((peak - mean) <= K_STRUCT * sd) & ((mean - black) < bright_dn) & (peak < sat_dn)
+        # per block of rows of the inner region (1 px less, for the orthogonal neighbours)
+        g = float(factor)
+        n_counted = 0
+        for r0 in range(1, h2 - 1, ACCUMULATE_ROWS):
+            r1 = min(r0 + ACCUMULATE_ROWS, h2 - 1)
+            n_counted += self._accumulate(excess[r0 - 1:r1 + 1], sigma[r0:r1], ok[r0:r1, 1:-1], g, r0 - 1)
+        share = n_counted / max(self.box[0] * self.box[1], 1)
+        self.n_photos += 1
+        self._noise_sum += (noise.a_dn2, noise.b_dn, noise.floor_dn2)
+        self._black_sum += black
+        if self.stack_sum is not None:
+            self.stack_sum += frame_dn
+        return {"counted_share": round(share, 4), "noise": noise.to_json()}
+
+    def _accumulate(self, excess: torch.Tensor, sigma: torch.Tensor, ok: torch.Tensor, g: float, row: int) -> int:
+        """Fold rows ``row``.. of the accumulators in: ``excess`` has one more row above and below
+        and the full width; ``sigma``/``ok`` are the rows themselves (``ok`` already trimmed)."""
+        e = excess[1:-1, 1:-1]
+        sd = sigma[:, 1:-1]
+        spill = _middle_spill(excess)
+        counted = ok & (spill < torch.maximum(SPILL_MAX * e, SPILL_NOISE * SPILL_NOISE_SD * sd))
+        rows = slice(row, row + e.shape[0])
+        zero = torch.zeros((), dtype=torch.float32)
+        w = torch.where(counted, 1.0 / (sd * sd), zero)
+        s = {k: v[rows] for k, v in self.sums.items()}
+        s["w"].add_(w)
+        s["wg"].add_(w, alpha=g)
+        s["wgg"].add_(w, alpha=g * g)
+        we = w * e
+        s["we"].add_(we)
+        s["weg"].add_(we, alpha=g)
+        s["wee"].add_(we.mul_(e))
+        z = e / sd
+        s["zc"].add_(torch.where(counted, torch.clamp(z, -Z_CLIP, Z_CLIP), zero))
+        s["e"].add_(torch.where(counted, e, zero))
+        s["spill"].add_(torch.where(counted, spill, zero))
+        c = {k: v[rows] for k, v in self.counts.items()}
+        c["counted"].add_(counted.to(torch.int16))
+        c["hit"].add_((counted & (z >= Z_HIT)).to(torch.int16))
+        c["high"].add_((counted & (z >= Z_HIGH)).to(torch.int16))
+        return int(counted.sum())
+
+    # -- the sufficient statistics of a profile -------------------------------------------------------
+    def sufficient(self) -> dict[str, np.ndarray]:
+        """The sums and counts of every site with non-negligible evidence, sparse: ``yx`` (K, 2) int32
+        full frame, ``sums`` (K, 6) float32 in :data:`SUMS` order, ``counts`` (K, 3) uint16."""
+        z = robust_z(self.sums["zc"], self.counts["counted"])
+        keep = (z >= Z_KEEP) | (self.counts["hit"] > 0)
+        iy, ix = torch.nonzero(keep, as_tuple=True)
+        t, l, _, _ = self.active_area
+        yx = np.stack([iy.numpy() + t + MARGIN, ix.numpy() + l + MARGIN], axis=1).astype(np.int32).reshape(-1, 2)
+        sums = np.stack([self.sums[k][iy, ix].numpy() for k in SUMS], axis=1).astype(np.float32).reshape(-1, len(SUMS))
+        counts = np.stack([self.counts[k][iy, ix].numpy().astype(np.uint16) for k in COUNTS], axis=1).reshape(-1, len(COUNTS))
+        return {"yx": yx, "sums": sums, "counts": counts}
+
+    def load_sufficient(self, yx: np.ndarray, sums: np.ndarray, counts: np.ndarray, n_photos: int) -> None:
+        """Put a profile's stored sums back (before adding more photos); sites outside are ignored."""
+        t, l, _, _ = self.active_area
+        iy = np.asarray(yx[:, 0], np.int64) - t - MARGIN
+        ix = np.asarray(yx[:, 1], np.int64) - l - MARGIN
+        inside = (iy >= 0) & (iy < self.box[0]) & (ix >= 0) & (ix < self.box[1])
+        iy_t, ix_t = torch.from_numpy(iy[inside]), torch.from_numpy(ix[inside])
+        for j, k in enumerate(SUMS):
+            self.sums[k][iy_t, ix_t] = torch.from_numpy(np.ascontiguousarray(sums[inside, j], np.float32))
+        for j, k in enumerate(COUNTS):
+            self.counts[k][iy_t, ix_t] = torch.from_numpy(np.minimum(counts[inside, j], 32767).astype(np.int16))
+        self.n_photos = int(n_photos)
+
+    # -- decisions -----------------------------------------------------------------------------------
+    def finish(self) -> LearnedFit:
+        """The learned sites and their models (see the module docstring)."""
+        c, s = self.counts, self.sums
+        z_all = robust_z(s["zc"], c["counted"])
+        enough = c["counted"] >= MIN_COUNTED
+        cold = enough & (z_all <= -Z_LEARN) & (c["counted"] - c["hit"] >= MIN_HITS)
+        learned = enough & (((z_all >= Z_LEARN) & (c["hit"] >= MIN_HITS)) | (c["high"] >= RTS_MIN_HIGH))
+        learned &= ~self._next_to(cold)  # a dead neighbour in the ring lowers its mean: not a hot pixel
+        learned |= cold
+        if self.tracked:
+            learned &= single_site_over_photos(s["spill"], s["e"], s["w"], c["counted"])
+        iy, ix = torch.nonzero(learned, as_tuple=True)
+        t, l, _, _ = self.active_area
+        yx = np.stack([iy.numpy() + t + MARGIN, ix.numpy() + l + MARGIN], axis=1).astype(np.int64).reshape(-1, 2)
+        v = {k: s[k][iy, ix].numpy().astype(np.float64) for k in SUMS}
+        counted = c["counted"][iy, ix].numpy().astype(np.int64)
+        offset, rate, rss, pred2 = fit_sites(v, counted)
+        dof = np.maximum(counted - 2, 1)
+        allowed = dof + MODEL_TOLERANCE ** 2 * pred2
+        high = c["high"][iy, ix].numpy().astype(np.int64)
+        is_cold = cold[iy, ix].numpy()
+        unstable = (rss > RTS_CHI2 * allowed) & (high >= 2) & ~is_cold
+        keep = np.ones(len(yx), bool)
+        if self.tracked and len(yx):
+            keep = self._single_site_on_stack(yx)
+        z = z_all[iy, ix].numpy().astype(np.float64)
+        scatter = np.sqrt(np.maximum(rss, 0) / np.maximum(v["w"], 1e-30))
+        return LearnedFit(yx=yx[keep], cold=is_cold[keep], offset_dn=offset[keep].astype(np.float32), rate_dn=rate[keep].astype(np.float32),
+                          unstable=unstable[keep], counted=counted[keep], hit=c["hit"][iy, ix].numpy().astype(np.int64)[keep],
+                          high=high[keep], z=z[keep], scatter_dn=scatter[keep].astype(np.float32))
+
+    def _next_to(self, mask: torch.Tensor) -> torch.Tensor:
+        """(box) bool: sites with a ``mask`` site in their same-colour ring."""
+        from ..correct.candidates import ring_offsets
+
+        out = torch.zeros_like(mask)
+        t, l, _, _ = self.active_area
+        h, w = mask.shape
+        rows, cols = self.cfa.repeat
+        for py in range(rows):
+            for px in range(cols):
+                for dy, dx in ring_offsets(self.cfa, _phase_at(self.cfa, t + MARGIN + py, l + MARGIN + px)).tolist():
+                    ys, xs = slice(py, h, rows), slice(px, w, cols)
+                    src = torch.zeros_like(mask)
+                    y0, y1 = max(0, -dy), h - max(0, dy)
+                    x0, x1 = max(0, -dx), w - max(0, dx)
+                    src[y0:y1, x0:x1] = mask[y0 + dy:y1 + dy, x0 + dx:x1 + dx]
+                    out[ys, xs] |= src[ys, xs]
+        return out
+
+    def _single_site_on_stack(self, yx: np.ndarray) -> np.ndarray:
+        """The batch code's tracked-series test on the mean stack of the photos added in this run."""
+        from ..correct.batch import _single_site
+        from ..correct.candidates import NoiseModel
+
+        n = max(self.n_photos, 1)
+        a, b, floor = self._noise_sum / n
+        stack = self.stack_sum / np.float32(n)
+        return _single_site(stack, self.cfa, yx, NoiseModel(float(a), float(b), float(floor)), n, self._black_sum / n)
+
+    def mean_noise_floor_dn(self) -> float:
+        """σ at black of the photos' noise models, averaged (DN)."""
+        a, _, floor = self._noise_sum / max(self.n_photos, 1)
+        return float(math.sqrt(max(a, floor, 0.0)))
+
+
+def _phase_at(cfa: CfaPattern, y: int, x: int) -> tuple[int, int]:
+    py, px = cfa.phase_of(np.array([y]), np.array([x]))
+    return int(py[0]), int(px[0])
+
+
+def robust_z(zc_sum: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+    """The evidence of excess in standard errors: the sum of the clipped per-photo z over sqrt(photos)."""
+    return zc_sum / torch.sqrt(torch.clamp(counted.to(torch.float32), min=1.0))
+
+
+def single_site_over_photos(spill_sum: torch.Tensor, e_sum: torch.Tensor, w_sum: torch.Tensor,
+                            counted: torch.Tensor) -> torch.Tensor:
+    """The single-site test summed over the photos where a site counted: its neighbours' summed
+    spill stays under ``SPILL_MAX_SUM`` of its summed excess plus ``SPILL_NOISE`` σ of that sum's
+    noise (``SPILL_NOISE_SD`` x the photos' σ, added in quadrature: ``n / sqrt(Σ 1/σ²)`` approximates
+    ``sqrt(Σ σ²)``). Summed, the noise grows as sqrt(n) while a star's spill grows as n, so a faint
+    star that sits on one site in every photo of a tracked series fails where one photo could not
+    tell."""
+    n = counted.to(torch.float32)
+    noise = SPILL_NOISE * SPILL_NOISE_SD * n / torch.sqrt(torch.clamp(w_sum, min=1e-30))
+    return spill_sum < SPILL_MAX_SUM * torch.clamp(e_sum, min=0.0) + noise
+
+
+def _middle_spill(excess: torch.Tensor) -> torch.Tensor:
+    """Per inner site, the mean of the middle two of its 4 orthogonal neighbours' excesses: a star
+    lights all four, a neighbouring hot pixel (a defect cluster) only one."""
+    n = (excess[:-2, 1:-1], excess[2:, 1:-1], excess[1:-1, :-2], excess[1:-1, 2:])
+    total = n[0] + n[1] + n[2] + n[3]
+    hi = torch.maximum(torch.maximum(n[0], n[1]), torch.maximum(n[2], n[3]))
+    lo = torch.minimum(torch.minimum(n[0], n[1]), torch.minimum(n[2], n[3]))
+    return (total - hi - lo) * 0.5
+
+
+def fit_sites(v: dict[str, np.ndarray], counted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted least squares of ``e = offset + rate x g`` per site from the sums ``v`` (keys
+    :data:`SUMS`); the offset has a prior 0 weighing ``OFFSET_PRIOR_PHOTOS`` average photos.
+
+    Returns ``(offset_dn, rate_dn, rss, Σw pred²)``: the residual sum of squares in units of σ²
+    and the weighted sum of the squared predictions (for the relative model tolerance).
+    """
+    sw, sg, sgg, se, seg, see = (v[k] for k in ("w", "wg", "wgg", "we", "weg", "wee"))
+    lam = OFFSET_PRIOR_PHOTOS * sw / np.maximum(counted, 1)
+    a11 = sw + lam
+    det = a11 * sgg - sg * sg
+    good = det > 1e-12 * np.maximum(a11 * sgg, 1e-30)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset = np.where(good, (sgg * se - sg * seg) / det, 0.0)
+        rate = np.where(good, (a11 * seg - sg * se) / det, np.where(sgg > 0, seg / np.maximum(sgg, 1e-30), 0.0))
+    pred2 = offset * offset * sw + 2 * offset * rate * sg + rate * rate * sgg
+    rss = see - 2 * offset * se - 2 * rate * seg + pred2
+    return offset, rate, np.maximum(rss, 0.0), pred2
