@@ -77,7 +77,7 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
     ``{"predicted": "settings" | "unknown settings", "n_learned", "n_significant"}``.
     """
     from ..correct.batch import _ring_mean_at
-    from ..correct.candidates import estimate_noise, mean_black, ring_offsets
+    from ..candidates import estimate_noise, mean_black, ring_offsets
 
     n = len(learned.yx)
     counts = {name: 0 for name in REASONS}

@@ -74,7 +74,7 @@ def _parse(sites) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ex = s.get("excess_dn")
         if ex is not None and (not isinstance(ex, (int, float)) or isinstance(ex, bool) or not np.isfinite(ex)):
             raise InvalidOption(f"sites[{i}].excess_dn must be a number", data={"param": "sites"})
-        fh = s.get("frames_hit", 0)
+        fh = s.get("frames_hit") or 0
         if not isinstance(fh, int) or isinstance(fh, bool) or fh < 0:
             raise InvalidOption(f"sites[{i}].frames_hit must be a non-negative integer", data={"param": "sites"})
         yx.append((s["y"], s["x"]))

@@ -46,7 +46,7 @@ SAMPLE_SITES = 600_000
 
 def dark_frame_facts(raw: RawImage) -> dict:
     """``{"level_dn", "level_e" (None when the gain is unknown), "noise_dn", "structure_share", "hot_share"}``."""
-    from ..correct.candidates import estimate_noise, mean_black, ring_stats
+    from ..candidates import estimate_noise, mean_black, ring_stats
 
     black = mean_black(raw.black_repeat_dn)
     noise = estimate_noise(raw.cfa_dn, raw.cfa, raw.active_area, black)
@@ -59,10 +59,10 @@ def dark_frame_facts(raw: RawImage) -> dict:
     for s in sorted(set(starts.tolist())):
         for _, centre, mean, peak in ring_stats(raw.cfa_dn, raw.cfa, (s, l, min(s + 48, b), r)):
             sd = noise.sigma_dn(mean - black)
-            levels.append((mean - black).flatten().numpy())
+            levels.append((mean - black).ravel())
             hot += int(((centre - mean) >= HOT_SIGMA * sd).sum())
             structured += int(((peak - mean) > STRUCTURE_SIGMA * sd).sum())
-            n += centre.numel()
+            n += centre.size
     level = float(np.median(np.concatenate(levels))) if levels else 0.0
     return {"level_dn": level, "level_e": level / noise.b_dn if noise.b_dn > 1e-6 else None,
             "noise_dn": math.sqrt(max(noise.a_dn2, noise.floor_dn2, 1e-12)),

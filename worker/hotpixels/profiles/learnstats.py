@@ -62,10 +62,10 @@ Sites left out start from zero: the new photos alone judge them.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..correct.batch import SPILL_MAX, SPILL_NOISE
 from ..dng.cfa import CfaPattern
@@ -146,8 +146,8 @@ class LearnEvidence:
         self.box = (max(b - t - 2 * MARGIN, 0), max(r - l - 2 * MARGIN, 0))
         self.tracked = bool(tracked)
         self.n_photos = 0
-        self.sums = {k: torch.zeros(self.box, dtype=torch.float32) for k in SUMS}
-        self.counts = {k: torch.zeros(self.box, dtype=torch.int16) for k in COUNTS}
+        self.sums = {k: np.zeros(self.box, dtype=np.float32) for k in (SUMS if self.tracked else SUMS[:-2])}
+        self.counts = {k: np.zeros(self.box, dtype=np.int16) for k in COUNTS}
         self.stack_sum = np.zeros(self.shape, np.float32) if self.tracked else None
         self._noise_sum = np.zeros(3)
         self._black_sum = 0.0
@@ -155,12 +155,12 @@ class LearnEvidence:
     @property
     def nbytes(self) -> int:
         """Bytes held by the per-site accumulators (independent of the number of photos)."""
-        n = sum(t.element_size() * t.nelement() for t in (*self.sums.values(), *self.counts.values()))
+        n = sum(a.nbytes for a in (*self.sums.values(), *self.counts.values()))
         return int(n + (self.stack_sum.nbytes if self.stack_sum is not None else 0))
 
     def add(self, frame_dn: np.ndarray, *, black_level_dn, white_level_dn: float, factor: float) -> dict:
         """Fold one photo in; returns ``{"counted_share", "noise"}`` (share of sites that counted)."""
-        from ..correct.candidates import estimate_noise, mean_black, ring_stats
+        from ..candidates import N_THREADS, estimate_noise, map_ring_stats, mean_black
 
         if frame_dn.shape != self.shape:
             raise InvalidOption(f"a photo of {frame_dn.shape[1]} x {frame_dn.shape[0]} does not belong to a set of "
@@ -176,23 +176,29 @@ class LearnEvidence:
         h2, w2 = b - t - 4, r - l - 4  # ring_stats' region: the ActiveArea less 2 px
         if h2 < 3 or w2 < 3:
             raise InvalidOption("the ActiveArea is too small to learn from", data={"param": "paths"})
-        excess = torch.empty((h2, w2), dtype=torch.float32)
-        sigma = torch.empty((h2, w2), dtype=torch.float32)  # noise at the ring's level, DN
-        ok = torch.empty((h2, w2), dtype=torch.bool)
+        excess = np.empty((h2, w2), dtype=np.float32)
+        sigma = np.empty((h2, w2), dtype=np.float32)  # noise at the ring's level, DN
+        ok = np.empty((h2, w2), dtype=bool)
         bright_dn = BRIGHT_FRACTION * (white - black)
         sat_dn = SATURATION_FRACTION * white
-        for y0, centre, mean, peak in ring_stats(frame_dn, self.cfa, self.active_area):
+        def ring_chunk(y0, centre, mean, peak):  # writes its own rows only: safe on threads
             rows = slice(y0 - t - 2, y0 - t - 2 + centre.shape[0])
             sd = noise.sigma_dn(mean - black)
-            excess[rows] = centre - mean
+            np.subtract(centre, mean, out=excess[rows])
             sigma[rows] = sd
             ok[rows] = ((peak - mean) <= K_STRUCT * sd) & ((mean - black) < bright_dn) & (peak < sat_dn)
-        # per block of rows of the inner region (1 px less, for the orthogonal neighbours)
+
+        map_ring_stats(ring_chunk, frame_dn, self.cfa, self.active_area)
+        # per block of rows of the inner region (1 px less, for the orthogonal neighbours), on threads
         g = float(factor)
-        n_counted = 0
-        for r0 in range(1, h2 - 1, ACCUMULATE_ROWS):
-            r1 = min(r0 + ACCUMULATE_ROWS, h2 - 1)
-            n_counted += self._accumulate(excess[r0 - 1:r1 + 1], sigma[r0:r1], ok[r0:r1, 1:-1], g, r0 - 1)
+        blocks = [(r0, min(r0 + ACCUMULATE_ROWS, h2 - 1)) for r0 in range(1, h2 - 1, ACCUMULATE_ROWS)]
+
+        def block(rr):
+            r0, r1 = rr
+            return self._accumulate(excess[r0 - 1:r1 + 1], sigma[r0:r1], ok[r0:r1, 1:-1], g, r0 - 1)
+
+        with ThreadPoolExecutor(max(1, min(N_THREADS, len(blocks)))) as pool:
+            n_counted = sum(pool.map(block, blocks))
         share = n_counted / max(self.box[0] * self.box[1], 1)
         self.n_photos += 1
         self._noise_sum += (noise.a_dn2, noise.b_dn, noise.floor_dn2)
@@ -201,32 +207,34 @@ class LearnEvidence:
             self.stack_sum += frame_dn
         return {"counted_share": round(share, 4), "noise": noise.to_json()}
 
-    def _accumulate(self, excess: torch.Tensor, sigma: torch.Tensor, ok: torch.Tensor, g: float, row: int) -> int:
+    def _accumulate(self, excess: np.ndarray, sigma: np.ndarray, ok: np.ndarray, g: float, row: int) -> int:
         """Fold rows ``row``.. of the accumulators in: ``excess`` has one more row above and below
         and the full width; ``sigma``/``ok`` are the rows themselves (``ok`` already trimmed)."""
         e = excess[1:-1, 1:-1]
         sd = sigma[:, 1:-1]
         spill = _middle_spill(excess)
-        counted = ok & (spill < torch.maximum(SPILL_MAX * e, SPILL_NOISE * SPILL_NOISE_SD * sd))
+        counted = ok & (spill < np.maximum(SPILL_MAX * e, SPILL_NOISE * SPILL_NOISE_SD * sd))
         rows = slice(row, row + e.shape[0])
-        zero = torch.zeros((), dtype=torch.float32)
-        w = torch.where(counted, 1.0 / (sd * sd), zero)
+        zero = np.float32(0.0)
+        w = np.where(counted, np.float32(1.0) / (sd * sd), zero)
         s = {k: v[rows] for k, v in self.sums.items()}
-        s["w"].add_(w)
-        s["wg"].add_(w, alpha=g)
-        s["wgg"].add_(w, alpha=g * g)
+        s["w"] += w
+        s["wg"] += w * np.float32(g)
+        s["wgg"] += w * np.float32(g * g)
         we = w * e
-        s["we"].add_(we)
-        s["weg"].add_(we, alpha=g)
-        s["wee"].add_(we.mul_(e))
+        s["we"] += we
+        s["weg"] += we * np.float32(g)
+        we *= e
+        s["wee"] += we
         z = e / sd
-        s["zc"].add_(torch.where(counted, torch.clamp(z, -Z_CLIP, Z_CLIP), zero))
-        s["e"].add_(torch.where(counted, e, zero))
-        s["spill"].add_(torch.where(counted, spill, zero))
+        s["zc"] += np.where(counted, np.clip(z, -Z_CLIP, Z_CLIP), zero)
+        if self.tracked:
+            s["e"] += np.where(counted, e, zero)
+            s["spill"] += np.where(counted, spill, zero)
         c = {k: v[rows] for k, v in self.counts.items()}
-        c["counted"].add_(counted.to(torch.int16))
-        c["hit"].add_((counted & (z >= Z_HIT)).to(torch.int16))
-        c["high"].add_((counted & (z >= Z_HIGH)).to(torch.int16))
+        c["counted"] += counted
+        c["hit"] += counted & (z >= Z_HIT)
+        c["high"] += counted & (z >= Z_HIGH)
         return int(counted.sum())
 
     # -- the sufficient statistics of a profile -------------------------------------------------------
@@ -235,11 +243,12 @@ class LearnEvidence:
         full frame, ``sums`` (K, 6) float32 in :data:`SUMS` order, ``counts`` (K, 3) uint16."""
         z = robust_z(self.sums["zc"], self.counts["counted"])
         keep = (z >= Z_KEEP) | (self.counts["hit"] > 0)
-        iy, ix = torch.nonzero(keep, as_tuple=True)
+        iy, ix = np.nonzero(keep)
         t, l, _, _ = self.active_area
-        yx = np.stack([iy.numpy() + t + MARGIN, ix.numpy() + l + MARGIN], axis=1).astype(np.int32).reshape(-1, 2)
-        sums = np.stack([self.sums[k][iy, ix].numpy() for k in SUMS], axis=1).astype(np.float32).reshape(-1, len(SUMS))
-        counts = np.stack([self.counts[k][iy, ix].numpy().astype(np.uint16) for k in COUNTS], axis=1).reshape(-1, len(COUNTS))
+        yx = np.stack([iy + t + MARGIN, ix + l + MARGIN], axis=1).astype(np.int32).reshape(-1, 2)
+        sums = np.stack([self.sums[k][iy, ix] if k in self.sums else np.zeros(len(iy), np.float32) for k in SUMS],
+                        axis=1).astype(np.float32).reshape(-1, len(SUMS))
+        counts = np.stack([self.counts[k][iy, ix].astype(np.uint16) for k in COUNTS], axis=1).reshape(-1, len(COUNTS))
         return {"yx": yx, "sums": sums, "counts": counts}
 
     def load_sufficient(self, yx: np.ndarray, sums: np.ndarray, counts: np.ndarray, n_photos: int) -> None:
@@ -248,11 +257,13 @@ class LearnEvidence:
         iy = np.asarray(yx[:, 0], np.int64) - t - MARGIN
         ix = np.asarray(yx[:, 1], np.int64) - l - MARGIN
         inside = (iy >= 0) & (iy < self.box[0]) & (ix >= 0) & (ix < self.box[1])
-        iy_t, ix_t = torch.from_numpy(iy[inside]), torch.from_numpy(ix[inside])
+        iy_t, ix_t = iy[inside], ix[inside]
         for j, k in enumerate(SUMS):
-            self.sums[k][iy_t, ix_t] = torch.from_numpy(np.ascontiguousarray(sums[inside, j], np.float32))
+            if k not in self.sums:
+                continue
+            self.sums[k][iy_t, ix_t] = sums[inside, j].astype(np.float32)
         for j, k in enumerate(COUNTS):
-            self.counts[k][iy_t, ix_t] = torch.from_numpy(np.minimum(counts[inside, j], 32767).astype(np.int16))
+            self.counts[k][iy_t, ix_t] = np.minimum(counts[inside, j], 32767).astype(np.int16)
         self.n_photos = int(n_photos)
 
     # -- decisions -----------------------------------------------------------------------------------
@@ -267,31 +278,31 @@ class LearnEvidence:
         learned |= cold
         if self.tracked:
             learned &= single_site_over_photos(s["spill"], s["e"], s["w"], c["counted"])
-        iy, ix = torch.nonzero(learned, as_tuple=True)
+        iy, ix = np.nonzero(learned)
         t, l, _, _ = self.active_area
-        yx = np.stack([iy.numpy() + t + MARGIN, ix.numpy() + l + MARGIN], axis=1).astype(np.int64).reshape(-1, 2)
-        v = {k: s[k][iy, ix].numpy().astype(np.float64) for k in SUMS}
-        counted = c["counted"][iy, ix].numpy().astype(np.int64)
+        yx = np.stack([iy + t + MARGIN, ix + l + MARGIN], axis=1).astype(np.int64).reshape(-1, 2)
+        v = {k: s[k][iy, ix].astype(np.float64) for k in s}
+        counted = c["counted"][iy, ix].astype(np.int64)
         offset, rate, rss, pred2 = fit_sites(v, counted)
         dof = np.maximum(counted - 2, 1)
         allowed = dof + MODEL_TOLERANCE ** 2 * pred2
-        high = c["high"][iy, ix].numpy().astype(np.int64)
-        is_cold = cold[iy, ix].numpy()
+        high = c["high"][iy, ix].astype(np.int64)
+        is_cold = cold[iy, ix]
         unstable = (rss > RTS_CHI2 * allowed) & (high >= 2) & ~is_cold
         keep = np.ones(len(yx), bool)
         if self.tracked and len(yx):
             keep = self._single_site_on_stack(yx)
-        z = z_all[iy, ix].numpy().astype(np.float64)
+        z = z_all[iy, ix].astype(np.float64)
         scatter = np.sqrt(np.maximum(rss, 0) / np.maximum(v["w"], 1e-30))
         return LearnedFit(yx=yx[keep], cold=is_cold[keep], offset_dn=offset[keep].astype(np.float32), rate_dn=rate[keep].astype(np.float32),
-                          unstable=unstable[keep], counted=counted[keep], hit=c["hit"][iy, ix].numpy().astype(np.int64)[keep],
+                          unstable=unstable[keep], counted=counted[keep], hit=c["hit"][iy, ix].astype(np.int64)[keep],
                           high=high[keep], z=z[keep], scatter_dn=scatter[keep].astype(np.float32))
 
-    def _next_to(self, mask: torch.Tensor) -> torch.Tensor:
+    def _next_to(self, mask: np.ndarray) -> np.ndarray:
         """(box) bool: sites with a ``mask`` site in their same-colour ring."""
-        from ..correct.candidates import ring_offsets
+        from ..candidates import ring_offsets
 
-        out = torch.zeros_like(mask)
+        out = np.zeros_like(mask)
         t, l, _, _ = self.active_area
         h, w = mask.shape
         rows, cols = self.cfa.repeat
@@ -299,7 +310,7 @@ class LearnEvidence:
             for px in range(cols):
                 for dy, dx in ring_offsets(self.cfa, _phase_at(self.cfa, t + MARGIN + py, l + MARGIN + px)).tolist():
                     ys, xs = slice(py, h, rows), slice(px, w, cols)
-                    src = torch.zeros_like(mask)
+                    src = np.zeros_like(mask)
                     y0, y1 = max(0, -dy), h - max(0, dy)
                     x0, x1 = max(0, -dx), w - max(0, dx)
                     src[y0:y1, x0:x1] = mask[y0 + dy:y1 + dy, x0 + dx:x1 + dx]
@@ -309,7 +320,7 @@ class LearnEvidence:
     def _single_site_on_stack(self, yx: np.ndarray) -> np.ndarray:
         """The batch code's tracked-series test on the mean stack of the photos added in this run."""
         from ..correct.batch import _single_site
-        from ..correct.candidates import NoiseModel
+        from ..candidates import NoiseModel
 
         n = max(self.n_photos, 1)
         a, b, floor = self._noise_sum / n
@@ -327,31 +338,31 @@ def _phase_at(cfa: CfaPattern, y: int, x: int) -> tuple[int, int]:
     return int(py[0]), int(px[0])
 
 
-def robust_z(zc_sum: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+def robust_z(zc_sum: np.ndarray, counted: np.ndarray) -> np.ndarray:
     """The evidence of excess in standard errors: the sum of the clipped per-photo z over sqrt(photos)."""
-    return zc_sum / torch.sqrt(torch.clamp(counted.to(torch.float32), min=1.0))
+    return zc_sum / np.sqrt(np.maximum(counted.astype(np.float32), 1.0))
 
 
-def single_site_over_photos(spill_sum: torch.Tensor, e_sum: torch.Tensor, w_sum: torch.Tensor,
-                            counted: torch.Tensor) -> torch.Tensor:
+def single_site_over_photos(spill_sum: np.ndarray, e_sum: np.ndarray, w_sum: np.ndarray,
+                            counted: np.ndarray) -> np.ndarray:
     """The single-site test summed over the photos where a site counted: its neighbours' summed
     spill stays under ``SPILL_MAX_SUM`` of its summed excess plus ``SPILL_NOISE`` σ of that sum's
     noise (``SPILL_NOISE_SD`` x the photos' σ, added in quadrature: ``n / sqrt(Σ 1/σ²)`` approximates
     ``sqrt(Σ σ²)``). Summed, the noise grows as sqrt(n) while a star's spill grows as n, so a faint
     star that sits on one site in every photo of a tracked series fails where one photo could not
     tell."""
-    n = counted.to(torch.float32)
-    noise = SPILL_NOISE * SPILL_NOISE_SD * n / torch.sqrt(torch.clamp(w_sum, min=1e-30))
-    return spill_sum < SPILL_MAX_SUM * torch.clamp(e_sum, min=0.0) + noise
+    n = counted.astype(np.float32)
+    noise = SPILL_NOISE * SPILL_NOISE_SD * n / np.sqrt(np.maximum(w_sum, 1e-30))
+    return spill_sum < SPILL_MAX_SUM * np.maximum(e_sum, 0.0) + noise
 
 
-def _middle_spill(excess: torch.Tensor) -> torch.Tensor:
+def _middle_spill(excess: np.ndarray) -> np.ndarray:
     """Per inner site, the mean of the middle two of its 4 orthogonal neighbours' excesses: a star
     lights all four, a neighbouring hot pixel (a defect cluster) only one."""
     n = (excess[:-2, 1:-1], excess[2:, 1:-1], excess[1:-1, :-2], excess[1:-1, 2:])
     total = n[0] + n[1] + n[2] + n[3]
-    hi = torch.maximum(torch.maximum(n[0], n[1]), torch.maximum(n[2], n[3]))
-    lo = torch.minimum(torch.minimum(n[0], n[1]), torch.minimum(n[2], n[3]))
+    hi = np.maximum(np.maximum(n[0], n[1]), np.maximum(n[2], n[3]))
+    lo = np.minimum(np.minimum(n[0], n[1]), np.minimum(n[2], n[3]))
     return (total - hi - lo) * 0.5
 
 

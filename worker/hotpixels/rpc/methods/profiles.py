@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import bad_param
-from ..params import Bool, Folder, InputFile, List, Number, PathStr, Str, check_input_file
+from ..params import Bool, Folder, InputFile, List, Number, Objects, PathStr, Photo, Str, check_input_file
 from . import rpc_method
 
 LIBRARY = Folder(null_ok=True)
@@ -142,17 +142,18 @@ def export(call: Any, p: Any) -> dict[str, Any]:
     return {"path": exported["path"], "bytes": exported.get("bytes")}
 
 
-@rpc_method("profiles.learn", lane="job")
+@rpc_method("profiles.learn", lane="job", params={
+    "paths": List(item=Photo(), required=True), "name": NAME, "update": Bool(), "tracked": Bool(), "library": LIBRARY})
 def learn(call: Any, p: Any) -> dict[str, Any]:
-    """Learn a body's hot pixels from >= 8 of its photos (or add photos to a learned profile: ``update``)."""
+    """Learn a body's hot pixels from >= 8 of its photos (or add photos to a learned profile: ``update``).
+
+    A photo that cannot be read is that photo's ``skipped`` entry, not the call's error."""
     paths = p.str_list("paths")
     name = p.str("name")
     update = p.bool("update", False)
     tracked = p.bool("tracked", False)
     lib = _library(call, p)
     p.done()
-    for path in paths:
-        check_input_file(path, "paths")
     from ...profiles.learn import MIN_PHOTOS, learn_profile
     from ...profiles.library import check_name
 
@@ -162,12 +163,19 @@ def learn(call: Any, p: Any) -> dict[str, Any]:
     return learn_profile(paths, name, lib, update=update, tracked=tracked, progress=call.progress, cancel=call.cancel)
 
 
-@rpc_method("profiles.addSites", lane="job")
+SITE = {"y": Number(lo=0, hi=1e6, integer=True, required=True), "x": Number(lo=0, hi=1e6, integer=True, required=True),
+        "excess_dn": Number(null_ok=True), "frames_hit": Number(lo=0, hi=1e6, integer=True, null_ok=True),
+        "mean_sigma": Number(null_ok=True)}
+
+
+@rpc_method("profiles.addSites", lane="job", params={
+    "name": NAME, "sites": Objects(fields=SITE, required=True, min_items=0), "paths": List(item=InputFile(), null_ok=True),
+    "library": LIBRARY})
 def add_sites(call: Any, p: Any) -> dict[str, Any]:
     """Add batch-evidence sites (a batch's ``proposed_profile_additions``) to a profile."""
     name = p.str("name")
     sites = p.any("sites")
-    paths = p.str_list("paths") if p.has("paths") else []
+    paths = p.str_list("paths", None) or []
     lib = _library(call, p)
     p.done()
     for path in paths:
