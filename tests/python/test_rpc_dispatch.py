@@ -310,4 +310,4 @@ def test_test_methods_are_not_registered_in_production():
     assert not [n for n in names if n.startswith("test.")]
     assert {"worker.hello", "worker.shutdown", "image.inspect", "image.scanBatch", "image.correct", "profiles.create",
             "profiles.list", "profiles.get", "profiles.match", "profiles.rename", "profiles.delete", "profiles.import",
-            "profiles.export", "$/cancelRequest"} == names
+            "profiles.export", "profiles.learn", "profiles.addSites", "$/cancelRequest"} == names

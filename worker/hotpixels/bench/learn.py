@@ -19,7 +19,9 @@ defects (target 0).
 A new photo (stars, ISO 1600, 30 s, 20 °C, not in the set) corrected with the profile learned from
 20 photos (stages hot,residual) and with a 16-dark profile of the same body (all stages):
 ``recall`` = share of its >= 5 σ hot pixels left within 3 σ of the clean value, ``rmse_hot`` the RMSE
-(DN) at all hot sites against the clean frame, ``star_damage`` the share of visible star cores
+(DN) at all hot sites against the clean frame (both over the ActiveArea: the masked border is not
+part of the image; ``_inner``: the sites at least 3 px inside it, the only ones learning can see,
+since their same-colour ring and its neighbours must lie inside the image), ``star_damage`` the share of visible star cores
 changed by more than 3 σ.
 
 Speed and memory (skipped with ``--quick``; ``--no-24mp`` skips only them): 20 photos of 24 MP
@@ -163,8 +165,11 @@ def new_photo(preset: str, seed: int, workdir: Path) -> dict:
     gain = t["gain_e_per_dn"]
     sigma = np.sqrt(t["read_noise_e"] ** 2 + np.maximum(t["expected_light_dn"][0] - np.mean(t["black_repeat_dn"]), 0)
                     * gain) / gain
-    hy, hx = t["hot_yx"][:, 0], t["hot_yx"][:, 1]
-    excess = t["hot_light_dn"][0]
+    top, left, bottom, right = raw.active_area
+    inside = ((t["hot_yx"][:, 0] >= top) & (t["hot_yx"][:, 0] < bottom) & (t["hot_yx"][:, 1] >= left)
+              & (t["hot_yx"][:, 1] < right))  # the image: the masked border is never shown
+    hy, hx = t["hot_yx"][inside, 0], t["hot_yx"][inside, 1]
+    excess = t["hot_light_dn"][0][inside]
     strong = excess >= 5 * sigma[hy, hx]
     stars = t["star_visible"][0] & ~t["star_saturated"][0]
     sy = np.rint(t["star_yx"][0][stars, 0]).astype(int)
@@ -178,13 +183,18 @@ def new_photo(preset: str, seed: int, workdir: Path) -> dict:
         err = new[hy, hx] - clean[hy, hx]
         ok = np.abs(err) <= 3 * sigma[hy, hx]
         damaged = np.abs(new[sy, sx] - raw.cfa_dn[sy, sx]) > 3 * sigma[sy, sx]
+        inner = (hy >= top + 3) & (hy < bottom - 3) & (hx >= left + 3) & (hx < right - 3)
         out[label] = {"recall": round(float(ok[strong].mean()), 4), "strong": int(strong.sum()),
                       "rmse_hot": round(float(np.sqrt(np.mean(err ** 2))), 3),
+                      "recall_inner": round(float(ok[strong & inner].mean()), 4),
+                      "rmse_hot_inner": round(float(np.sqrt(np.mean(err[inner] ** 2))), 3),
                       "star_damage": round(float(damaged.mean()) if len(damaged) else 0.0, 5), "stars": int(len(sy))}
     out["rmse_ratio"] = round(out["learned"]["rmse_hot"] / max(out["darks16"]["rmse_hot"], 1e-9), 3)
+    out["rmse_ratio_inner"] = round(out["learned"]["rmse_hot_inner"] / max(out["darks16"]["rmse_hot_inner"], 1e-9), 3)
     print(f"  {preset:13s} new photo: learned recall {out['learned']['recall']:.3f} of {out['learned']['strong']}, "
           f"RMSE {out['learned']['rmse_hot']:.2f} DN vs 16 darks {out['darks16']['rmse_hot']:.2f} DN "
-          f"(x{out['rmse_ratio']:.2f}), star damage {out['learned']['star_damage']:.4%} of {out['learned']['stars']}",
+          f"(x{out['rmse_ratio']:.2f}); >= 3 px inside the ActiveArea: recall {out['learned']['recall_inner']:.3f}, "
+          f"RMSE x{out['rmse_ratio_inner']:.2f}; star damage {out['learned']['star_damage']:.4%} of {out['learned']['stars']}",
           flush=True)
     return out
 
@@ -298,6 +308,8 @@ def summarise(f: dict) -> dict:
     out["stars_learned"] = f["tracked"]["stars_learned"]
     for row in f.get("new_photo", []):
         out[f"new_photo_{row['preset']}"] = {"recall": row["learned"]["recall"], "rmse_ratio": row["rmse_ratio"],
+                                             "recall_inner": row["learned"]["recall_inner"],
+                                             "rmse_ratio_inner": row["rmse_ratio_inner"],
                                              "star_damage": row["learned"]["star_damage"]}
     out.update(f.get("speed", {}))
     return out

@@ -7,7 +7,7 @@ dark field, so there is nothing to subtract (stage 1 needs a dark-frame profile)
 *interpolated* (same-colour, edge-aware, :func:`hotpixels.correct.interpolate.interpolate_sites`)
 when its predicted excess is at least ``k_sigma`` (0.5, as stage 2's ``trust_sigma``) times the
 photo's own noise at the site (the photo's noise model,
-:func:`hotpixels.correct.candidates.estimate_noise`, at the level of the site's same-colour
+:func:`hotpixels.candidates.estimate_noise`, at the level of the site's same-colour
 ring): a smaller excess would not stand out of the noise. Sites flagged unstable (RTS: their level
 in this photo is unknown) are interpolated whenever their mean predicted excess is that
 significant, cold ones (dead, stuck low) always, and every site is when the photo records no exposure time or ISO (nothing to predict

@@ -161,8 +161,8 @@ def _site_statistics(frames, stats, table, field: DarkModel, ref, sigma_single, 
 
 def _spatial_noise_model(frame: np.ndarray, ref: RawImage) -> tuple[float, float]:
     """``(a, b)`` of a single dark: its same-colour ring residuals stand in for the frame-to-frame
-    difference two darks would give (:func:`hotpixels.correct.candidates.estimate_noise`)."""
-    from ..correct.candidates import estimate_noise, mean_black
+    difference two darks would give (:func:`hotpixels.candidates.estimate_noise`)."""
+    from ..candidates import estimate_noise, mean_black
 
     nm = estimate_noise(frame, ref.cfa, ref.active_area, mean_black(ref.black_repeat_dn))
     return max(float(nm.a_dn2), float(nm.floor_dn2), 0.25), max(float(nm.b_dn), 0.0)

@@ -8,7 +8,7 @@ refused (:class:`~hotpixels.errors.NotADarkFrame`, 2011, naming the frame and th
   current can give in its exposure: more than ``DARK_E_PER_S_20C`` e-/s at 20 °C (about ten times
   a typical sensor's), doubling every ``DOUBLING_C`` °C (at ``UNKNOWN_TEMP_C`` when the temperature
   is not recorded), times the exposure, plus ``MARGIN_E`` electrons, with the frame's gain read off
-  its own noise (variance = a + level x DN per electron, :func:`~hotpixels.correct.candidates.estimate_noise`);
+  its own noise (variance = a + level x DN per electron, :func:`~hotpixels.candidates.estimate_noise`);
   a level within ``LEVEL_MIN_SIGMA`` σ of black always passes (a flat dark gives no shot-noise
   slope, so its gain, and its level in electrons, cannot be read), and so does a level without shot
   noise (no slope: an offset such as a black level the file misstates, not light, which always

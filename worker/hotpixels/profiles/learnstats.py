@@ -7,9 +7,9 @@ fixed-size per-site accumulators and keeps no photo, so memory does not depend o
 photos are learned from (about 34 bytes per site: 24 MP take about 0.8 GB).
 
 **Per photo.** Every site of the ActiveArea (less a 3 px margin) gets, from the same ring of
-same-colour neighbours as stage 3 (:func:`hotpixels.correct.candidates.ring_stats`), its excess
+same-colour neighbours as stage 3 (:func:`hotpixels.candidates.ring_stats`), its excess
 ``e = centre - ring mean`` (DN) and the photo's noise σ at the ring's level (the photo's own noise
-model, :func:`hotpixels.correct.candidates.estimate_noise`). The site *counts* in this photo only
+model, :func:`hotpixels.candidates.estimate_noise`). The site *counts* in this photo only
 when its neighbourhood can be trusted:
 
 * not structured: the ring's maximum stands less than ``K_STRUCT`` σ over the ring mean (stars,
@@ -47,7 +47,9 @@ never enters the sums.
 (the dead neighbour pulls its ring mean down, so it looks hot in every photo). Otherwise a site is *learned* when it counted in at least
 ``MIN_COUNTED`` photos and either its weighted mean excess is ``Z_LEARN`` standard errors above
 0 with at least ``MIN_HITS`` photos at ``Z_HIT`` σ (one huge event, a cosmic ray, cannot carry
-the mean alone), or it stood ``Z_HIGH`` σ out in at least ``RTS_MIN_HIGH``
+the mean alone) and its predicted excess at the photos' median dark factor is at least
+``MIN_SIGMA_AT_MEDIAN`` σ (many photos make a barely warm site significant; it would not show), or
+it stood ``Z_HIGH`` σ out in at least ``RTS_MIN_HIGH``
 photos (a flickering site can be low most of the time). A learned site is flagged *unstable*
 (RTS, flicker) when the model leaves far more scatter than the noise and a ``MODEL_TOLERANCE``
 relative error of the prediction allow (``RTS_CHI2`` times that), and it stood out in at least
@@ -84,6 +86,7 @@ Z_CLIP = 5.0  # per-photo z clipped to ±this in the evidence sum (one huge even
 ACCUMULATE_ROWS = 256
 Z_KEEP = 3.0
 MIN_COUNTED = 3
+MIN_SIGMA_AT_MEDIAN = 2.0  # predicted excess at the photos' median dark factor, in their σ at the site
 MIN_HITS = 3  # one huge single-photo event (a cosmic ray, a random hot pixel) plus noise must not pass
 RTS_MIN_HIGH = 3
 OFFSET_PRIOR_PHOTOS = 1.0
@@ -146,6 +149,7 @@ class LearnEvidence:
         self.box = (max(b - t - 2 * MARGIN, 0), max(r - l - 2 * MARGIN, 0))
         self.tracked = bool(tracked)
         self.n_photos = 0
+        self.factors: list[float] = []  # each photo's dark factor (a number per photo, for the median)
         self.sums = {k: np.zeros(self.box, dtype=np.float32) for k in (SUMS if self.tracked else SUMS[:-2])}
         self.counts = {k: np.zeros(self.box, dtype=np.int16) for k in COUNTS}
         self.stack_sum = np.zeros(self.shape, np.float32) if self.tracked else None
@@ -201,6 +205,7 @@ class LearnEvidence:
             n_counted = sum(pool.map(block, blocks))
         share = n_counted / max(self.box[0] * self.box[1], 1)
         self.n_photos += 1
+        self.factors.append(g)
         self._noise_sum += (noise.a_dn2, noise.b_dn, noise.floor_dn2)
         self._black_sum += black
         if self.stack_sum is not None:
@@ -292,6 +297,11 @@ class LearnEvidence:
         keep = np.ones(len(yx), bool)
         if self.tracked and len(yx):
             keep = self._single_site_on_stack(yx)
+        if self.factors:  # a hot site must stand out at the photos' median settings, not only in their sum
+            g_med = float(np.median(self.factors))
+            sd_med = np.sqrt(counted / np.maximum(v["w"], 1e-30))
+            visible = offset + rate * g_med >= MIN_SIGMA_AT_MEDIAN * sd_med
+            keep &= visible | unstable | is_cold | (high >= RTS_MIN_HIGH)
         z = z_all[iy, ix].astype(np.float64)
         scatter = np.sqrt(np.maximum(rss, 0) / np.maximum(v["w"], 1e-30))
         return LearnedFit(yx=yx[keep], cold=is_cold[keep], offset_dn=offset[keep].astype(np.float32), rate_dn=rate[keep].astype(np.float32),
