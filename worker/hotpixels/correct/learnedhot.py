@@ -29,6 +29,8 @@ from .knownhot import REASONS, Stage2Report
 
 K_SIGMA = 0.5
 SATURATION_FRACTION = 0.98
+PREDICTION_ERROR = 0.3  # relative error of a learned prediction (temperature sensors err by degrees)
+TEXTURE_FACTOR = 0.5  # as stage 2 (:class:`hotpixels.correct.knownhot.HotOptions`)
 
 
 @dataclass
@@ -117,14 +119,37 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
         return cfa_dn, Stage2Report(counts=counts, n_untouched_saturated=n_sat), info
     sites = yx[chosen]
     neighbours_not = yx if exclude_yx is None or not len(exclude_yx) else np.concatenate([yx, exclude_yx.astype(np.int64)])
-    new = interpolate_sites(cfa_dn, raw.cfa, sites, white_level_dn=raw.white_level_dn, bounds=tuple(raw.active_area),
-                            exclude_yx=neighbours_not)
+    interp = interpolate_sites(cfa_dn, raw.cfa, sites, white_level_dn=raw.white_level_dn, bounds=tuple(raw.active_area),
+                               exclude_yx=neighbours_not)
     old = cfa_dn[sites[:, 0], sites[:, 1]].astype(np.float64)
-    new = np.clip(np.rint(new), 0, raw.white_level_dn)
+    # blend with the value less its predicted excess, by inverse variance (as stage 2 does with stage 1's value)
+    p = pred[chosen]
+    trusted = np.isfinite(p) & ~learned.unstable[chosen] & (reason != REASONS.index("cold"))
+    sigma_noise = sd[significant & usable]
+    texture = np.maximum(_ring_sd_at(raw.cfa_dn, raw.cfa, sites, ring_offsets) ** 2 - sigma_noise ** 2, 0.0)
+    sd_interp = np.sqrt(TEXTURE_FACTOR * texture + sigma_noise ** 2 / 4.0)
+    sd_sub = np.where(trusted, np.sqrt((PREDICTION_ERROR * np.where(trusted, p, 0.0)) ** 2
+                                       + noise.b_dn * np.maximum(np.where(trusted, p, 0.0), 0.0)), np.inf)
+    w_sub = 1.0 / np.maximum(sd_sub, 1e-9) ** 2
+    w_int = 1.0 / np.maximum(sd_interp, 1e-9) ** 2
+    sub = old - np.where(trusted, p, 0.0)
+    new = np.clip(np.rint((w_sub * sub + w_int * interp) / (w_sub + w_int)), 0, raw.white_level_dn)
     out = cfa_dn.copy() if copy or cfa_dn is raw.cfa_dn else cfa_dn
     out[sites[:, 0], sites[:, 1]] = new.astype(out.dtype)
     return out, Stage2Report(counts=counts, n_untouched_saturated=n_sat, yx=sites, old_dn=old, new_dn=new,
                              reason=reason), info
+
+
+def _ring_sd_at(frame: np.ndarray, cfa, yx: np.ndarray, ring_offsets) -> np.ndarray:
+    """Robust σ (MAD x 1.4826) of each site's same-colour ring (DN): noise plus texture."""
+    out = np.empty(len(yx))
+    py, px = cfa.phase_of(yx[:, 0], yx[:, 1])
+    for ph in set(zip(py.tolist(), px.tolist())):
+        sel = (py == ph[0]) & (px == ph[1])
+        offs = ring_offsets(cfa, ph)
+        v = frame[yx[sel, 0, None] + offs[None, :, 0], yx[sel, 1, None] + offs[None, :, 1]].astype(np.float64)
+        out[sel] = 1.4826 * np.median(np.abs(v - np.median(v, axis=1, keepdims=True)), axis=1)
+    return out
 
 
 def _ring_max_at(frame: np.ndarray, cfa, yx: np.ndarray, ring_offsets) -> np.ndarray:

@@ -49,8 +49,9 @@ never enters the sums.
 0 with at least ``MIN_HITS`` photos at ``Z_HIT`` σ (one huge event, a cosmic ray, cannot carry
 the mean alone) and its predicted excess at the photos' median dark factor is at least
 ``MIN_SIGMA_AT_MEDIAN`` σ (many photos make a barely warm site significant; it would not show), or
-it stood ``Z_HIGH`` σ out in at least ``RTS_MIN_HIGH``
-photos (a flickering site can be low most of the time). A learned site is flagged *unstable*
+it stood ``Z_HIGH`` σ out in at least ``RTS_MIN_HIGH`` photos and ``RTS_MIN_SHARE`` of them (a
+flickering site can be low most of the time; over many photos, random single-photo events, cosmic
+rays or sharp stars, coincide on a few sites). A learned site is flagged *unstable*
 (RTS, flicker) when the model leaves far more scatter than the noise and a ``MODEL_TOLERANCE``
 relative error of the prediction allow (``RTS_CHI2`` times that), and it stood out in at least
 2 photos.
@@ -89,6 +90,7 @@ MIN_COUNTED = 3
 MIN_SIGMA_AT_MEDIAN = 2.0  # predicted excess at the photos' median dark factor, in their σ at the site
 MIN_HITS = 3  # one huge single-photo event (a cosmic ray, a random hot pixel) plus noise must not pass
 RTS_MIN_HIGH = 3
+RTS_MIN_SHARE = 0.1  # ... and in this share of the photos: over many photos, random single-photo events coincide
 OFFSET_PRIOR_PHOTOS = 1.0
 MODEL_TOLERANCE = 0.1  # relative error of the exposure x ISO x temperature model allowed before flicker
 RTS_CHI2 = 3.0
@@ -278,7 +280,8 @@ class LearnEvidence:
         z_all = robust_z(s["zc"], c["counted"])
         enough = c["counted"] >= MIN_COUNTED
         cold = enough & (z_all <= -Z_LEARN) & (c["counted"] - c["hit"] >= MIN_HITS)
-        learned = enough & (((z_all >= Z_LEARN) & (c["hit"] >= MIN_HITS)) | (c["high"] >= RTS_MIN_HIGH))
+        flickers = (c["high"] >= RTS_MIN_HIGH) & (c["high"] >= RTS_MIN_SHARE * c["counted"])
+        learned = enough & (((z_all >= Z_LEARN) & (c["hit"] >= MIN_HITS)) | flickers)
         learned &= ~self._next_to(cold)  # a dead neighbour in the ring lowers its mean: not a hot pixel
         learned |= cold
         if self.tracked:
@@ -301,7 +304,7 @@ class LearnEvidence:
             g_med = float(np.median(self.factors))
             sd_med = np.sqrt(counted / np.maximum(v["w"], 1e-30))
             visible = offset + rate * g_med >= MIN_SIGMA_AT_MEDIAN * sd_med
-            keep &= visible | unstable | is_cold | (high >= RTS_MIN_HIGH)
+            keep &= visible | unstable | is_cold | flickers[iy, ix]
         z = z_all[iy, ix].astype(np.float64)
         scatter = np.sqrt(np.maximum(rss, 0) / np.maximum(v["w"], 1e-30))
         return LearnedFit(yx=yx[keep], cold=is_cold[keep], offset_dn=offset[keep].astype(np.float32), rate_dn=rate[keep].astype(np.float32),
