@@ -113,7 +113,8 @@ def test_fewer_than_8_photos_or_a_corrected_photo_are_refused(varied, tmp_path):
 
 
 def test_a_learned_profile_is_auto_matched_and_corrects_a_new_photo(varied, learned, tmp_path):
-    from hotpixels.correct.pipeline import CorrectOptions, correct_files
+    from hotpixels.correct.engine import correct_files
+    from hotpixels.correct.pipeline import CorrectOptions
     from hotpixels.profiles.match import match_profiles
     from hotpixels.simulate.session import simulate_session
 
@@ -146,7 +147,8 @@ def test_a_learned_profile_is_auto_matched_and_corrects_a_new_photo(varied, lear
 
 
 def test_a_dark_profile_and_a_learned_one_of_the_same_body_are_combined(varied, learned, tmp_path):
-    from hotpixels.correct.pipeline import CorrectOptions, correct_files
+    from hotpixels.correct.engine import correct_files
+    from hotpixels.correct.pipeline import CorrectOptions
     from hotpixels.profiles.build import create_profile
     from hotpixels.simulate.session import simulate_session
 

@@ -366,11 +366,12 @@ def auto_profiles(raw: RawImage, candidates: list[dict], library, cache: dict):
         if c["name"] not in cache:
             cache[c["name"]] = _load_profile(library, c["name"])
         check_profile_compatible(raw, cache[c["name"]])
-    info = {"name": first["name"], "how": "auto", "reason": first.get("explanation", ""), "kind": first.get("kind")}
+    why = first.get("explanation", "")
+    info = {"name": first["name"], "how": "auto", "reason": why, "why": why, "kind": first.get("kind")}
     if "dark" in best and "learned" in best:
-        info.update(learned=best["learned"]["name"], kind="dark+learned",
-                    reason=f"{info['reason']}; with learned profile {best['learned']['name']!r} "
-                           f"({best['learned'].get('explanation', '')}) for the defects the darks lack")
+        why = (f"{why}; with learned profile {best['learned']['name']!r} ({best['learned'].get('explanation', '')}) "
+               "for the defects the darks lack")
+        info.update(learned=best["learned"]["name"], kind="dark+learned", reason=why, why=why)
         return CombinedProfile(cache[first["name"]], cache[best["learned"]["name"]]), info
     return cache[first["name"]], info
 

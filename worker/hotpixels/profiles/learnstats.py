@@ -183,7 +183,7 @@ class LearnEvidence:
         if h2 < 3 or w2 < 3:
             raise InvalidOption("the ActiveArea is too small to learn from", data={"param": "paths"})
         excess = np.empty((h2, w2), dtype=np.float32)
-        sigma = np.empty((h2, w2), dtype=np.float32)  # noise at the ring's level, DN
+        sigma = np.empty((h2, w2), dtype=np.float16)  # noise at the ring's level, DN (3 digits are plenty)
         ok = np.empty((h2, w2), dtype=bool)
         bright_dn = BRIGHT_FRACTION * (white - black)
         sat_dn = SATURATION_FRACTION * white
@@ -218,7 +218,7 @@ class LearnEvidence:
         """Fold rows ``row``.. of the accumulators in: ``excess`` has one more row above and below
         and the full width; ``sigma``/``ok`` are the rows themselves (``ok`` already trimmed)."""
         e = excess[1:-1, 1:-1]
-        sd = sigma[:, 1:-1]
+        sd = sigma[:, 1:-1].astype(np.float32)
         spill = _middle_spill(excess)
         counted = ok & (spill < np.maximum(SPILL_MAX * e, SPILL_NOISE * SPILL_NOISE_SD * sd))
         rows = slice(row, row + e.shape[0])
