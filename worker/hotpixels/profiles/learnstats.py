@@ -57,8 +57,9 @@ relative error of the prediction allow (``RTS_CHI2`` times that), and it stood o
 2 photos.
 
 **Streaming updates.** :meth:`LearnEvidence.sufficient` returns the sums of every site whose
-evidence is not negligible (mean excess ``Z_KEEP`` standard errors over 0, or a hit); a profile
-stores them and :meth:`LearnEvidence.load_sufficient` puts them back before new photos are added.
+evidence is not negligible (mean excess ``Z_KEEP`` standard errors over 0, or two hits: one 3 σ
+hit is noise in one site of a few hundred per photo, and keeping those would store a few % of the
+sites); a profile stores them and :meth:`LearnEvidence.load_sufficient` puts them back before new photos are added.
 Sites left out start from zero: the new photos alone judge them.
 """
 
@@ -249,7 +250,7 @@ class LearnEvidence:
         """The sums and counts of every site with non-negligible evidence, sparse: ``yx`` (K, 2) int32
         full frame, ``sums`` (K, 6) float32 in :data:`SUMS` order, ``counts`` (K, 3) uint16."""
         z = robust_z(self.sums["zc"], self.counts["counted"])
-        keep = (z >= Z_KEEP) | (self.counts["hit"] > 0)
+        keep = (z >= Z_KEEP) | (self.counts["hit"] >= 2)
         iy, ix = np.nonzero(keep)
         t, l, _, _ = self.active_area
         yx = np.stack([iy + t + MARGIN, ix + l + MARGIN], axis=1).astype(np.int32).reshape(-1, 2)
@@ -353,7 +354,10 @@ def _phase_at(cfa: CfaPattern, y: int, x: int) -> tuple[int, int]:
 
 def robust_z(zc_sum: np.ndarray, counted: np.ndarray) -> np.ndarray:
     """The evidence of excess in standard errors: the sum of the clipped per-photo z over sqrt(photos)."""
-    return zc_sum / np.sqrt(np.maximum(counted.astype(np.float32), 1.0))
+    out = counted.astype(np.float32)  # one full-frame temporary (this runs with the accumulators alive)
+    np.maximum(out, 1.0, out=out)
+    np.sqrt(out, out=out)
+    return np.divide(zc_sum, out, out=out)
 
 
 def single_site_over_photos(spill_sum: np.ndarray, e_sum: np.ndarray, w_sum: np.ndarray,
