@@ -288,11 +288,9 @@ describe("Correct Hot Pixels…", function()
             -- the worker's first progress on the group's bar: photo 1 is under way
             if not cancelled and what == "caption" and group.parent
                 and group.parent.title == "Correcting hot pixels" then
-                for _, scope in ipairs(sdk.scopes()) do
-                    if scope.caption == "light_0003.dng" then
-                        cancelled = scope
-                        scope:cancel() -- the user cancels photo 3 while photo 1 is being corrected
-                    end
+                cancelled = world.scopeCaptioned("light_0003.dng")
+                if cancelled then
+                    cancelled:cancel() -- the user cancels photo 3 while photo 1 is being corrected
                 end
             end
         end)
