@@ -287,18 +287,10 @@ local function correctConverted(job, props, batchScope, summary, progressEnd)
     local tempFolder = folderOrMessage
     local params = BatchRun.requestParams(job, props, entry)
     params.paths = Json.array({ dng })
-    local opts = { scope = child, cancelScope = batchScope }
-    local result, err = WorkerClient.call("image.correct", params, opts)
-    local first = result and (Ui.value(result.results) or {})[1]
-    local e = first and not first.ok and Ui.value(first.error)
-    if job.choice == Groups.AUTO and e and e.name == "no_matching_profile" and props.stageResidual
-        and not batchScope:isCanceled() then
-        -- converted from another raw format, no profile matched: fall back to residual detection only
-        params.profile, params.stages = Json.null, Json.array({ "residual" })
-        result, err = WorkerClient.call("image.correct", params, opts)
-        entry.note = Loc.text("Batch/NoMatchConverted", "No profile matched (^1): residual detection only.",
-            tostring(e.message))
-    end
+    -- With "auto" and residual among the stages the worker itself runs residual detection alone when no
+    -- profile matches the converted DNG (its result's profile says why); without residual the image fails
+    -- with 2006 no_matching_profile, whose message the summary shows.
+    local result, err = WorkerClient.call("image.correct", params, { scope = child, cancelScope = batchScope })
     child:done()
     LrFileUtils.delete(tempFolder)
     if not result then
@@ -312,7 +304,7 @@ local function correctConverted(job, props, batchScope, summary, progressEnd)
     local r = (Ui.value(result.results) or {})[1]
     local used = r and Ui.value(r.profile) or {}
     if job.choice == Groups.AUTO and r and r.ok and not Ui.value(used.name) then
-        entry.note = entry.note or Loc.text("Batch/NoMatchConverted", "No profile matched (^1): residual " ..
+        entry.note = Loc.text("Batch/NoMatchConverted", "No profile matched (^1): residual " ..
             "detection only.", tostring(Ui.value(used.reason) or Ui.value(used.why) or "?"))
     end
     takeResult(summary, job, r)

@@ -10,9 +10,10 @@ gives evidence), and every `image.correct` then names that scan (`batch_id`).
 
 The scan helps and is never a condition: when it fails, or the worker has no
 such method (-32601), the batch corrects each photo on its own and the summary
-says so. When the worker has forgotten the scan (-32602 on `batch_id`), that
-photo is corrected again without it, and so are the ones after it. Cancelling
-during the scan cancels the whole batch.
+says so. When the worker has forgotten the scan (1014 batch_expired; an older
+worker: -32602 on `batch_id`), that group is sent again once without it, and
+the later groups go without it. Cancelling during the scan cancels the whole
+batch.
 
 Photos in other raw formats are converted to DNG one at a time during the
 batch, so they are not part of the scan.
@@ -131,7 +132,7 @@ function BatchScan.idFor(scan, path)
     return nil
 end
 
---- Whether an image.correct error says the worker no longer knows the scan (-32602 on batch_id).
+--- Whether an image.correct error says the worker no longer knows the scan (1014, or -32602 on batch_id).
 function BatchScan.forgotten(err)
     local data = err and type(err.data) == "table" and err.data or {}
     -- 1014 batch_expired (the contract of issue 16); older workers: -32602 naming the batch_id parameter

@@ -8,13 +8,16 @@ CorrectDialog.lua: "Correct Hot Pixels…".
   3. Stage checkboxes, the sensitivity slider, the output suffix and "stack
      with original" (on by default) apply to the whole batch; with 3 or more
      photos, so do "use frames of the same series" and "tracked mount".
-  4. The batch runs in this task with a per-image progress bar and cancel:
-     first, for a series, one `image.scanBatch` (BatchScan.lua), then one
-     `image.correct` request per image. DNG sources are read in place;
-     other raws are first exported as DNG (Exporter.lua) and checked to be CFA
-     raw. Results are written into the source photo's folder and added to the
-     catalog stacked above the source (CatalogOps.lua).
-  5. A summary shows counts, reasons and a before/after crop.
+  4. The batch runs in this task (BatchRun.lua) with a bar per group and per
+     photo, each cancellable: first, for a series, one `image.scanBatch`
+     (BatchScan.lua), then ONE `image.correct {paths}` request per group and
+     output folder, each photo's `$/result` taken as it arrives. DNG sources
+     are read in place; other raws are first exported as DNG (Exporter.lua),
+     one request each. Results are written into the source photo's folder and
+     added to the catalog in one undo step, stacked above the source and
+     selected (CatalogOps.lua).
+  5. A summary (CorrectSummary.lua) shows counts, reasons per group, and the
+     before/after crops of every corrected photo.
 ------------------------------------------------------------------------------]]
 
 local LrApplication = import "LrApplication"

@@ -282,6 +282,15 @@ function WorkerClient:_endSession(s, reason)
     end
 end
 
+-- The pending request a notification's `params.id` names (nil if none), now marked as heard from.
+local function heardOf(s, params)
+    local p = s.pending[params.id]
+    if p then
+        p.lastActivity = wallClock()
+    end
+    return p
+end
+
 -- Handles one line from the receive socket (never yields).
 function WorkerClient:_handleLine(s, line)
     line = line:gsub("[\r\n]+$", "")
@@ -311,9 +320,8 @@ function WorkerClient:_handleLine(s, line)
     end
     if message.method == "$/progress" then
         local params = message.params or {}
-        local p = s.pending[params.id]
+        local p = heardOf(s, params)
         if p then
-            p.lastActivity = wallClock()
             if p.scope then
                 if type(params.done) == "number" and type(params.total) == "number" and params.total > 0 then
                     p.scope:setPortionComplete(params.done, params.total)
@@ -331,9 +339,8 @@ function WorkerClient:_handleLine(s, line)
     if message.method == "$/result" then
         -- one image of a multi-image request is final (issue 16): its per-image result, as in results[]
         local params = message.params or {}
-        local p = s.pending[params.id]
+        local p = heardOf(s, params)
         if p then
-            p.lastActivity = wallClock()
             if p.onResult then
                 p.onResult(params)
             end

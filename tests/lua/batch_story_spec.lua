@@ -142,11 +142,9 @@ describe("A 20-photo tripod batch with two groups", function()
             local target
             sdk.onProgress(function(_, what)
                 if what == "portion" and not target then
-                    for _, s in ipairs(sdk.scopes()) do
-                        if s.caption == "frame_0004.dng" then
-                            target = s
-                            s:cancel() -- the user cancels photo 4 while photo 1 is being corrected
-                        end
+                    target = world.scopeCaptioned("frame_0004.dng")
+                    if target then
+                        target:cancel() -- the user cancels photo 4 while photo 1 is being corrected
                     end
                 end
             end)

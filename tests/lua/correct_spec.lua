@@ -118,6 +118,33 @@ describe("Correct Hot Pixels…", function()
         assert.are.equal(sim.dir .. "/lights/DSC_0007_hotpixels.dng", sdk.catalog.added[1]:getRawMetadata("path"))
     end)
 
+    itWithWorker("a broken residual model fails each photo that asked for stage 3, by name, and writes nothing",
+        function()
+            local sim = world.simulate(11)
+            world.profile(sim, "SimCam night")
+            local broken = world.tmp .. "/residual-broken.npz"
+            local f = assert(io.open(broken, "wb"))
+            f:write("not a weights file")
+            f:close()
+            import("LrPrefs").prefsForPlugin().workerPath = world.wrapper(world.tmp .. "/worker-broken-model",
+                sdk.shellQuote((world.realWorker())), "export HOTPIXELS_MODEL=" .. sdk.shellQuote(broken))
+            world.selectFiles({ sim.lights[1], sim.lights[2] })
+            local seen = world.answerCorrectDialog({ stageResidual = true })
+
+            local summary = world.runCommand(CorrectDialog)
+
+            assert.are.equal(0, #summary.corrected, "stage 3 was asked for: never a silent skip")
+            assert.are.equal(2, #summary.failed)
+            for _, entry in ipairs(summary.failed) do
+                assert.truthy(entry.failure:find("model", 1, true), entry.failure)
+            end
+            assert.truthy(sdk.view.withTitle(seen.summary.contents, "Failed: 2"))
+            for _, name in ipairs(world.listDir(sim.dir .. "/lights")) do
+                assert.is_nil(name:find("_hotpixels", 1, true), "nothing written: " .. name)
+            end
+            noTempLeftovers(sim.dir .. "/lights")
+        end)
+
     itWithWorker("cancel mid-batch stops the running image and leaves no partial files", function()
         local sim = world.simulate(11)
         world.profile(sim, "SimCam night")
@@ -261,11 +288,9 @@ describe("Correct Hot Pixels…", function()
             -- the worker's first progress on the group's bar: photo 1 is under way
             if not cancelled and what == "caption" and group.parent
                 and group.parent.title == "Correcting hot pixels" then
-                for _, scope in ipairs(sdk.scopes()) do
-                    if scope.caption == "light_0003.dng" then
-                        cancelled = scope
-                        scope:cancel() -- the user cancels photo 3 while photo 1 is being corrected
-                    end
+                cancelled = world.scopeCaptioned("light_0003.dng")
+                if cancelled then
+                    cancelled:cancel() -- the user cancels photo 3 while photo 1 is being corrected
                 end
             end
         end)

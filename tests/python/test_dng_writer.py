@@ -18,7 +18,7 @@ from dng_testing import (
 )
 from hotpixels.dng.digest import new_raw_image_digest
 from hotpixels.dng.reader import read_dng
-from hotpixels.dng.writer import default_output_path, inverse_linearization, write_corrected_dng
+from hotpixels.dng.writer import inverse_linearization, write_corrected_dng
 from hotpixels.errors import Cancelled, DestinationUnwritable, FileNotReadable, OutputExists
 
 CFA_SAMPLES = ["tinydng_colorchart.dng", "sdk_colorchart_ljpeg.dng", "sdk_xtrans_ljpeg.dng",
@@ -147,14 +147,6 @@ def test_one_changed_pixel_re_encodes_only_its_tile(tmp_path):
         if i != changed:
             assert src_bytes[o0:o0 + n0] == out_bytes[o1:o1 + n1], f"tile {i} changed"
     assert out.layout.jpeg[changed] == raw.layout.jpeg[changed]  # same frame geometry and predictor
-
-
-def test_default_output_name_is_next_to_the_source(tmp_path):
-    src = tmp_path / "IMG_0001.dng"
-    src.write_bytes(b"")
-    assert default_output_path(src) == tmp_path / "IMG_0001-hotpixels.dng"
-    (tmp_path / "IMG_0001-hotpixels.dng").write_bytes(b"")
-    assert default_output_path(src) == tmp_path / "IMG_0001-hotpixels-2.dng"
 
 
 # -- linearization ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from hotpixels.rpc.framing import ProtocolError
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "worker" / "hotpixels"
 ROW = re.compile(r"^\|\s*(-?\d+)\s*\|\s*(`[^|]+`(?:\s*/\s*`[^|]+`)*)\s*\|")
-# JSON-RPC's own protocol codes: the server answers them itself (rpc/server.py, jsonrpcserver)
+# JSON-RPC's own protocol codes: the server answers them itself (rpc/framing.py, rpc/envelope.py, rpc/server.py)
 PROTOCOL_CODES = {rpc_errors.PARSE_ERROR: "parse_error", rpc_errors.INVALID_REQUEST: "invalid_request",
                   rpc_errors.METHOD_NOT_FOUND: "method_not_found"}
 

@@ -80,6 +80,15 @@ def test_the_numpy_network_reads_no_pickle(tmp_path):
         load_detector(tmp_path / "residual-v2.npz")
 
 
+def test_a_file_that_is_no_weights_export_is_3002_in_plain_words(tmp_path):
+    junk = tmp_path / "residual-broken.npz"
+    junk.write_bytes(b"not a weights file")
+    with pytest.raises(ModelCorrupt) as err:
+        load_detector(junk)
+    assert "not a weights export" in err.value.message
+    assert "pickle" not in err.value.message, "never a hint to load the file unsafely"
+
+
 def test_a_stale_export_is_never_used(tmp_path):
     pt = tmp_path / "residual-v2.pt"
     shutil.copy(model_path(), pt)

@@ -97,6 +97,22 @@ def test_hello_reports_protocol_1_and_capabilities(server):
     assert r["device"] in ("cpu", "cuda:0", "mps")
 
 
+def test_before_the_model_loads_hello_reports_the_cpu_unless_a_gpu_was_asked_for(monkeypatch):
+    """Stage 3 runs in numpy on the CPU by default: torch being imported (and a GPU present) must not
+    make hello announce a device the model will not use."""
+    import sys
+    import types
+
+    from hotpixels.rpc.state import ModelHolder
+
+    fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: True))
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    monkeypatch.delenv("HOTPIXELS_DEVICE", raising=False)
+    assert ModelHolder().device() == "cpu"
+    monkeypatch.setenv("HOTPIXELS_DEVICE", "cuda")
+    assert ModelHolder().device() == "cuda:0"
+
+
 def test_hello_with_another_protocol_says_incompatible(server):
     send(server, req("worker.hello", {"protocol": 2}))
     assert server.out.response(1)["result"]["compatible"] is False

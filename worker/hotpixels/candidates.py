@@ -33,18 +33,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .dng.cfa import CfaPattern
+from .parallel import N_THREADS, map_chunks  # noqa: F401 - N_THREADS: profiles.learnstats reads it here
 
 RING_RADIUS = 2
 K_MEAN = 4.0  # candidate: excess over the ring mean, in σ
 K_MAX = 0.5  # candidate: excess over the ring maximum, in σ
 CHUNK_ROWS = 96  # rows per chunk (a multiple of 6 keeps X-Trans phases aligned)
-N_THREADS = max(1, min(4, os.cpu_count() or 1))  # threads over row chunks of a full-frame pass
 NOISE_SAMPLE_SITES = 600_000  # sites sampled for the noise fit on big frames
 NOISE_BINS = 24
 # σ per level bin from a low quantile of |r| (25 %: |N(0,1)| has it at 0.3186): stars and texture
@@ -166,19 +164,10 @@ def _plan(cfa: CfaPattern, box, chunk_rows: int):
 def map_ring_stats(fn, cfa_dn: np.ndarray, cfa: CfaPattern, box: tuple[int, int, int, int],
                    chunk_rows: int = CHUNK_ROWS, threads: int | None = None) -> list:
     """``[fn(y0, centre, ring_mean, ring_max) for each chunk of ring_stats(...)]``, in row order, the
-    chunks computed on up to ``threads`` threads (default :data:`N_THREADS`; ``fn`` must be thread-safe
+    chunks computed on up to ``threads`` threads (default :data:`hotpixels.parallel.N_THREADS`; ``fn`` must be thread-safe
     or write disjoint rows)."""
     box, chunks, masks = _plan(cfa, box, chunk_rows)
-    return _map_chunks(lambda c: fn(*_chunk_stats(cfa_dn, cfa, box, c[0], c[1], masks)), chunks, threads)
-
-
-def _map_chunks(one, chunks: list, threads: int | None = None) -> list:
-    """``[one(c) for c in chunks]`` on up to ``threads`` threads (default :data:`N_THREADS`), in order."""
-    n_threads = N_THREADS if threads is None else threads
-    if n_threads <= 1 or len(chunks) < 4:
-        return [one(c) for c in chunks]
-    with ThreadPoolExecutor(min(n_threads, len(chunks))) as pool:
-        return list(pool.map(one, chunks))
+    return map_chunks(lambda c: fn(*_chunk_stats(cfa_dn, cfa, box, c[0], c[1], masks)), chunks, threads, min_chunks=4)
 
 
 def _above_ring_max(cfa_dn: np.ndarray, offsets: list, box, r0: int, r1: int):
@@ -336,8 +325,8 @@ def find_candidates(cfa_dn: np.ndarray, cfa: CfaPattern, active_area, noise: Noi
     table = ring_table(cfa)
     if table.uniform and k_max >= 0 and cfa_dn.dtype.kind == "u" and cfa_dn.itemsize <= 2:
         box, offsets = (t, l, b, r), table.offsets.tolist()
-        parts = _map_chunks(lambda c: rules(*_above_ring_max(cfa_dn, offsets, box, c[0], c[1])),
-                            _row_chunks(b - t, CHUNK_ROWS))
+        parts = map_chunks(lambda c: rules(*_above_ring_max(cfa_dn, offsets, box, c[0], c[1])),
+                           _row_chunks(b - t, CHUNK_ROWS), min_chunks=4)
     else:
         parts = map_ring_stats(chunk, cfa_dn, cfa, (t, l, b, r))
     if not parts:

@@ -30,8 +30,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from .correct.pipeline import CorrectOptions, correct_file
+    from .correct.engine import correct_files
+    from .correct.pipeline import CorrectOptions
     from .dng.reader import read_dng
+    from .errors import InternalError, error_class
     from .profiles.build import create_profile
     from .profiles.library import ProfileLibrary
     from .profiles.match import match_profiles
@@ -63,9 +65,10 @@ def run(args) -> int:
 
     say("4/4 correcting the night frame (dark model, known hot pixels, residual detector)")
     options = CorrectOptions(profile="auto", output_dir=str(out / "corrected"), library_dir=str(out / "library"))
-    result = correct_file(light_path, options, library=library)
+    result = correct_files([light_path], options, library=library)[0]  # the engine the CLI and worker use
     if not result.get("ok", False):
-        raise RuntimeError(result.get("error", {}).get("message", "correction failed"))
+        error = result["error"]
+        raise (error_class(error["code"]) or InternalError)(error["message"], path=error.get("path"))
 
     figures = _figures(session, light, read_dng(result["output"]))
     summary = {

@@ -282,6 +282,16 @@ function world.selectFiles(paths)
     return photos
 end
 
+--- The progress scope whose caption is `caption` (a photo's own bar in a group), or nil.
+function world.scopeCaptioned(caption)
+    for _, scope in ipairs(sdk.scopes()) do
+        if scope.caption == caption then
+            return scope
+        end
+    end
+    return nil
+end
+
 --- Answers "Correct Hot Pixels…" with `settings` (props to set) plus `extra` answers by title or
 -- kind; returns a table that records the dialog (`seen.dialog`) and the summary (`seen.summary`).
 function world.answerCorrectDialog(settings, extra)

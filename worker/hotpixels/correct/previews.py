@@ -33,8 +33,8 @@ WHITE_PERCENTILE = 99.5
 
 
 MARKER_RGB = (255, 0, 200)
-DEFAULT_SIZE = 48
-DEFAULT_SCALE = 4
+DEFAULT_SIZE = 48  # a crop's side, in raw sites (CFA pixels)
+DEFAULT_SCALE = 4  # nearest-neighbour enlargement: one raw site becomes scale x scale PNG pixels
 MAX_MARKERS = 8  # per crop: the most changed sites (the dark model moves many sites a little)
 
 

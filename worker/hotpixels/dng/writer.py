@@ -72,16 +72,6 @@ ALIGN = 4
 JXL_SETTING_TAGS = (52553, 52554, 52555)  # JXLDistance, JXLEffort, JXLDecodeSpeed (DNG 1.7)
 
 
-def default_output_path(src) -> Path:
-    """``<stem>-hotpixels.dng`` next to the source (``-2``, ``-3`` … when taken)."""
-    src = Path(src)
-    for k in range(1, 10000):
-        cand = src.with_name(f"{src.stem}-hotpixels{'' if k == 1 else f'-{k}'}{src.suffix or '.dng'}")
-        if not cand.exists():
-            return cand
-    raise OutputExists(f"no free output name next to {src}", path=str(src))
-
-
 # -- stored values ----------------------------------------------------------------------------------
 def inverse_linearization(table: np.ndarray) -> np.ndarray:
     """(65536,) stored value for every linear DN: exact where the DN is in the table's image

@@ -47,14 +47,13 @@ wraps them with ``torch.from_numpy``.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..candidates import NoiseModel, mean_black
 from ..dng.cfa import CfaPattern
+from ..parallel import map_chunks
 
 PATCH = 9
 HALF = PATCH // 2
@@ -67,7 +66,6 @@ RESOLVED_RING = 0.1  # ring spill of a resolved star (a 10 σ hot pixel's ring h
 SINGLE_CROSS = 0.08  # cross-colour spill under which a resolved star lights one colour only
 QUANTILES = (0.5, 0.75, 0.9)
 CHUNK = 4096  # candidates per chunk of features (about 8 MB of output, cache-friendly)
-N_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def _fold(coord: np.ndarray, lo: int, hi: int, period: int) -> np.ndarray:
@@ -111,7 +109,7 @@ def patch_features(cfa_dn: np.ndarray, cfa: CfaPattern, sites_yx: np.ndarray, no
                    active_area, black_level_dn=0.0, white_level_dn: float = 65535.0) -> np.ndarray:
     """(N, N_CHANNELS, PATCH, PATCH) float32 network input for full-frame sites ``sites_yx`` (N, 2).
 
-    The sites go in cache-sized chunks (:data:`CHUNK`, spread over :data:`N_THREADS` threads: numpy
+    The sites go in cache-sized chunks (:data:`CHUNK`, spread over :data:`hotpixels.parallel.N_THREADS` threads: numpy
     releases the GIL); inside a chunk, sites of one CFA phase share the colour layout of their
     patch, so per-colour medians are plain partitions over fixed columns. The array is a
     channels-last buffer seen through a transpose (``x.transpose(0, 2, 3, 1)`` is contiguous).
@@ -124,13 +122,7 @@ def patch_features(cfa_dn: np.ndarray, cfa: CfaPattern, sites_yx: np.ndarray, no
     def fill(a: int) -> None:
         _fill_chunk(out[a:a + CHUNK], cfa_dn, cfa, sites[a:a + CHUNK], noise, active_area, black, white_level_dn)
 
-    starts = range(0, n, CHUNK)
-    if N_THREADS > 1 and len(starts) > 1:
-        with ThreadPoolExecutor(min(N_THREADS, len(starts))) as pool:
-            list(pool.map(fill, starts))
-    else:
-        for a in starts:
-            fill(a)
+    map_chunks(fill, range(0, n, CHUNK))
     return out.transpose(0, 3, 1, 2)
 
 

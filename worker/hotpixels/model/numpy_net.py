@@ -12,12 +12,10 @@ float32 rounding (``tests/python/test_model_numpy.py``: within 1e-4; 4.8e-6 on a
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..parallel import map_chunks
 from .features import N_CHANNELS, N_CONTEXT, PATCH
 
 KERNEL = 3
@@ -27,7 +25,6 @@ BATCH = 256  # candidates per batch: every layer's columns stay in the L2 cache 
 # 2-5x slower on a loaded 2-core machine. Products of 4 candidates (at most 196 x 54 by 54 x 16)
 # stay single-threaded and, stacked, are as fast as one big product.
 GROUP = 4
-N_THREADS = max(1, min(4, os.cpu_count() or 1))  # batches run side by side (numpy releases the GIL)
 
 
 def _im2col(x: np.ndarray) -> np.ndarray:
@@ -90,13 +87,7 @@ class NumpyPatchNet:
                 cb = np.concatenate([cb, np.zeros((pad, cb.shape[1]), np.float32)])
             out[i:i + m] = self._forward(xb, cb)[:m]
 
-        starts = range(0, n, batch)
-        if N_THREADS > 1 and len(starts) > 1:
-            with ThreadPoolExecutor(min(N_THREADS, len(starts))) as pool:
-                list(pool.map(run, starts))
-        else:
-            for i in starts:
-                run(i)
+        map_chunks(run, range(0, n, batch))
         return out
 
     def _forward(self, h: np.ndarray, ctx: np.ndarray) -> np.ndarray:

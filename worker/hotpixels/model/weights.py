@@ -56,8 +56,16 @@ def write_export(state: dict[str, np.ndarray], meta: dict, source_sha256: str, p
 
 
 def read_export(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict, str]:
-    """``(state, meta, source_sha256)`` of an export; no pickle (object arrays are refused)."""
-    with np.load(path, allow_pickle=False) as z:
+    """``(state, meta, source_sha256)`` of an export; no pickle (object arrays are refused).
+    ``ValueError`` in plain words for a file that is not such an export (numpy's own message for
+    one would suggest loading it with pickle)."""
+    try:
+        z = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{Path(path).name} is not a weights export (an .npz of arrays)") from exc
+    if not hasattr(z, "files"):
+        raise ValueError(f"{Path(path).name} is not a weights export (an .npz of arrays)")
+    with z:
         state = {k: z[k] for k in z.files if k not in (META_KEY, SOURCE_KEY)}
         meta = json.loads(str(z[META_KEY][()]))
         source = str(z[SOURCE_KEY][()])

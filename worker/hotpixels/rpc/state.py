@@ -188,11 +188,15 @@ class ModelHolder:
         return modelinfo.describe(self.detector, loading=self.loading, error=self.error)
 
     def device(self) -> str:
+        """Where stage 3 runs: the loaded detector's device; before it loads, ``"cpu"`` (numpy) unless
+        ``HOTPIXELS_DEVICE`` asks for a GPU and torch, already imported, has one (hello imports no torch)."""
         if self.detector is not None:
             dev = getattr(self.detector, "device", None)
             if dev is not None:
                 return str(dev)
-        if "torch" in sys.modules:
+        from ..model.load import DEVICE_ENV
+
+        if os.environ.get(DEVICE_ENV, "cpu") != "cpu" and "torch" in sys.modules:
             torch = sys.modules["torch"]
             try:
                 if torch.cuda.is_available():

@@ -1,0 +1,30 @@
+"""Chunks of whole-array work on a few threads: the one pattern stage 3's passes share.
+
+numpy releases the GIL inside its kernels, so cache-sized chunks of one vectorised pass (the
+candidate detector's row chunks, the feature patches, the numpy network's batches of candidates)
+run side by side on threads without copies. :func:`map_chunks` runs them, in order, on up to
+:data:`N_THREADS` threads; too few chunks to be worth a pool run in the calling thread.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+N_THREADS = max(1, min(4, os.cpu_count() or 1))  # threads per pass (the machine's cores, at most 4)
+
+
+def map_chunks(one: Callable[[T], R], chunks: Sequence[T], threads: int | None = None, *,
+               min_chunks: int = 2) -> list[R]:
+    """``[one(c) for c in chunks]``, in order, on up to ``threads`` threads (default :data:`N_THREADS`)
+    when there are at least ``min_chunks`` chunks, else in the calling thread. ``one`` must be
+    thread-safe or write disjoint parts of its output."""
+    n_threads = N_THREADS if threads is None else threads
+    if n_threads <= 1 or len(chunks) < max(2, min_chunks):
+        return [one(c) for c in chunks]
+    with ThreadPoolExecutor(min(n_threads, len(chunks))) as pool:
+        return list(pool.map(one, chunks))
