@@ -7,6 +7,7 @@ the messages the server wrote.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -317,6 +318,47 @@ def test_protocol_doc_lists_every_method_with_an_example_and_every_error_code():
         assert f"| {cls.CODE} | `{cls.NAME}`" in doc, f"error {cls.CODE} {cls.NAME} is not documented"
     for code in (-32700, -32600, -32601, -32602):
         assert f"| {code} |" in doc
+
+
+def _top_level_names(cell: str) -> set[str]:
+    """The parameter names of a doc table's params cell (``{paths: [str] \\| path: str, profile?: …}``):
+    the leading word of each top-level item (and of an alternative after ``|`` that has a type), nested
+    ``[…]``, ``{…}`` and ``(…)`` skipped."""
+    text = cell.strip().strip("`").replace("\\|", "|")
+    text = text[1:-1] if text.startswith("{") and text.endswith("}") else text
+    items, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch in "[{(" and 1 or (ch in "]})" and -1 or 0)
+        if ch == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += ch
+    items.append(current)
+    names = set()
+    for item in items:
+        names.update(re.findall(r"(?:^|\|)\s*([A-Za-z_]+)\??\s*(?=:|$)", item.strip()))
+    return names
+
+
+def test_the_protocol_doc_methods_table_names_each_methods_declared_params_and_lane():
+    """docs/protocol.md's "## Methods" table is what a client author reads: its params column lists
+    exactly the parameters each method's ``rpc_method(params=…)`` table declares, and its lane."""
+    from pathlib import Path
+
+    from hotpixels.rpc.methods import load_methods
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    table = doc.split("## Methods", 1)[1]
+    rows = {name: (lane, params) for name, lane, params in
+            re.findall(r"^\| `([^`]+)` \| (\w+) \| (.*?) \| .*\|$", table, re.M)}
+    for name, spec in load_methods(test_methods=False).items():
+        if name.startswith("$/"):
+            continue
+        assert name in rows, f"{name} is not in the methods table"
+        lane, params = rows[name]
+        assert lane == spec.lane, f"{name}: the table says lane {lane}, the code {spec.lane}"
+        assert _top_level_names(params) == set(spec.params or {}), f"{name}: the table's params {params}"
 
 
 def test_test_methods_are_not_registered_in_production():
