@@ -42,9 +42,9 @@ class ProtocolError(Exception):
 class MessageTooLong(Exception):
     """A line exceeded :data:`MAX_MESSAGE_BYTES`; its bytes were discarded up to the newline."""
 
-    def __init__(self, size: int):
-        super().__init__(f"message longer than {MAX_MESSAGE_BYTES} bytes ({size} bytes discarded)")
-        self.size = size
+    def __init__(self, size_bytes: int):
+        super().__init__(f"message longer than {MAX_MESSAGE_BYTES} bytes ({size_bytes} bytes discarded)")
+        self.size_bytes = size_bytes
 
 
 class LineReader:
@@ -67,8 +67,7 @@ class LineReader:
             if not line:
                 return None
             if len(line) > self.max_bytes and not line.endswith(b"\n"):
-                size = len(line) + self._discard_rest_of_line()
-                raise MessageTooLong(size)
+                raise MessageTooLong(len(line) + self._discard_rest_of_line())
             line = line.rstrip(b"\r\n")
             if line.strip():
                 return line

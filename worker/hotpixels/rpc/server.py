@@ -55,9 +55,9 @@ class Batch:
     """Collects the responses of one batch's members; sends them as one array when all have
     finished (nothing when none had an id)."""
 
-    def __init__(self, server: "Server", size: int):
+    def __init__(self, server: "Server", n_members: int):
         self.server = server
-        self.pending = size
+        self.pending = n_members
         self.responses: list[Any] = []
         self._lock = threading.Lock()
 
