@@ -232,20 +232,6 @@ class BatchStore:
         return len(self._items)
 
 
-def _fallback_library_dir() -> Path:
-    """``HOTPIXELS_LIBRARY`` or the platform's per-user data folder (used only for reporting)."""
-    env = os.environ.get("HOTPIXELS_LIBRARY")
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / "HotPixels" / "profiles"
-
-
 def _real(folder: str | os.PathLike) -> str:
     """The absolute, symlink-free form of a folder path; never raises (``Path.resolve`` raises on
     a symlink loop, which a hostile ``library`` or ``HOTPIXELS_LIBRARY`` can hold)."""
@@ -269,10 +255,8 @@ class WorkerState:
             return _real(library)
         if self.default_library:
             return _real(self.default_library)
-        try:
-            from ..profiles.library import default_library_dir
-        except ImportError:
-            return str(_fallback_library_dir())
+        from ..userdirs import default_library_dir
+
         return _real(default_library_dir())
 
     def library(self, library: str | None = None) -> Any:
