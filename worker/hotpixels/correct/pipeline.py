@@ -56,7 +56,7 @@ import numpy as np
 
 from ..dng.rawimage import RawImage
 from ..errors import (
-    AlreadyCorrected, DestinationUnwritable, HotPixelsError, InvalidOption, ModelMissing, NoMatchingProfile,
+    AlreadyCorrected, DestinationUnwritable, HotPixelsError, InvalidOption, NoMatchingProfile,
     OutputExists, ProfileIncompatible, as_hotpixels_error,
 )
 from ..fileio import remove_stale_temps
@@ -299,14 +299,12 @@ def _run_residual(cfa_dn, raw, model, options, changes, batch_yx=None) -> tuple[
 
     ``model`` is the profile's dark model when stage 1 or 2 ran: its sites are then excluded
     (those stages own them). A detector model that is missing or cannot be loaded fails the image
-    with :class:`ModelMissing` (3001) / :class:`ModelCorrupt` (3002): stage 3 was asked for, and a
+    with :class:`~hotpixels.errors.ModelMissing` (3001) / :class:`~hotpixels.errors.ModelCorrupt` (3002): stage 3 was asked for, and a
     "corrected" file without it would mislead. ``batch_yx`` (N, 2): batch-evidence sites, repaired with the
     single-frame detections in one interpolation call (``extra_sites`` of ``correct_residual``).
     """
-    try:
-        from .residual import correct_residual
-    except ImportError as exc:
-        raise ModelMissing(f"stage 3 (residual) cannot run in this installation ({exc})") from exc
+    from .residual import correct_residual
+
     exclude = profile_site_mask(raw, model) if model is not None and model.n_hot else None
     kw = dict(active_area=raw.active_area, white_level_dn=raw.white_level_dn, black_level_dn=raw.black_repeat_dn,
               sensitivity=options.sensitivity, exclude_mask=exclude)

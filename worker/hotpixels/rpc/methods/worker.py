@@ -52,10 +52,8 @@ def hello(call: Any, p: Any) -> dict[str, Any]:
 
 
 def _exiftool_available() -> bool:
-    try:
-        from ...dng.metadata import exiftool_available
-    except ImportError:
-        return False
+    from ...dng.metadata import exiftool_available
+
     return bool(exiftool_available())
 
 
