@@ -64,7 +64,7 @@ exit /b %RC%
 if not exist "%VENV%\Scripts\python.exe" (
   py -3.11 -c "import sys" >nul 2>nul
   if errorlevel 1 (
-    echo run.bat: Python 3.11 is required ^(jsonrpcserver 5.0.9 needs oslash^<1, which breaks on 3.12+^). Install it from python.org or "winget install Python.Python.3.11". 1>&2
+    echo run.bat: Python 3.11 is required ^(the one version the worker, its frozen build and the pinned torch 2.13.0 are tested with^). Install it from python.org or "winget install Python.Python.3.11". 1>&2
     exit /b 1
   )
   echo run.bat: creating .venv 1>&2

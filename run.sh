@@ -106,7 +106,7 @@ torch_pip_args() {
 ensure_venv() {
     local extras="$1" py want have
     if [ ! -x "$VENV/bin/python" ]; then
-        py="$(find_python)" || die "Python 3.11 is required (jsonrpcserver 5.0.9 needs oslash<1, which breaks on 3.12+). Install python3.11 (apt-get install python3.11 python3.11-venv, brew install python@3.11, or pyenv) or set HOTPIXELS_PYTHON=/path/to/python3.11"
+        py="$(find_python)" || die "Python 3.11 is required (the one version the worker, its frozen build and the pinned torch 2.13.0 are tested with). Install python3.11 (apt-get install python3.11 python3.11-venv, brew install python@3.11, or pyenv) or set HOTPIXELS_PYTHON=/path/to/python3.11"
         say "run.sh: creating .venv with $py"
         "$py" -m venv "$VENV"
     fi
