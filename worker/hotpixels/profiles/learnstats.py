@@ -36,8 +36,10 @@ not scale (a stuck-high or gain-like defect). The fit is weighted least squares 
 weight of ``OFFSET_PRIOR_PHOTOS`` average photos), so a set of photos at one setting still gives a
 usable prediction. It needs six sums per site (``Σw, Σwg, Σwg², Σwe, Σweg, Σwe²``, float32) and
 three counts (photos where the site counted, stood ``Z_HIT`` σ out, stood ``Z_HIGH`` σ out;
-int16), and for the single-site test over all photos the sums of the excess and of the neighbours'
-spill (:func:`single_site_over_photos`). The photos that count are those where the site's neighbourhood passed the tests above,
+int16), and, on a tracked series, for the single-site test over all photos the sums of the excess
+and of the neighbours' spill over every photo where the neighbourhood was plain, with their number
+(:func:`single_site_over_photos`: a star near the threshold counts in the photos where its spill
+hid in the noise and not in the softer ones, so the photos that counted alone would pass it). The photos that count are those where the site's neighbourhood passed the tests above,
 which is the robust part: a star crossing the site, a bright window or a saturated highlight
 never enters the sums.
 
@@ -95,11 +97,13 @@ RTS_MIN_SHARE = 0.1  # ... and in this share of the photos: over many photos, ra
 OFFSET_PRIOR_PHOTOS = 1.0
 MODEL_TOLERANCE = 0.1  # relative error of the exposure x ISO x temperature model allowed before flicker
 RTS_CHI2 = 3.0
-SPILL_MAX_SUM = 0.03  # summed over the photos: a hot pixel leaks ~nothing, a sharp off-colour star 4-7 %
+SPILL_MAX_SUM = 0.05  # summed over the photos: a hot pixel leaks ~nothing (crosstalk a few %), a star >= 10 %
+SPILL_NOISE_SUM = 1.0  # σ of the summed spill's noise allowed on top (summed, a weak star's spill is 2-2.5 σ)
 SPILL_NOISE_SD = 0.6  # σ of the middle-two mean of 4 neighbours' excesses, in units of one site's σ
 MARGIN = 3  # ring (2 px) + the orthogonal spill test (1 px)
 MAX_PHOTOS = int(np.iinfo(np.int16).max)  # per-site counts are int16
-SUMS = ("w", "wg", "wgg", "we", "weg", "wee", "zc", "e", "spill")
+SUMS = ("w", "wg", "wgg", "we", "weg", "wee", "zc", "e", "spill", "n_ok")
+TRACKED_SUMS = 3  # the last sums exist on tracked series only (the single-site test over the photos)
 COUNTS = ("counted", "hit", "high")
 
 
@@ -153,7 +157,7 @@ class LearnEvidence:
         self.tracked = bool(tracked)
         self.n_photos = 0
         self.factors: list[float] = []  # each photo's dark factor (a number per photo, for the median)
-        self.sums = {k: np.zeros(self.box, dtype=np.float32) for k in (SUMS if self.tracked else SUMS[:-2])}
+        self.sums = {k: np.zeros(self.box, dtype=np.float32) for k in (SUMS if self.tracked else SUMS[:-TRACKED_SUMS])}
         self.counts = {k: np.zeros(self.box, dtype=np.int16) for k in COUNTS}
         self.stack_sum = np.zeros(self.shape, np.float32) if self.tracked else None
         self._noise_sum = np.zeros(3)
@@ -236,9 +240,12 @@ class LearnEvidence:
         s["wee"] += we
         z = e / sd
         s["zc"] += np.where(counted, np.clip(z, -Z_CLIP, Z_CLIP), zero)
-        if self.tracked:
-            s["e"] += np.where(counted, e, zero)
-            s["spill"] += np.where(counted, spill, zero)
+        if self.tracked:  # over every photo whose neighbourhood is plain, not only those that counted: a
+            # faint star counts in the photos where its spill hid in the noise; summing only those would
+            # keep the photos that make it look like a single site
+            s["e"] += np.where(ok, e, zero)
+            s["spill"] += np.where(ok, spill, zero)
+            s["n_ok"] += ok
         c = {k: v[rows] for k, v in self.counts.items()}
         c["counted"] += counted
         c["hit"] += counted & (z >= Z_HIT)
@@ -286,7 +293,7 @@ class LearnEvidence:
         learned &= ~self._next_to(cold)  # a dead neighbour in the ring lowers its mean: not a hot pixel
         learned |= cold
         if self.tracked:
-            learned &= single_site_over_photos(s["spill"], s["e"], s["w"], c["counted"])
+            learned &= single_site_over_photos(s["spill"], s["e"], s["w"], c["counted"], s["n_ok"])
         iy, ix = np.nonzero(learned)
         t, l, _, _ = self.active_area
         yx = np.stack([iy + t + MARGIN, ix + l + MARGIN], axis=1).astype(np.int64).reshape(-1, 2)
@@ -361,15 +368,19 @@ def robust_z(zc_sum: np.ndarray, counted: np.ndarray) -> np.ndarray:
 
 
 def single_site_over_photos(spill_sum: np.ndarray, e_sum: np.ndarray, w_sum: np.ndarray,
-                            counted: np.ndarray) -> np.ndarray:
-    """The single-site test summed over the photos where a site counted: its neighbours' summed
-    spill stays under ``SPILL_MAX_SUM`` of its summed excess plus ``SPILL_NOISE`` σ of that sum's
-    noise (``SPILL_NOISE_SD`` x the photos' σ, added in quadrature: ``n / sqrt(Σ 1/σ²)`` approximates
-    ``sqrt(Σ σ²)``). Summed, the noise grows as sqrt(n) while a star's spill grows as n, so a faint
-    star that sits on one site in every photo of a tracked series fails where one photo could not
-    tell."""
-    n = counted.astype(np.float32)
-    noise = SPILL_NOISE * SPILL_NOISE_SD * n / np.sqrt(np.maximum(w_sum, 1e-30))
+                            counted: np.ndarray, n_ok: np.ndarray) -> np.ndarray:
+    """The single-site test summed over the ``n_ok`` photos where a site's neighbourhood was plain
+    (not bright, structured or saturated; whether or not the site passed the per-photo spill test):
+    its neighbours' summed spill stays under ``SPILL_MAX_SUM`` of its summed excess plus
+    ``SPILL_NOISE_SUM`` σ of that sum's noise (``SPILL_NOISE_SD`` x the photos' σ, added in quadrature:
+    ``sqrt(n_ok) x sqrt(counted / Σ 1/σ²)``, the σ averaged over the photos that counted). Summed,
+    the noise grows as sqrt(n) while a star's spill grows as n, so a faint star that sits on one
+    site in every photo of a tracked series fails where one photo could not tell. The sums run over
+    every plain photo, not only those where the site counted: a star near the threshold spreads
+    visibly over its neighbours in some photos (seeing, focus, sub-pixel tracking drift) and counts
+    only in the others, and those alone would make it look like a single site."""
+    sd = np.sqrt(counted.astype(np.float32) / np.maximum(w_sum, 1e-30))
+    noise = SPILL_NOISE_SUM * SPILL_NOISE_SD * np.sqrt(n_ok.astype(np.float32)) * sd
     return spill_sum < SPILL_MAX_SUM * np.maximum(e_sum, 0.0) + noise
 
 
