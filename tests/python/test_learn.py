@@ -104,6 +104,32 @@ def test_memory_does_not_grow_with_the_number_of_photos(varied):
     assert sizes[0] < 50 * raw.shape[0] * raw.shape[1]  # tens of bytes per site
 
 
+def test_the_stored_sums_gathered_block_by_block_match_the_whole_frame_reference():
+    """``sufficient`` picks and gathers per block of rows (no full-frame temporary); the result is
+    the whole-frame selection's, site for site, and ``load_sufficient`` puts it back exactly."""
+    from hotpixels.dng.cfa import CfaPattern
+    from hotpixels.profiles.learnstats import COUNTS, MARGIN, SUMS, Z_KEEP, robust_z
+
+    ev = LearnEvidence(CfaPattern.bayer("RGGB"), (2, 4, 2402, 604), (2404, 610), tracked=True)
+    rng = np.random.default_rng(7)
+    for k in ev.sums:
+        ev.sums[k][:] = rng.normal(0.0, 8.0, ev.box)
+    ev.counts["counted"][:] = rng.integers(0, 30, ev.box)
+    ev.counts["hit"][:] = rng.poisson(0.4, ev.box)
+    ev.counts["high"][:] = rng.poisson(0.1, ev.box)
+    got = ev.sufficient()
+    keep = (robust_z(ev.sums["zc"], ev.counts["counted"]) >= Z_KEEP) | (ev.counts["hit"] >= 2)
+    iy, ix = np.nonzero(keep)
+    assert 0 < len(iy) < keep.size
+    np.testing.assert_array_equal(got["yx"], np.stack([iy + 2 + MARGIN, ix + 4 + MARGIN], axis=1))
+    np.testing.assert_array_equal(got["sums"], np.stack([ev.sums[k][iy, ix] for k in SUMS], axis=1))
+    np.testing.assert_array_equal(got["counts"], np.stack([ev.counts[k][iy, ix] for k in COUNTS], axis=1))
+    back = LearnEvidence(ev.cfa, ev.active_area, ev.shape, tracked=True)
+    back.load_sufficient(got["yx"], got["sums"], got["counts"], 5)
+    np.testing.assert_array_equal(back.sums["we"][keep], ev.sums["we"][keep])
+    assert not back.sums["we"][~keep].any()
+
+
 def test_fewer_than_8_photos_or_a_corrected_photo_are_refused(varied, tmp_path):
     from hotpixels.errors import InvalidOption
 

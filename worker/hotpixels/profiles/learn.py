@@ -67,6 +67,7 @@ def learn_profile(paths: Sequence[str | os.PathLike], name: str, library=None, *
         lp = existing.learned
         ev.load_sufficient(lp["stat_yx"], lp["stat_sums"], lp["stat_counts"], int(existing.meta.get("n_frames") or 0))
         ev.factors = [float(f["dark_factor"]) for f in existing.meta.get("frames") or [] if f.get("dark_factor")]
+        existing.learned = lp = None  # the stored sums are in the accumulators now: only the meta is used below
     used = _stream(ev, photos, skipped, progress, cancel)
     if not used:
         raise InvalidOption("none of the photos could be read", data={"param": "paths", "skipped": skipped})

@@ -255,15 +255,37 @@ class LearnEvidence:
     # -- the sufficient statistics of a profile -------------------------------------------------------
     def sufficient(self) -> dict[str, np.ndarray]:
         """The sums and counts of every site with non-negligible evidence, sparse: ``yx`` (K, 2) int32
-        full frame, ``sums`` (K, 6) float32 in :data:`SUMS` order, ``counts`` (K, 3) uint16."""
-        z = robust_z(self.sums["zc"], self.counts["counted"])
-        keep = (z >= Z_KEEP) | (self.counts["hit"] >= 2)
-        iy, ix = np.nonzero(keep)
+        full frame, ``sums`` (K, len(SUMS)) float32 in :data:`SUMS` order, ``counts`` (K, 3) uint16.
+
+        Chosen and gathered per block of rows (the accumulators are alive: no full-frame temporary,
+        and the outputs are allocated once at their final size)."""
+        h, w = self.box
+        step = 4 * ACCUMULATE_ROWS
+        picked = []  # (first row, flat indices inside the block, int32)
+        for r0 in range(0, h, step):
+            rows = slice(r0, min(r0 + step, h))
+            z = robust_z(self.sums["zc"][rows], self.counts["counted"][rows])
+            keep = z >= Z_KEEP
+            keep |= self.counts["hit"][rows] >= 2
+            picked.append((r0, np.flatnonzero(keep).astype(np.int32)))
+            del z, keep
+        k = sum(len(idx) for _, idx in picked)
+        yx = np.empty((k, 2), np.int32)
+        sums = np.zeros((k, len(SUMS)), np.float32)
+        counts = np.empty((k, len(COUNTS)), np.uint16)
         t, l, _, _ = self.active_area
-        yx = np.stack([iy + t + MARGIN, ix + l + MARGIN], axis=1).astype(np.int32).reshape(-1, 2)
-        sums = np.stack([self.sums[k][iy, ix] if k in self.sums else np.zeros(len(iy), np.float32) for k in SUMS],
-                        axis=1).astype(np.float32).reshape(-1, len(SUMS))
-        counts = np.stack([self.counts[k][iy, ix].astype(np.uint16) for k in COUNTS], axis=1).reshape(-1, len(COUNTS))
+        o = 0
+        for r0, idx in picked:
+            rows = slice(r0, min(r0 + step, h))
+            sel = slice(o, o + len(idx))
+            yx[sel, 0] = idx // w + (r0 + t + MARGIN)
+            yx[sel, 1] = idx % w + (l + MARGIN)
+            for j, key in enumerate(SUMS):
+                if key in self.sums:
+                    sums[sel, j] = self.sums[key][rows].reshape(-1)[idx]
+            for j, key in enumerate(COUNTS):
+                counts[sel, j] = self.counts[key][rows].reshape(-1)[idx]
+            o += len(idx)
         return {"yx": yx, "sums": sums, "counts": counts}
 
     def load_sufficient(self, yx: np.ndarray, sums: np.ndarray, counts: np.ndarray, n_photos: int) -> None:

@@ -199,6 +199,8 @@ def _learned_from(a: dict[str, np.ndarray], model: DarkModel) -> dict[str, np.nd
     if a["learned_counts"].shape != (n, len(COUNTS)):
         raise ValueError("learned counts are not (sites, 3)")
     k = len(a["stat_yx"])
+    if a["stat_sums"].ndim == 2 and a["stat_sums"].shape[1] == len(SUMS) - 1:  # written before "n_ok" was summed
+        a = dict(a, stat_sums=np.concatenate([a["stat_sums"], np.zeros((k, 1), a["stat_sums"].dtype)], axis=1))
     if a["stat_yx"].shape != (k, 2) or a["stat_sums"].shape != (k, len(SUMS)) or a["stat_counts"].shape != (k, len(COUNTS)):
         raise ValueError("sufficient statistics differ in shape")
     h, w = model.raw_shape
@@ -207,7 +209,7 @@ def _learned_from(a: dict[str, np.ndarray], model: DarkModel) -> dict[str, np.nd
     for key in ("learned_offset_dn", "learned_rate_dn", "stat_sums"):
         if not np.all(np.isfinite(a[key])):
             raise ValueError(f"{key} holds non-finite values")
-    return {key: a[key].astype(LEARNED_ARRAYS[key]) for key in LEARNED_ARRAYS}
+    return {key: a[key].astype(LEARNED_ARRAYS[key], copy=False) for key in LEARNED_ARRAYS}
 
 
 def _model_from(m: dict[str, Any], a: dict[str, np.ndarray]) -> DarkModel:
