@@ -108,7 +108,7 @@ def test_the_stored_sums_gathered_block_by_block_match_the_whole_frame_reference
     """``sufficient`` picks and gathers per block of rows (no full-frame temporary); the result is
     the whole-frame selection's, site for site, and ``load_sufficient`` puts it back exactly."""
     from hotpixels.dng.cfa import CfaPattern
-    from hotpixels.profiles.learnstats import COUNTS, MARGIN, SUMS, Z_KEEP, robust_z
+    from hotpixels.profiles.learnstats import COUNTS, SUMS, Z_KEEP, robust_z
 
     ev = LearnEvidence(CfaPattern.bayer("RGGB"), (2, 4, 2402, 604), (2404, 610), tracked=True)
     rng = np.random.default_rng(7)
@@ -121,7 +121,7 @@ def test_the_stored_sums_gathered_block_by_block_match_the_whole_frame_reference
     keep = (robust_z(ev.sums["zc"], ev.counts["counted"]) >= Z_KEEP) | (ev.counts["hit"] >= 2)
     iy, ix = np.nonzero(keep)
     assert 0 < len(iy) < keep.size
-    np.testing.assert_array_equal(got["yx"], np.stack([iy + 2 + MARGIN, ix + 4 + MARGIN], axis=1))
+    np.testing.assert_array_equal(got["yx"], np.stack([iy + 2, ix + 4], axis=1))
     np.testing.assert_array_equal(got["sums"], np.stack([ev.sums[k][iy, ix] for k in SUMS], axis=1))
     np.testing.assert_array_equal(got["counts"], np.stack([ev.counts[k][iy, ix] for k in COUNTS], axis=1))
     back = LearnEvidence(ev.cfa, ev.active_area, ev.shape, tracked=True)
@@ -332,3 +332,22 @@ def test_a_tracked_series_faint_star_is_not_learned_but_its_hot_pixel_is():
         tracked = _learned_sites(frames, tracked=True)
         assert (60, 61) in tracked
         assert (100, 101) not in tracked
+
+
+def test_hot_pixels_on_the_edge_of_the_active_area_are_learned_from_the_part_of_their_ring_inside():
+    """A hot pixel in the outermost rows and columns (a corner too) has half its same-colour ring
+    outside the image; the part inside is enough to learn it, and the plain edge stays clean."""
+    from hotpixels.dng.cfa import CfaPattern
+
+    rng = np.random.default_rng(11)
+    active = (2, 4, 122, 164)  # a masked border of 2 rows and 4 columns
+    hot = [(2, 4), (2, 50), (3, 91), (4, 163), (60, 4), (61, 5), (77, 162), (121, 100), (120, 7), (121, 163), (60, 80)]
+    ev = LearnEvidence(CfaPattern.bayer("GRBG", origin_yx=active[:2]), active, (124, 168))
+    for i in range(12):
+        factor = [30.0, 120.0, 60.0][i % 3]
+        frame = 600.0 + rng.normal(0.0, 3.0, (124, 168))
+        for y, x in hot:
+            frame[y, x] += 0.5 * factor
+        ev.add(np.round(frame).astype(np.uint16), black_level_dn=512.0, white_level_dn=16383.0, factor=factor)
+    learned = {tuple(v) for v in ev.finish().yx.tolist()}
+    assert learned == set(hot)

@@ -8,7 +8,8 @@ dark field, so there is nothing to subtract (stage 1 needs a dark-frame profile)
 when its predicted excess is at least ``k_sigma`` (0.5, as stage 2's ``trust_sigma``) times the
 photo's own noise at the site (the photo's noise model,
 :func:`hotpixels.candidates.estimate_noise`, at the level of the site's same-colour
-ring): a smaller excess would not stand out of the noise. Sites flagged unstable (RTS: their level
+ring; at the edge of the ActiveArea the part of the ring inside it, :mod:`hotpixels.ringat`): a
+smaller excess would not stand out of the noise. Sites flagged unstable (RTS: their level
 in this photo is unknown) are interpolated whenever their mean predicted excess is that
 significant, cold ones (dead, stuck low) always, and every site is when the photo records no exposure time or ISO (nothing to predict
 from). Never touched: sites whose same-colour ring reaches 0.98 x WhiteLevel (no trustworthy
@@ -78,8 +79,8 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
     Returns the frame, the stage report (reasons ``learned_excess``/``learned_unstable``) and
     ``{"predicted": "settings" | "unknown settings", "n_learned", "n_significant"}``.
     """
-    from ..correct.batch import _ring_mean_at
-    from ..candidates import estimate_noise, mean_black, ring_offsets
+    from ..candidates import estimate_noise, mean_black
+    from ..ringat import ring_mean_max, ring_members_at, ring_robust_sd
 
     n = len(learned.yx)
     counts = {name: 0 for name in REASONS}
@@ -90,8 +91,8 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
     if not np.all(np.isfinite(pred)):
         info["predicted"] = "unknown settings: every learned site interpolated"
     yx = learned.yx
-    t, l, b, r = raw.active_area
-    inside = (yx[:, 0] >= t + 2) & (yx[:, 0] < b - 2) & (yx[:, 1] >= l + 2) & (yx[:, 1] < r - 2)
+    t, l, b, r = raw.active_area  # up to the edge: the ring there is the part inside the ActiveArea
+    inside = (yx[:, 0] >= t) & (yx[:, 0] < b) & (yx[:, 1] >= l) & (yx[:, 1] < r)
     if skip_yx is not None and len(skip_yx):
         mask = np.zeros(raw.shape, bool)
         mask[skip_yx[:, 0], skip_yx[:, 1]] = True
@@ -99,9 +100,9 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
     idx = np.nonzero(inside)[0]
     black = mean_black(raw.black_repeat_dn)
     noise = estimate_noise(raw.cfa_dn, raw.cfa, raw.active_area, black)
-    ring = _ring_mean_at(raw.cfa_dn, raw.cfa, yx[idx])
+    members = ring_members_at(raw.cfa, yx[idx], raw.active_area)
+    ring, ring_max = ring_mean_max(raw.cfa_dn, members)
     sd = noise.sigma_dn(ring - black)
-    ring_max = _ring_max_at(raw.cfa_dn, raw.cfa, yx[idx], ring_offsets)
     usable = ring_max < SATURATION_FRACTION * float(raw.white_level_dn)
     significant = pred[idx] >= k_sigma * sd
     if learned.cold is not None:
@@ -126,7 +127,8 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
     p = pred[chosen]
     trusted = np.isfinite(p) & ~learned.unstable[chosen] & (reason != REASONS.index("cold"))
     sigma_noise = sd[significant & usable]
-    texture = np.maximum(_ring_sd_at(raw.cfa_dn, raw.cfa, sites, ring_offsets) ** 2 - sigma_noise ** 2, 0.0)
+    keep = significant & usable
+    texture = np.maximum(ring_robust_sd(raw.cfa_dn, tuple(m[keep] for m in members)) ** 2 - sigma_noise ** 2, 0.0)
     sd_interp = np.sqrt(TEXTURE_FACTOR * texture + sigma_noise ** 2 / 4.0)
     sd_sub = np.where(trusted, np.sqrt((PREDICTION_ERROR * np.where(trusted, p, 0.0)) ** 2
                                        + noise.b_dn * np.maximum(np.where(trusted, p, 0.0), 0.0)), np.inf)
@@ -138,29 +140,6 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
     out[sites[:, 0], sites[:, 1]] = new.astype(out.dtype)
     return out, Stage2Report(counts=counts, n_untouched_saturated=n_sat, yx=sites, old_dn=old, new_dn=new,
                              reason=reason), info
-
-
-def _ring_sd_at(frame: np.ndarray, cfa, yx: np.ndarray, ring_offsets) -> np.ndarray:
-    """Robust σ (MAD x 1.4826) of each site's same-colour ring (DN): noise plus texture."""
-    out = np.empty(len(yx))
-    py, px = cfa.phase_of(yx[:, 0], yx[:, 1])
-    for ph in set(zip(py.tolist(), px.tolist())):
-        sel = (py == ph[0]) & (px == ph[1])
-        offs = ring_offsets(cfa, ph)
-        v = frame[yx[sel, 0, None] + offs[None, :, 0], yx[sel, 1, None] + offs[None, :, 1]].astype(np.float64)
-        out[sel] = 1.4826 * np.median(np.abs(v - np.median(v, axis=1, keepdims=True)), axis=1)
-    return out
-
-
-def _ring_max_at(frame: np.ndarray, cfa, yx: np.ndarray, ring_offsets) -> np.ndarray:
-    """The maximum of each site's same-colour ring (DN)."""
-    out = np.empty(len(yx))
-    py, px = cfa.phase_of(yx[:, 0], yx[:, 1])
-    for ph in set(zip(py.tolist(), px.tolist())):
-        sel = (py == ph[0]) & (px == ph[1])
-        offs = ring_offsets(cfa, ph)
-        out[sel] = frame[yx[sel, 0, None] + offs[None, :, 0], yx[sel, 1, None] + offs[None, :, 1]].max(axis=1)
-    return out
 
 
 @dataclass

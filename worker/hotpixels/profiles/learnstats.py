@@ -6,8 +6,9 @@ Scenes, stars and noise do not stay on one site. :class:`LearnEvidence` folds ea
 fixed-size per-site accumulators and keeps no photo, so memory does not depend on how many
 photos are learned from (about 34 bytes per site: 24 MP take about 0.8 GB).
 
-**Per photo.** Every site of the ActiveArea (less a 3 px margin) gets, from the same ring of
-same-colour neighbours as stage 3 (:func:`hotpixels.candidates.ring_stats`), its excess
+**Per photo.** Every site of the ActiveArea gets, from the same ring of same-colour neighbours as
+stage 3 (:func:`hotpixels.candidates.ring_stats`; within ``MARGIN`` px of the ActiveArea's edge the
+part of the ring inside it, at least ``MIN_RING_MEMBERS`` sites, :mod:`hotpixels.ringat`), its excess
 ``e = centre - ring mean`` (DN) and the photo's noise σ at the ring's level (the photo's own noise
 model, :func:`hotpixels.candidates.estimate_noise`). The site *counts* in this photo only
 when its neighbourhood can be trusted:
@@ -18,7 +19,8 @@ when its neighbourhood can be trusted:
   carry texture and shot noise that hide any dark signal);
 * not saturated: the ring's maximum is below ``SATURATION_FRACTION`` of the white level;
 * a single-site spike: the 4 orthogonally touching sites hold (the mean of the middle two of
-  their excesses, so that a neighbouring hot pixel of a defect cluster does not count) less than
+  their excesses, so that a neighbouring hot pixel of a defect cluster does not count; on the edge
+  the median of those that exist) less than
   :data:`hotpixels.correct.batch.SPILL_MAX` of the centre's excess (or less than
   :data:`~hotpixels.correct.batch.SPILL_NOISE` σ of that mean's noise): a star core, even a sharp
   one, spreads 13-36 % of its peak onto all four. This is the batch code's single-pixel test applied
@@ -101,6 +103,7 @@ SPILL_MAX_SUM = 0.05  # summed over the photos: a hot pixel leaks ~nothing (cros
 SPILL_NOISE_SUM = 1.0  # σ of the summed spill's noise allowed on top (summed, a weak star's spill is 2-2.5 σ)
 SPILL_NOISE_SD = 0.6  # σ of the middle-two mean of 4 neighbours' excesses, in units of one site's σ
 MARGIN = 3  # ring (2 px) + the orthogonal spill test (1 px)
+MIN_RING_MEMBERS = 3  # at the edge, a site counts when at least this many of its ring members lie inside
 MAX_PHOTOS = int(np.iinfo(np.int16).max)  # per-site counts are int16
 SUMS = ("w", "wg", "wgg", "we", "weg", "wee", "zc", "e", "spill", "n_ok")
 TRACKED_SUMS = 3  # the last sums exist on tracked series only (the single-site test over the photos)
@@ -153,7 +156,7 @@ class LearnEvidence:
         self.active_area = tuple(int(v) for v in active_area)
         self.shape = (int(shape[0]), int(shape[1]))
         t, l, b, r = self.active_area
-        self.box = (max(b - t - 2 * MARGIN, 0), max(r - l - 2 * MARGIN, 0))
+        self.box = (max(b - t, 0), max(r - l, 0))  # every site of the ActiveArea
         self.tracked = bool(tracked)
         self.n_photos = 0
         self.factors: list[float] = []  # each photo's dark factor (a number per photo, for the median)
@@ -162,6 +165,7 @@ class LearnEvidence:
         self.stack_sum = np.zeros(self.shape, np.float32) if self.tracked else None
         self._noise_sum = np.zeros(3)
         self._black_sum = 0.0
+        self._edge = None  # the edge band's ring members, built on the first photo
 
     @property
     def nbytes(self) -> int:
@@ -210,6 +214,7 @@ class LearnEvidence:
 
         with ThreadPoolExecutor(max(1, min(N_THREADS, len(blocks)))) as pool:
             n_counted = sum(pool.map(block, blocks))
+        n_counted += self._add_edge(frame_dn, noise, black, bright_dn, sat_dn, g)
         share = n_counted / max(self.box[0] * self.box[1], 1)
         self.n_photos += 1
         self.factors.append(g)
@@ -225,11 +230,40 @@ class LearnEvidence:
         e = excess[1:-1, 1:-1]
         sd = sigma[:, 1:-1].astype(np.float32)
         spill = _middle_spill(excess)
+        at = (slice(row + MARGIN, row + MARGIN + e.shape[0]), slice(MARGIN, self.box[1] - MARGIN))
+        return self._fold(at, e, sd, spill, ok, g)
+
+    def _add_edge(self, frame_dn: np.ndarray, noise, black: float, bright_dn: float, sat_dn: float, g: float) -> int:
+        """Fold in the sites within ``MARGIN`` px of the ActiveArea's edge: their ring is the part
+        inside the ActiveArea (:mod:`hotpixels.ringat`), their spill the median of the orthogonal
+        neighbours that exist. Returns how many counted."""
+        from ..ringat import ring_mean_max
+
+        if self._edge is None:
+            self._edge = _edge_band(self.cfa, self.active_area)
+        members, yx4, inner3, nb = self._edge
+        if not len(inner3):
+            return 0
+        mean, peak = ring_mean_max(frame_dn, members)
+        e4 = frame_dn[yx4[:, 0], yx4[:, 1]] - mean
+        sd4 = np.asarray(noise.sigma_dn(mean - black), np.float64)
+        ok4 = ((peak - mean) <= K_STRUCT * sd4) & ((mean - black) < bright_dn) & (peak < sat_dn)
+        ok4 &= members[2].sum(axis=1) >= MIN_RING_MEMBERS
+        around = np.where(nb >= 0, e4[np.maximum(nb, 0)], np.nan)
+        spill = np.nanmedian(around, axis=1)
+        t, l, _, _ = self.active_area
+        at = (yx4[inner3, 0] - t, yx4[inner3, 1] - l)
+        f32 = np.float32
+        return self._fold(at, e4[inner3].astype(f32), sd4[inner3].astype(f32), spill.astype(f32), ok4[inner3], g)
+
+    def _fold(self, at, e: np.ndarray, sd: np.ndarray, spill: np.ndarray, ok: np.ndarray, g: float) -> int:
+        """Add one photo's evidence at the accumulator sites ``at`` (a pair of slices, or of index
+        arrays of distinct sites): excess ``e``, σ ``sd``, neighbours' ``spill`` (DN) and ``ok``
+        (plain neighbourhood). Returns how many of them counted."""
         counted = ok & (spill < np.maximum(SPILL_MAX * e, SPILL_NOISE * SPILL_NOISE_SD * sd))
-        rows = slice(row, row + e.shape[0])
         zero = np.float32(0.0)
         w = np.where(counted, np.float32(1.0) / (sd * sd), zero)
-        s = {k: v[rows] for k, v in self.sums.items()}
+        s = _Sites(self.sums, at)
         s["w"] += w
         s["wg"] += w * np.float32(g)
         s["wgg"] += w * np.float32(g * g)
@@ -246,7 +280,7 @@ class LearnEvidence:
             s["e"] += np.where(ok, e, zero)
             s["spill"] += np.where(ok, spill, zero)
             s["n_ok"] += ok
-        c = {k: v[rows] for k, v in self.counts.items()}
+        c = _Sites(self.counts, at)
         c["counted"] += counted
         c["hit"] += counted & (z >= Z_HIT)
         c["high"] += counted & (z >= Z_HIGH)
@@ -278,8 +312,8 @@ class LearnEvidence:
         for r0, idx in picked:
             rows = slice(r0, min(r0 + step, h))
             sel = slice(o, o + len(idx))
-            yx[sel, 0] = idx // w + (r0 + t + MARGIN)
-            yx[sel, 1] = idx % w + (l + MARGIN)
+            yx[sel, 0] = idx // w + (r0 + t)
+            yx[sel, 1] = idx % w + l
             for j, key in enumerate(SUMS):
                 if key in self.sums:
                     sums[sel, j] = self.sums[key][rows].reshape(-1)[idx]
@@ -291,8 +325,8 @@ class LearnEvidence:
     def load_sufficient(self, yx: np.ndarray, sums: np.ndarray, counts: np.ndarray, n_photos: int) -> None:
         """Put a profile's stored sums back (before adding more photos); sites outside are ignored."""
         t, l, _, _ = self.active_area
-        iy = np.asarray(yx[:, 0], np.int64) - t - MARGIN
-        ix = np.asarray(yx[:, 1], np.int64) - l - MARGIN
+        iy = np.asarray(yx[:, 0], np.int64) - t
+        ix = np.asarray(yx[:, 1], np.int64) - l
         inside = (iy >= 0) & (iy < self.box[0]) & (ix >= 0) & (ix < self.box[1])
         iy_t, ix_t = iy[inside], ix[inside]
         for j, k in enumerate(SUMS):
@@ -318,7 +352,7 @@ class LearnEvidence:
             learned &= single_site_over_photos(s["spill"], s["e"], s["w"], c["counted"], s["n_ok"])
         iy, ix = np.nonzero(learned)
         t, l, _, _ = self.active_area
-        yx = np.stack([iy + t + MARGIN, ix + l + MARGIN], axis=1).astype(np.int64).reshape(-1, 2)
+        yx = np.stack([iy + t, ix + l], axis=1).astype(np.int64).reshape(-1, 2)
         v = {k: s[k][iy, ix].astype(np.float64) for k in s}
         counted = c["counted"][iy, ix].astype(np.int64)
         offset, rate, rss, pred2 = fit_sites(v, counted)
@@ -351,7 +385,7 @@ class LearnEvidence:
         rows, cols = self.cfa.repeat
         for py in range(rows):
             for px in range(cols):
-                for dy, dx in ring_offsets(self.cfa, _phase_at(self.cfa, t + MARGIN + py, l + MARGIN + px)).tolist():
+                for dy, dx in ring_offsets(self.cfa, _phase_at(self.cfa, t + py, l + px)).tolist():
                     ys, xs = slice(py, h, rows), slice(px, w, cols)
                     src = np.zeros_like(mask)
                     y0, y1 = max(0, -dy), h - max(0, dy)
@@ -368,12 +402,66 @@ class LearnEvidence:
         n = max(self.n_photos, 1)
         a, b, floor = self._noise_sum / n
         stack = self.stack_sum / np.float32(n)
-        return _single_site(stack, self.cfa, yx, NoiseModel(float(a), float(b), float(floor)), n, self._black_sum / n)
+        t, l, bottom, right = self.active_area  # the rings of the stack test need 3 px: the edge band has the summed test alone
+        inner = (yx[:, 0] >= t + MARGIN) & (yx[:, 0] < bottom - MARGIN) & (yx[:, 1] >= l + MARGIN) & (yx[:, 1] < right - MARGIN)
+        keep = np.ones(len(yx), bool)
+        if inner.any():
+            keep[inner] = _single_site(stack, self.cfa, yx[inner], NoiseModel(float(a), float(b), float(floor)), n,
+                                       self._black_sum / n)
+        return keep
 
     def mean_noise_floor_dn(self) -> float:
         """σ at black of the photos' noise models, averaged (DN)."""
         a, _, floor = self._noise_sum / max(self.n_photos, 1)
         return float(math.sqrt(max(a, floor, 0.0)))
+
+
+def _edge_band(cfa: CfaPattern, active_area) -> tuple:
+    """The edge band's geometry: ``(ring members, yx4, inner3, nb)``: ``yx4`` (N, 2) the sites
+    within ``MARGIN + 1`` px of the ActiveArea's edge with their ring members, ``inner3`` the
+    indices of those within ``MARGIN`` px (the ones folded in), ``nb`` (len(inner3), 4) the index in
+    ``yx4`` of each one's orthogonal neighbours (-1 outside the ActiveArea)."""
+    from ..ringat import ring_members_at
+
+    t, l, b, r = (int(v) for v in active_area)
+    h, w = b - t, r - l
+
+    def band(d):
+        rows = np.unique(np.r_[np.arange(min(d, h)), np.arange(max(h - d, 0), h)])
+        full = np.stack(np.meshgrid(rows, np.arange(w), indexing="ij"), -1).reshape(-1, 2)
+        mid_rows = np.setdiff1d(np.arange(h), rows)
+        cols = np.unique(np.r_[np.arange(min(d, w)), np.arange(max(w - d, 0), w)])
+        side = np.stack(np.meshgrid(mid_rows, cols, indexing="ij"), -1).reshape(-1, 2)
+        yx = np.concatenate([full, side])
+        return yx[np.argsort(yx[:, 0] * w + yx[:, 1], kind="stable")]
+
+    yx4 = band(MARGIN + 1)
+    lin4 = yx4[:, 0] * w + yx4[:, 1]
+    yx3 = band(MARGIN)
+    inner3 = np.searchsorted(lin4, yx3[:, 0] * w + yx3[:, 1])
+    nb = np.full((len(yx3), 4), -1, np.int64)
+    for j, (dy, dx) in enumerate(((-1, 0), (1, 0), (0, -1), (0, 1))):
+        y, x = yx3[:, 0] + dy, yx3[:, 1] + dx
+        inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        nb[inside, j] = np.searchsorted(lin4, y[inside] * w + x[inside])
+    yx4 = yx4 + np.array([t, l])
+    return ring_members_at(cfa, yx4, active_area), yx4, inner3, nb
+
+
+class _Sites:
+    """``arrays[key][at]`` for ``+=``: a view added in place when ``at`` is a pair of slices, a
+    gather written back when it is a pair of index arrays (distinct sites)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], at):
+        self.arrays, self.at = arrays, at
+        self.view = isinstance(at[0], slice)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.arrays[key][self.at]
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        if not self.view:  # a view was changed in place already
+            self.arrays[key][self.at] = value
 
 
 def _phase_at(cfa: CfaPattern, y: int, x: int) -> tuple[int, int]:
