@@ -20,8 +20,9 @@ A new photo (stars, ISO 1600, 30 s, 20 °C, not in the set) corrected with the p
 20 photos (stages hot,residual) and with a 16-dark profile of the same body (all stages):
 ``recall`` = share of its >= 5 σ hot pixels left within 3 σ of the clean value, ``rmse_hot`` the RMSE
 (DN) at all hot sites against the clean frame (both over the ActiveArea: the masked border is not
-part of the image; ``_inner``: the sites at least 3 px inside it, the only ones learning can see,
-since their same-colour ring and its neighbours must lie inside the image), ``star_damage`` the share of visible star cores
+part of the image; ``_inner``: the sites at least 3 px inside it, whose whole same-colour ring and
+its neighbours lie inside the image; nearer the edge learning and repair use the part of the ring
+inside), ``star_damage`` the share of visible star cores
 changed by more than 3 σ.
 
 Speed and memory (skipped with ``--quick``; ``--no-24mp`` skips only them): 20 photos of 24 MP
