@@ -351,3 +351,25 @@ def test_hot_pixels_on_the_edge_of_the_active_area_are_learned_from_the_part_of_
         ev.add(np.round(frame).astype(np.uint16), black_level_dn=512.0, white_level_dn=16383.0, factor=factor)
     learned = {tuple(v) for v in ev.finish().yx.tolist()}
     assert learned == set(hot)
+
+
+def test_the_partial_ring_at_the_edge_is_the_whole_ring_inside_and_its_inside_part_at_the_edge():
+    """``ringat`` (learning and repair at the ActiveArea's edge): 2 px inside, the ring statistics are
+    the whole ring's; on the edge and in a corner, those of the members inside the bounds."""
+    from hotpixels.candidates import ring_offsets
+    from hotpixels.dng.cfa import CfaPattern
+    from hotpixels.ringat import ring_mean_max, ring_members_at, ring_robust_sd
+
+    frame = np.random.default_rng(5).integers(500, 900, (40, 50)).astype(np.uint16)
+    for cfa in (CfaPattern.bayer("RGGB"), CfaPattern.xtrans()):
+        bounds = (3, 4, 37, 46)
+        yx = np.array([(3, 4), (3, 20), (10, 45), (36, 45), (20, 25), (5, 6)])
+        members = ring_members_at(cfa, yx, bounds)
+        mean, peak = ring_mean_max(frame, members)
+        sd = ring_robust_sd(frame, members)
+        for i, (y, x) in enumerate(yx.tolist()):
+            ph = tuple(int(v[0]) for v in cfa.phase_of(np.array([y]), np.array([x])))
+            v = [float(frame[y + dy, x + dx]) for dy, dx in ring_offsets(cfa, ph).tolist()
+                 if bounds[0] <= y + dy < bounds[2] and bounds[1] <= x + dx < bounds[3]]
+            assert mean[i] == pytest.approx(np.mean(v)) and peak[i] == max(v)
+            assert sd[i] == pytest.approx(1.4826 * np.median(np.abs(np.array(v) - np.median(v))))

@@ -3,9 +3,9 @@
 Stage 3's ring (:func:`hotpixels.candidates.ring_offsets`: the same-colour sites within 2 px) is
 whole only 2 px or more inside the image. At the edge the members that lie outside ``bounds``
 (top, left, bottom, right; full frame) are left out and the statistics use those that exist (at
-least 3 on Bayer, at a corner), as the interpolation does (:mod:`hotpixels.correct.interpolate`).
-Inside, the values equal the whole ring's. Per-site code for lists of sites (learned sites, the
-edge band of a learning set), not for whole frames.
+least 3 on Bayer and 1 on X-Trans, at a corner), as the interpolation does
+(:mod:`hotpixels.correct.interpolate`). Inside, the values equal the whole ring's. Per-site code
+for lists of sites (learned sites, the edge band of a learning set), not for whole frames.
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ def ring_mean_max(frame: np.ndarray, members) -> tuple[np.ndarray, np.ndarray]:
 def ring_robust_sd(frame: np.ndarray, members) -> np.ndarray:
     """Robust σ (MAD x 1.4826, DN) of each site's existing ring members: noise plus texture."""
     ys, xs, valid = members
-    v = np.where(valid, frame[ys, xs].astype(np.float64), np.nan)
+    some = valid.any(axis=1)  # every site inside the bounds has one at least; 0 where none
+    v = np.where(valid[some], frame[ys[some], xs[some]].astype(np.float64), np.nan)
+    out = np.zeros(len(valid))
     med = np.nanmedian(v, axis=1, keepdims=True)
-    return MAD_TO_SIGMA * np.nanmedian(np.abs(v - med), axis=1)
+    out[some] = MAD_TO_SIGMA * np.nanmedian(np.abs(v - med), axis=1)
+    return out

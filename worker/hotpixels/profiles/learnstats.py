@@ -41,9 +41,10 @@ three counts (photos where the site counted, stood ``Z_HIT`` σ out, stood ``Z_H
 int16), and, on a tracked series, for the single-site test over all photos the sums of the excess
 and of the neighbours' spill over every photo where the neighbourhood was plain, with their number
 (:func:`single_site_over_photos`: a star near the threshold counts in the photos where its spill
-hid in the noise and not in the softer ones, so the photos that counted alone would pass it). The photos that count are those where the site's neighbourhood passed the tests above,
-which is the robust part: a star crossing the site, a bright window or a saturated highlight
-never enters the sums.
+hid in the noise and not in the softer ones, so the photos that counted alone would pass it).
+The photos that count are those where the site's neighbourhood passed the tests above, which is
+the robust part: a star crossing the site, a bright window or a saturated highlight never enters
+the sums.
 
 **Decisions** (:meth:`LearnEvidence.finish`): a site far *below* its ring in the photos
 (``-Z_LEARN`` standard errors, with at least ``MIN_HITS`` photos not standing out) is learned as
@@ -402,8 +403,9 @@ class LearnEvidence:
         n = max(self.n_photos, 1)
         a, b, floor = self._noise_sum / n
         stack = self.stack_sum / np.float32(n)
-        t, l, bottom, right = self.active_area  # the rings of the stack test need 3 px: the edge band has the summed test alone
-        inner = (yx[:, 0] >= t + MARGIN) & (yx[:, 0] < bottom - MARGIN) & (yx[:, 1] >= l + MARGIN) & (yx[:, 1] < right - MARGIN)
+        t, l, bottom, right = self.active_area  # the stack test's rings need 3 px: the edge band has the summed test
+        inner = ((yx[:, 0] >= t + MARGIN) & (yx[:, 0] < bottom - MARGIN)
+                 & (yx[:, 1] >= l + MARGIN) & (yx[:, 1] < right - MARGIN))
         keep = np.ones(len(yx), bool)
         if inner.any():
             keep[inner] = _single_site(stack, self.cfa, yx[inner], NoiseModel(float(a), float(b), float(floor)), n,
