@@ -5,9 +5,10 @@
 * Lossless JPEG: the tile is reshaped row-major into the *source's* JPEG frame (height, width,
   components — Adobe's 2-component Bayer frames stay 2-component) and encoded with the source's
   predictor and precision by libjpeg-turbo (``imagecodecs.jpeg8_encode(lossless=True)``). The
-  streams are not decoded here: the writer reads the whole output back before it takes its name
-  (:func:`hotpixels.dng.writer.verify_output`: every raw sample equal to what was meant), so a codec
-  problem can never write wrong pixels silently, and each tile is decoded once, not twice.
+  streams are not decoded here: the writer decodes each one again on the encoding thread
+  (:func:`hotpixels.dng.writer._encode_checked`: every sample equal to what was meant) and checks
+  that the output file holds exactly those streams (:func:`hotpixels.dng.writer.verify_output`), so
+  a codec problem can never write wrong pixels silently, and each tile is decoded once, not twice.
 """
 
 from __future__ import annotations

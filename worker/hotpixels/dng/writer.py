@@ -26,9 +26,10 @@ uncorrected image until a raw converter regenerates them.
 Safety: the source is opened read-only; the output is written to a temporary file in the
 destination folder (its name carries the process id: a run killed mid-write leaves a file the next
 run there removes, see :func:`hotpixels.fileio.remove_stale_temps`), then **read back** with the
-project's own reader (:func:`verify_output`: every raw pixel equal to what was meant, and every
-IFD, SubIFD and Exif IFD holding the source's tags with the source's values, but for the tags a
-correction changes) and only then takes its name: atomically and exclusively
+project's own reader (:func:`verify_output`: every raw pixel equal to what was meant — each
+re-encoded tile is decoded again on the encoding thread right after it is encoded, and the file
+must hold exactly those streams —, and every IFD, SubIFD and Exif IFD holding the source's tags
+with the source's values, but for the tags a correction changes) and only then takes its name: atomically and exclusively
 (:func:`hotpixels.fileio.claim_name`: when ``dst_path`` was taken meanwhile, the next of
 ``alternatives``), so two runs never share an output. Any failure or cancel removes the
 temporary file. The destination must differ from the source and not exist (``overwrite=True``
@@ -56,7 +57,9 @@ from ..errors import (
 )
 from ..fileio import claim_name, remove_stale_temps, temp_path
 from ..progress import check_cancel, report
-from .decode import N_THREADS, decode_all, decode_segment, interleave, parse_jpeg_geometry, segment_bytes
+from .decode import (
+    N_THREADS, decode_all, decode_ljpeg, decode_segment, interleave, parse_jpeg_geometry, segment_bytes,
+)
 from .digest import new_raw_data_unique_id, new_raw_image_digest, raw_image_digest
 from .encode import encode_ljpeg, encode_uncompressed
 from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, JpegGeometry, RawLayout, Segment, compression_name
@@ -227,9 +230,9 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
             with open_tiff(src) as tf:
                 fresh, _ = read_layout(tf, str(src))  # exact positions in this very file
                 if fresh.compression == JPEG_XL:
-                    stats = _write_jxl_as_ljpeg(tf, fresh, stored, out, progress, cancel)
+                    stats, checked = _write_jxl_as_ljpeg(tf, fresh, stored, out, progress, cancel)
                 else:
-                    stats = _write_pixels(tf, fresh, raw, file_order, out, progress, cancel)
+                    stats, checked = _write_pixels(tf, fresh, raw, file_order, out, progress, cancel)
                 check_cancel(cancel)
                 digest = _write_digests(tf, fresh, digests.result(), out, _raw_changed(tf, fresh, raw, stored, stats))
                 _write_marker(tf, out, note)
@@ -237,7 +240,7 @@ def write_corrected_dng(raw, new_cfa_dn: np.ndarray, dst_path, *, note: dict | N
             os.fsync(f.fileno())
             size = out.end
         check_cancel(cancel)
-        verify_output(src, tmp, stored, jxl_source=fresh.compression == JPEG_XL)
+        verify_output(src, tmp, stored, jxl_source=fresh.compression == JPEG_XL, checked_segments=checked)
         os.chmod(tmp, 0o644 & ~_UMASK)
         if overwrite:
             os.replace(tmp, dst)
@@ -271,7 +274,8 @@ _RAW_CHANGES = {TAG_STRIP_OFFSETS, TAG_STRIP_BYTE_COUNTS, TAG_TILE_OFFSETS, TAG_
 _JXL_CHANGES = {TAG_COMPRESSION, TAG_ROW_INTERLEAVE, TAG_COLUMN_INTERLEAVE, *JXL_SETTING_TAGS}
 
 
-def verify_output(src: Path, written: Path, stored: np.ndarray, *, jxl_source: bool = False) -> None:
+def verify_output(src: Path, written: Path, stored: np.ndarray, *, jxl_source: bool = False,
+                  checked_segments: dict[int, bytes] | None = None) -> None:
     """Read ``written`` back with the project's reader before it may take its name.
 
     Its raw pixels (stored values, sensor order) must equal ``stored`` sample for sample, and its
@@ -279,6 +283,13 @@ def verify_output(src: Path, written: Path, stored: np.ndarray, *, jxl_source: b
     source's tags and values, except the tags a correction changes (raw offsets/byte counts, the
     digests and unique ID, Software and XMP; compression and interleave for a JPEG XL source).
     Raises :class:`CorruptData` naming what differs (the caller removes the file).
+
+    ``checked_segments`` (lossless JPEG output): segment index -> the stream that was decoded again
+    right after it was encoded and gave exactly the values meant (:func:`_encode_checked`); every
+    other segment was found unchanged (its values equal the source's). The pixels are then checked
+    without decoding the whole file a second time: the raw layout is read from the written file,
+    and each segment's bytes there must be that checked stream, or the source's own bytes of it.
+    Without it the written raw data are decoded and compared with ``stored``.
     """
     def fail(why: str):
         return CorruptData(f"the corrected file did not read back correctly ({why}); nothing was written",
@@ -291,6 +302,9 @@ def verify_output(src: Path, written: Path, stored: np.ndarray, *, jxl_source: b
             if out_layout.ifd_name != src_layout.ifd_name:
                 raise fail(f"the raw image moved from {src_layout.ifd_name} to {out_layout.ifd_name}")
             _compare_structure(src_tf, out_tf, src_layout.ifd_name, jxl_source, fail)
+            if checked_segments is not None:
+                _compare_segment_bytes(src_tf, src_layout, out_tf, out_layout, checked_segments, fail)
+                return
             pixels = decode_all(out_tf.data, out_layout)
     except CorruptData:
         raise
@@ -299,6 +313,21 @@ def verify_output(src: Path, written: Path, stored: np.ndarray, *, jxl_source: b
     if pixels.shape != stored.shape or not np.array_equal(pixels, stored):
         n = int(np.count_nonzero(pixels != stored)) if pixels.shape == stored.shape else -1
         raise fail(f"{n} raw samples differ from what was meant" if n >= 0 else "the raw frame changed size")
+
+
+def _compare_segment_bytes(src_tf: TiffFile, src_layout: RawLayout, out_tf: TiffFile, out_layout: RawLayout,
+                           checked: dict[int, bytes], fail) -> None:
+    """Each raw segment of the written file holds its checked stream, or the source's bytes of it."""
+    if out_layout.segments != src_layout.segments:
+        raise fail("the raw strips/tiles changed their grid")
+    if out_layout.compression != LJPEG:
+        raise fail(f"the raw data came out as {compression_name(out_layout.compression)}")
+    for seg in out_layout.segments:
+        want = checked.get(seg.index)
+        if want is None:
+            want = segment_bytes(src_tf.data, src_layout, seg)
+        if segment_bytes(out_tf.data, out_layout, seg) != want:
+            raise fail(f"raw segment {seg.index} does not hold the stream that was checked")
 
 
 def _compare_structure(src_tf: TiffFile, out_tf: TiffFile, raw_name: str, jxl_source: bool, fail) -> None:
@@ -364,7 +393,10 @@ def _segment_values(file_order: np.ndarray, seg: Segment, old_tile: np.ndarray |
     return tile
 
 
-def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output, progress, cancel) -> dict:
+def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output, progress,
+                  cancel) -> tuple[dict, dict[int, bytes] | None]:
+    """Put the new pixels into the output: ``(stats, checked streams by segment index)``; the
+    streams are None for uncompressed data (:func:`verify_output` then decodes the written file)."""
     segs = layout.segments
     h, w = layout.height, layout.width
     if layout.compression == UNCOMPRESSED:
@@ -375,7 +407,7 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
             values = _segment_values(file_order, seg, old)
             out.write_at(layout.offsets[seg.index], encode_uncompressed(values, layout, seg))
             report(progress, k + 1, len(segs), "writing raw data")
-        return {"segments_rewritten": len(segs), "segments_appended": 0}
+        return {"segments_rewritten": len(segs), "segments_appended": 0}, None
 
     # lossless JPEG: only tiles with a changed pixel are re-encoded. raw.cfa_dn tells which, unless
     # it was read without pixels or modified in place since (its CRC-32 no longer matches): then
@@ -396,12 +428,30 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
             if np.array_equal(old_tile[:vh, :vw], file_order[ys, xs]):
                 return None
         geom = layout.jpeg.get(seg.index) or parse_jpeg_geometry(segment_bytes(tf.data, layout, seg))
-        return encode_ljpeg(_segment_values(file_order, seg, old_tile), geom, seg)
+        return _encode_checked(_segment_values(file_order, seg, old_tile), geom, seg, segs[0].seg_h)
 
     streams = _encode_all(segs, encode_one, cancel, progress)
     contents = {seg.index: s for seg, s in zip(segs, streams) if s is not None}
     appended = _place_streams(tf, layout, out, contents)
-    return {"segments_rewritten": len(contents), "segments_appended": appended}
+    return {"segments_rewritten": len(contents), "segments_appended": appended}, contents
+
+
+def _encode_checked(values: np.ndarray, geom: JpegGeometry, seg: Segment, max_rows: int) -> bytes:
+    """One lossless JPEG stream of ``values`` (seg_h, seg_w), decoded again at once by the reader's
+    decoder (:func:`~hotpixels.dng.decode.decode_ljpeg`): it must give back exactly ``values``
+    (a codec fault is caught here, on the encoding thread; :func:`verify_output` then checks that
+    the file holds this very stream)."""
+    stream = encode_ljpeg(values, geom, seg)
+    try:
+        back, _ = decode_ljpeg(stream, seg, max_rows)
+    except CorruptData as exc:
+        raise CorruptData(f"the corrected file did not read back correctly (re-encoded tile {seg.index}: "
+                          f"{exc.message}); nothing was written") from None
+    if not np.array_equal(back, values):
+        n = int(np.count_nonzero(back != values))
+        raise CorruptData(f"the corrected file did not read back correctly ({n} raw samples of re-encoded tile "
+                          f"{seg.index} differ from what was meant); nothing was written")
+    return stream
 
 
 def _encode_all(segs, encode, cancel, progress) -> list:
@@ -456,7 +506,8 @@ def _place_streams(tf: TiffFile, layout: RawLayout, out: _Output, contents: dict
     return appended
 
 
-def _write_jxl_as_ljpeg(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out: _Output, progress, cancel) -> dict:
+def _write_jxl_as_ljpeg(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out: _Output, progress,
+                       cancel) -> tuple[dict, dict[int, bytes]]:
     """Rewrite a JPEG XL raw as lossless JPEG tiles on the same tile grid.
 
     The tiles are encoded in sensor order (Row/ColumnInterleaveFactor set to 1 in place), with
@@ -475,16 +526,17 @@ def _write_jxl_as_ljpeg(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out
         vh, vw = ys.stop - ys.start, xs.stop - xs.start
         tile = np.pad(stored[ys, xs], ((0, seg.seg_h - vh), (0, seg.seg_w - vw)), mode="edge")
         geom = JpegGeometry(layout.bits, seg.seg_h, seg.seg_w // comps, comps, 1, 0)
-        return encode_ljpeg(tile, geom, seg)
+        return _encode_checked(tile, geom, seg, seg.seg_h)
 
     streams = _encode_all(layout.segments, encode_one, cancel, progress)
-    appended = _place_streams(tf, layout, out, dict(enumerate(streams)))
+    contents = {seg.index: s for seg, s in zip(layout.segments, streams)}
+    appended = _place_streams(tf, layout, out, contents)
     for tag, value in ((TAG_COMPRESSION, LJPEG), (TAG_ROW_INTERLEAVE, 1), (TAG_COLUMN_INTERLEAVE, 1)):
         e = ifd.entries.get(tag)
         if e is not None:
             out.write_entry_values(e, [value])
     _drop_entries(out, ifd, JXL_SETTING_TAGS)
-    return {"segments_rewritten": len(streams), "segments_appended": appended}
+    return {"segments_rewritten": len(streams), "segments_appended": appended}, contents
 
 
 def _arenas(tf: TiffFile, layout: RawLayout) -> list[tuple[int, int, list[int]]]:
