@@ -19,7 +19,8 @@ from dng_testing import (
 from hotpixels.dng.digest import new_raw_image_digest
 from hotpixels.dng.reader import read_dng
 from hotpixels.dng.writer import inverse_linearization, write_corrected_dng
-from hotpixels.errors import Cancelled, DestinationUnwritable, FileNotReadable, OutputExists
+from hotpixels.dng import writer as writer_mod
+from hotpixels.errors import Cancelled, CorruptData, DestinationUnwritable, FileNotReadable, OutputExists
 
 CFA_SAMPLES = ["tinydng_colorchart.dng", "sdk_colorchart_ljpeg.dng", "sdk_xtrans_ljpeg.dng",
                "built_gbrg_10bit_packed.dng"]
@@ -233,6 +234,44 @@ def test_cancel_leaves_no_partial_file(tmp_path):
     cancel.set()
     with pytest.raises(Cancelled):
         write_corrected_dng(raw, fake_correction(raw, 1), tmp_path / "out.dng", cancel=cancel)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_codec_that_encodes_a_wrong_sample_leaves_no_file(tmp_path, monkeypatch):
+    """Each re-encoded tile is decoded again right away: a codec fault (here one sample off by one
+    in one tile's stream) is caught before the file can take its name."""
+    real_encode = writer_mod.encode_ljpeg
+
+    def faulty(tile, geom, seg):
+        if seg.index != 1:
+            return real_encode(tile, geom, seg)
+        wrong = np.array(tile, dtype=np.uint16)
+        wrong[3, 5] ^= 1
+        return real_encode(wrong, geom, seg)
+
+    monkeypatch.setattr(writer_mod, "encode_ljpeg", faulty)
+    raw = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False)
+    new = np.full_like(raw.cfa_dn, 200)
+    with pytest.raises(CorruptData, match="tile 1 differ"):
+        write_corrected_dng(raw, new, tmp_path / "out.dng")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checked_stream_put_in_the_wrong_tile_slot_leaves_no_file(tmp_path, monkeypatch):
+    """The read-back checks that the file holds, segment by segment, the very streams that were
+    decoded and compared: two tiles' streams swapped on their way into the file are refused."""
+    real_place = writer_mod._place_streams
+
+    def swapping(tf, layout, out, contents):
+        a, b = sorted(contents)[:2]
+        return real_place(tf, layout, out, {**contents, a: contents[b], b: contents[a]})
+
+    monkeypatch.setattr(writer_mod, "_place_streams", swapping)
+    raw = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False)
+    new = fake_correction(raw, 3)
+    new[::7, ::5] = 100
+    with pytest.raises(CorruptData, match="does not hold the stream that was checked"):
+        write_corrected_dng(raw, new, tmp_path / "out.dng")
     assert list(tmp_path.iterdir()) == []
 
 
