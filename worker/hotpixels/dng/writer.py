@@ -29,9 +29,9 @@ run there removes, see :func:`hotpixels.fileio.remove_stale_temps`), then **read
 project's own reader (:func:`verify_output`: every raw pixel equal to what was meant — each
 re-encoded tile is decoded again on the encoding thread right after it is encoded, and the file
 must hold exactly those streams —, and every IFD, SubIFD and Exif IFD holding the source's tags
-with the source's values, but for the tags a correction changes) and only then takes its name: atomically and exclusively
-(:func:`hotpixels.fileio.claim_name`: when ``dst_path`` was taken meanwhile, the next of
-``alternatives``), so two runs never share an output. Any failure or cancel removes the
+with the source's values, but for the tags a correction changes) and only then takes its name:
+atomically and exclusively (:func:`hotpixels.fileio.claim_name`: when ``dst_path`` was taken
+meanwhile, the next of ``alternatives``), so two runs never share an output. Any failure or cancel removes the
 temporary file. The destination must differ from the source and not exist (``overwrite=True``
 replaces an existing output). JPEG XL sources are rewritten as lossless
 JPEG tiles (Compression 7, interleave factors 1): this project never writes deflate or JPEG XL CFA
