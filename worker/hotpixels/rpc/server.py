@@ -144,6 +144,15 @@ class Call:
         if due:
             self.send_progress()
 
+    def announce(self, message: str) -> None:
+        """The server's own step ("queued", "started"): sent at once, and it leaves the engine's
+        first report free to be sent at once too."""
+        with self._lock:
+            self._state = (0, 0, str(message))
+            self._last_change = time.monotonic()
+            self._dirty = True
+        self.send_progress()
+
     def cancel_image(self, path: str) -> None:
         """``$/cancelRequest {id, path}``: cancel only that image of this request (queued or running)."""
         with self._lock:
@@ -427,7 +436,7 @@ class Server:
                                         "send more when some have finished"))
             return
         if spec.lane == "job" and call.has_id:
-            call.progress(0, 0, "queued: waiting for the running job")
+            call.announce("queued: waiting for the running job")
         lane.submit(call)
 
     def _answer(self, batch: Batch | None, response: dict[str, Any] | None) -> None:
@@ -440,7 +449,7 @@ class Server:
     def execute(self, call: Call) -> None:
         """Run one call and deliver its response (none for a notification)."""
         if call.lane != "inline":
-            call.progress(0, 0, "started")
+            call.announce("started")
         try:
             response = {"jsonrpc": "2.0", "id": call.id, "result": invoke(call.spec, call, call.params)}
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error reply
