@@ -21,6 +21,7 @@ from hotpixels.correct.batch import (
     BATCH_SENSITIVITY, CONTEXT_SIGMA, CONTEXT_SITES, LOGIT_CLIP, SCORE_SHARE, Z_FRAME, BatchEvidence, detect_batch,
 )
 from hotpixels.candidates import K_MAX, estimate_noise, ring_offsets
+from hotpixels.dng.cfa import CfaPattern
 from hotpixels.dng.reader import read_dng
 from hotpixels.errors import Cancelled, InvalidOption
 from hotpixels.rpc.state import BatchStore
@@ -200,6 +201,39 @@ def test_on_a_tracking_mount_the_fixed_stars_recur_but_only_the_defects_are_repo
     assert {tuple(d) for d in defects.tolist()} <= kept
     assert len(kept) <= len(defects) + 1
     assert tracked["recurring"] > 3 * len(defects)  # the fixed star cores did recur
+
+
+def _faint_star_beside_a_hot_pixel(star: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 20-frame mean stack (500 DN sky) with, at (30, 30), a faint star (peak 60 DN, σ 0.6 px:
+    about 15 DN on each touching site) or a 60 DN hot pixel, and a 2000 DN hot pixel at (31, 32),
+    in the same-colour rings of three of the touching sites. Returns ``(stack, site, hot sites)``."""
+    yy, xx = np.mgrid[0:64, 0:64].astype(np.float64)
+    stack = np.full((64, 64), 500.0)
+    if star:
+        stack += 60.0 * np.exp(-((yy - 30) ** 2 + (xx - 30) ** 2) / (2 * 0.6 ** 2))
+    else:
+        stack[30, 30] += 60.0
+    stack[31, 32] += 2000.0
+    site, hot = np.array([[30, 30]]), np.array([[30, 30], [31, 32]])
+    return stack.astype(np.float32), site, hot
+
+
+def test_on_a_tracking_mount_a_faint_star_beside_a_hot_pixel_is_not_taken_for_a_defect():
+    """The hot pixel lifts the rings of the star's touching sites, so their excess goes below 0 and
+    the star's spill would hide: the touching sites' rings are measured with the hot sites found
+    repaired, and a real hot pixel in the same place still passes."""
+    from hotpixels.candidates import NoiseModel
+    from hotpixels.correct.batch import _single_site
+
+    cfa, noise = CfaPattern.bayer("RGGB"), NoiseModel(25.0, 0.0, 25.0)  # σ 5 DN per frame
+    stack, site, hot = _faint_star_beside_a_hot_pixel(star=True)
+    before = stack.copy()
+    assert _single_site(stack, cfa, site, noise, 20, 0.0)[0], "the trap: unrepaired, the star looks single"
+    assert not _single_site(stack, cfa, site, noise, 20, 0.0, hot_yx=hot)[0]
+    assert np.array_equal(stack, before), "the stack is given back as it was"
+
+    stack, site, hot = _faint_star_beside_a_hot_pixel(star=False)
+    assert _single_site(stack, cfa, site, noise, 20, 0.0, hot_yx=hot)[0]
 
 
 def _held_arrays(obj) -> list:

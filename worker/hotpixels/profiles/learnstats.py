@@ -27,7 +27,8 @@ when its neighbourhood can be trusted:
   in every photo. On a *tracked* series (``tracked``) the same star sits on the same site in every
   photo, and a faint one passes this test photo by photo within the noise; so ``tracked`` adds the
   test summed over the photos (:func:`single_site_over_photos`, noise growing as sqrt(n), a star's
-  spill as n) and the batch's own test on the mean stack (:func:`hotpixels.correct.batch._single_site`).
+  spill as n) and the batch's own test on the mean stack (:func:`hotpixels.correct.batch._single_site`,
+  with the learned hot sites repaired where they sit in a touching site's ring).
 
 **The model.** Each photo has a *dark factor* ``g = exposure_s x ISO / 100 x 2 ** ((T - 20 °C) /
 doubling_c)`` (:func:`dark_factor`; T the recorded sensor temperature, 20 °C when unknown; the
@@ -364,7 +365,7 @@ class LearnEvidence:
         unstable = (rss > RTS_CHI2 * allowed) & (high >= 2) & ~is_cold
         keep = np.ones(len(yx), bool)
         if self.tracked and len(yx):
-            keep = self._single_site_on_stack(yx)
+            keep = self._single_site_on_stack(yx, hot=~is_cold)
         if self.factors:  # a hot site must stand out at the photos' median settings, not only in their sum
             g_med = float(np.median(self.factors))
             sd_med = np.sqrt(counted / np.maximum(v["w"], 1e-30))
@@ -395,8 +396,10 @@ class LearnEvidence:
                     out[ys, xs] |= src[ys, xs]
         return out
 
-    def _single_site_on_stack(self, yx: np.ndarray) -> np.ndarray:
-        """The batch code's tracked-series test on the mean stack of the photos added in this run."""
+    def _single_site_on_stack(self, yx: np.ndarray, hot: np.ndarray) -> np.ndarray:
+        """The batch code's tracked-series test on the mean stack of the photos added in this run;
+        the touching sites' rings are measured with the learned hot sites (``yx[hot]``) repaired, so
+        a hot pixel beside a faint star cannot hide the star's spill."""
         from ..correct.batch import _single_site
         from ..candidates import NoiseModel
 
@@ -409,7 +412,7 @@ class LearnEvidence:
         keep = np.ones(len(yx), bool)
         if inner.any():
             keep[inner] = _single_site(stack, self.cfa, yx[inner], NoiseModel(float(a), float(b), float(floor)), n,
-                                       self._black_sum / n)
+                                       self._black_sum / n, hot_yx=yx[inner & hot])
         return keep
 
     def mean_noise_floor_dn(self) -> float:
