@@ -157,6 +157,7 @@ def test_a_learned_profile_is_auto_matched_and_corrects_a_new_photo(varied, lear
     assert not r["stages"]["dark"]["ran"] and "needs a dark-frame profile" in r["stages"]["dark"]["reason"]
     hot = r["stages"]["hot"]
     assert hot["ran"] and hot["n_interpolated"] > 0.5 * hot["learned"]["n_learned"]
+    assert hot["learned"]["photo_scale"]["method"] == "fit"  # measured in the photo, reported
     # the strong hot pixels are gone: back within 4 σ of the clean frame
     from hotpixels.dng.reader import read_dng
 
@@ -170,6 +171,60 @@ def test_a_learned_profile_is_auto_matched_and_corrects_a_new_photo(varied, lear
     err = np.abs(out[yx[:, 0], yx[:, 1]] - clean[yx[:, 0], yx[:, 1]])
     before = np.abs(s.lights[0].cfa_dn[yx[:, 0], yx[:, 1]].astype(float) - clean[yx[:, 0], yx[:, 1]])
     assert np.median(err) < 0.25 * np.median(before)
+
+
+def _new_photo(varied, seed: int, temp_c: float):
+    from hotpixels.simulate.session import simulate_session
+
+    return simulate_session(sensor=varied["sensor"], seed=seed, n_darks=0, n_lights=1, scene="foreground",
+                            exposure_s=60, iso=1600, temp_light_c=temp_c)
+
+
+def _hot_error_dn(out, s, learned) -> float:
+    """RMS error (DN) against the clean frame at the learned sites that are >= 10 σ hot in the photo."""
+    t = s.truth
+    strong = t["hot_light_dn"][0] >= 10 * t["read_noise_dn"]
+    inside = {tuple(v) for v in learned["profile"].model.hot_yx.tolist()}
+    yx = np.array([v for v in t["hot_yx"][strong].tolist() if tuple(v) in inside])
+    clean = t["clean_light_dn"][0].astype(float)
+    return float(np.sqrt(np.mean((out[yx[:, 0], yx[:, 1]].astype(float) - clean[yx[:, 0], yx[:, 1]]) ** 2)))
+
+
+def test_a_photo_whose_temperature_tag_is_off_by_degrees_is_corrected_at_its_own_scale(varied, learned):
+    """Temperature sensors err by degrees and many bodies record none: the learned prediction is then
+    off by one factor for the whole photo (8 °C is 2.5x at a 6 °C doubling). Stage 2 measures that
+    factor on the photo's own hot pixels and corrects as well as with an honest tag."""
+    from hotpixels.correct.learnedhot import LearnedSites, interpolate_learned
+    from hotpixels.profiles.learnstats import dark_factor
+
+    sites = LearnedSites.from_profile(learned["profile"])
+    s = _new_photo(varied, SEED + 41, temp_c=28.0)
+    raw = s.lights[0]
+    honest_c = raw.metadata.temperature_c
+    out_honest, _, info_honest = interpolate_learned(raw.cfa_dn, raw, sites)
+    raw.metadata.temperature_c = honest_c - 8.0  # the tag says 8 °C colder than the sensor was
+    out, _, info = interpolate_learned(raw.cfa_dn, raw, sites)
+    want = dark_factor(60, 1600, honest_c, sites.doubling_c) / dark_factor(60, 1600, honest_c - 8.0, sites.doubling_c)
+    got = info["photo_scale"]["scale"] / info_honest["photo_scale"]["scale"]
+    assert info["photo_scale"]["method"] == "fit" and info["photo_scale"]["n_fit_sites"] >= 8
+    assert abs(got / want - 1.0) < 0.15
+    before = _hot_error_dn(raw.cfa_dn, s, learned)
+    assert _hot_error_dn(out, s, learned) < min(0.1 * before, 1.1 * _hot_error_dn(out_honest, s, learned))
+
+
+def test_a_photo_the_camera_already_dark_subtracted_is_left_alone(varied, learned):
+    """In-camera long-exposure noise reduction removes the dark signal: the photo shows none of the
+    learned excess, its scale is measured as ~0 and no learned site is dug into the background."""
+    from hotpixels.correct.learnedhot import LearnedSites, interpolate_learned
+
+    s = _new_photo(varied, SEED + 42, temp_c=20.0)
+    raw = s.lights[0]
+    raw.cfa_dn = s.truth["clean_light_dn"][0].copy()  # the same photo without its hot pixels
+    sites = LearnedSites.from_profile(learned["profile"])
+    out, rep, info = interpolate_learned(raw.cfa_dn, raw, sites)
+    assert info["photo_scale"]["method"] == "fit" and info["photo_scale"]["scale"] < 0.1
+    n_cold = int(np.count_nonzero(sites.cold)) if sites.cold is not None else 0
+    assert int(np.count_nonzero(out != raw.cfa_dn)) <= n_cold  # at most the dead sites, which every photo has
 
 
 def test_a_dark_profile_and_a_learned_one_of_the_same_body_are_combined(varied, learned, tmp_path):

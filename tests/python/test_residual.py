@@ -214,3 +214,50 @@ def test_in_an_h_alpha_frame_green_and_blue_defects_are_repaired_and_red_spikes_
     assert len(found & injected[1]) >= 29 and len(found & injected[2]) >= 29
     assert len(found & injected[0]) <= 3
     assert len(found - injected[1] - injected[2]) <= 3  # no red star cores either
+
+
+@pytest.mark.parametrize("cfa", ["RGGB", "XTRANS"])
+def test_two_hot_pixels_in_each_others_ring_are_both_repaired(cfa):
+    """Pairs are common defects. A candidate must exceed its same-colour ring's maximum, so of two
+    hot pixels in each other's ring only the stronger is proposed at first; once it is repaired,
+    the second look proposes its ring again and finds the weaker one."""
+    from hotpixels.ringat import ring_members_at
+
+    sensor = make_sensor("small", 3, cfa=cfa, height=263, width=395)
+    scene = make_scene(sensor, "foreground", 3)
+    clean = render_light(sensor, scene, rng_for(3, "light", 0), exposure_s=60.0, temp_c=20.0, iso=1600,
+                         residual=False).clean_dn
+    t, l, b, r = sensor.active_area
+    rng = np.random.default_rng(3)
+    ys, xs = rng.integers(t + 8, b - 8, 15), rng.integers(l + 8, r - 8, 15)
+    ry, rx, _ = ring_members_at(sensor.cfa, np.stack([ys, xs], axis=1), sensor.active_area)
+    py, px = ry[:, 0], rx[:, 0]  # a same-colour neighbour of each
+    strong = rng.uniform(1500, 3000, 15)
+    hot = clean.astype(np.float64)
+    hot[ys, xs] += strong
+    hot[py, px] += strong * rng.uniform(0.5, 0.9, 15)
+    hot = np.clip(hot, 0, sensor.white_level_dn).astype(clean.dtype)
+    out, rep = correct_residual(hot, sensor.cfa, active_area=sensor.active_area,
+                                white_level_dn=sensor.white_level_dn, black_level_dn=sensor.black_map())
+    found = {tuple(p) for p in rep["sites"].tolist()}
+    assert sum(p in found for p in zip(ys.tolist(), xs.tolist())) >= 13
+    assert sum(p in found for p in zip(py.tolist(), px.tolist())) >= 13  # the hidden partners too
+    assert rep["n_second_look"] >= 13
+    assert rep["count"] == len(found) <= 32  # nothing else in a plain foreground
+    both = (np.r_[ys, py], np.r_[xs, px])
+    assert np.median(np.abs(out[both].astype(float) - clean[both])) < 100  # from 750-3000 DN over
+
+
+def test_the_second_look_adds_nothing_where_there_were_no_pairs():
+    """Single hot pixels in a star field: once they are repaired their rings hold nothing hot, so
+    the second look adds no site (no star core next to a repaired site is taken for a defect)."""
+    sensor, fr = _star_frame("stars", seed=5, cfa="RGGB", sigma_range=(0.5, 0.5))
+    frame = fr.clean_dn.copy()
+    t, l, b, r = sensor.active_area
+    rng = np.random.default_rng(4)
+    ys, xs = rng.integers(t + 4, b - 4, 60), rng.integers(l + 4, r - 4, 60)
+    frame[ys, xs] += rng.uniform(300, 3000, 60).astype(np.uint16)
+    out, rep = correct_residual(frame, sensor.cfa, active_area=sensor.active_area,
+                                white_level_dn=sensor.white_level_dn, black_level_dn=sensor.black_map())
+    assert rep["count"] >= 50  # the first pass repaired many sites, so the second look had rings to check ...
+    assert rep["n_second_look"] <= 1  # ... and found (almost) nothing in them

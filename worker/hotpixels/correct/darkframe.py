@@ -46,7 +46,6 @@ rejected. The fit absorbs temperature-sensor errors, a wrong doubling constant a
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,10 +55,10 @@ import numpy as np
 from ..dng.rawimage import RawImage
 from ..errors import ProfileIncompatible
 from ..profiles.darkmodel import DarkModel
+from ..robustfit import robust_slope
 from .noise import dn_per_electron, shot_variance_dn2
 from .sitestats import SiteStats, site_stats
 
-TUKEY_C = 4.685
 FIELD_THREADS = 2
 
 
@@ -215,39 +214,14 @@ def _fit_sites(raw: RawImage, model: DarkModel, stats: SiteStats, options: DarkO
 
 
 def _robust_slope(raw, model, stats, sel, iso_ratio) -> tuple[float, float, float, int]:
-    """IRLS slope through 0 of (image - background) vs excess with Tukey's biweight."""
+    """Tukey-biweight slope through 0 of (image - background) vs excess (:func:`hotpixels.robustfit.robust_slope`)."""
     yx = model.hot_yx[sel]
     e = model.hot_excess_dn[sel].astype(np.float64)
     v = raw.cfa_dn[yx[:, 0], yx[:, 1]].astype(np.float64) - stats.background_dn[sel]
     var_image = stats.sigma_dn[sel] ** 2
     dn_per_e = dn_per_electron(model)
-    s = _weighted_median(v / e, e)
-    weights = np.ones_like(e)
-    r = 1.0
-    for _ in range(12):
-        sd = np.sqrt(var_image + shot_variance_dn2(model, sel, s, iso_ratio, dn_per_e))
-        z = (v - s * e) / sd
-        r = max(1.4826 * float(np.median(np.abs(z))), 1e-9)
-        u = z / (TUKEY_C * r)
-        weights = np.where(np.abs(u) < 1.0, (1.0 - u**2) ** 2, 0.0)
-        a = weights * e * e / sd**2
-        if a.sum() <= 0:
-            break
-        s_new = float(np.sum(weights * e * v / sd**2) / a.sum())
-        converged = abs(s_new - s) <= 1e-6 * max(abs(s), 1e-6)
-        s = s_new
-        if converged:
-            break
-    sd = np.sqrt(var_image + shot_variance_dn2(model, sel, s, iso_ratio, dn_per_e))
-    info = float(np.sum(weights * e * e / sd**2))
-    stderr = r / math.sqrt(info) if info > 0 else float("inf")
-    return s, stderr, r, int(np.count_nonzero(weights > 0))
-
-
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    order = np.argsort(values)
-    cum = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
+    fit = robust_slope(v, e, lambda s: var_image + shot_variance_dn2(model, sel, s, iso_ratio, dn_per_e))
+    return fit.slope, fit.stderr, fit.robust_sigma, fit.n_inliers
 
 
 # --- the subtraction -----------------------------------------------------------------------------

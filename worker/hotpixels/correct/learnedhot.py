@@ -27,10 +27,10 @@ import numpy as np
 from ..dng.rawimage import RawImage
 from .interpolate import interpolate_sites
 from .knownhot import REASONS, Stage2Report
+from .learnedscale import photo_scale
 
 K_SIGMA = 0.5
 SATURATION_FRACTION = 0.98
-PREDICTION_ERROR = 0.3  # relative error of a learned prediction (temperature sensors err by degrees)
 TEXTURE_FACTOR = 0.5  # as stage 2 (:class:`hotpixels.correct.knownhot.HotOptions`)
 
 
@@ -103,16 +103,21 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
     members = ring_members_at(raw.cfa, yx[idx], raw.active_area)
     ring, ring_max = ring_mean_max(raw.cfa_dn, members)
     sd = noise.sigma_dn(ring - black)
-    usable = ring_max < SATURATION_FRACTION * float(raw.white_level_dn)
-    significant = pred[idx] >= k_sigma * sd
-    if learned.cold is not None:
-        significant |= learned.cold[idx]
+    texture_sd = ring_robust_sd(raw.cfa_dn, members)
+    saturation = SATURATION_FRACTION * float(raw.white_level_dn)
+    usable = ring_max < saturation
+    cold = learned.cold[idx] if learned.cold is not None else np.zeros(len(idx), bool)
+    centre = raw.cfa_dn[yx[idx, 0], yx[idx, 1]].astype(np.float64)
+    scale = photo_scale(centre - ring, pred[idx], sd, texture_sd, usable & (centre < saturation)
+                        & ~learned.unstable[idx] & ~cold, noise.b_dn, members[2].sum(axis=1))
+    info["photo_scale"] = scale.to_json()
+    pred = pred * scale.scale
+    significant = (pred[idx] >= k_sigma * sd) | cold
     chosen = idx[significant & usable]
     info["n_significant"] = int(np.count_nonzero(significant))
     reason = np.where(learned.unstable[chosen], REASONS.index("learned_unstable"),
                       REASONS.index("learned_excess")).astype(np.int8)
-    if learned.cold is not None:
-        reason[learned.cold[chosen]] = REASONS.index("cold")
+    reason[cold[significant & usable]] = REASONS.index("cold")
     for i, name in enumerate(REASONS):
         counts[name] = int(np.count_nonzero(reason == i))
     n_sat = int(np.count_nonzero(significant & ~usable))
@@ -124,18 +129,17 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
                                exclude_yx=neighbours_not)
     old = cfa_dn[sites[:, 0], sites[:, 1]].astype(np.float64)
     # blend with the value less its predicted excess, by inverse variance (as stage 2 does with stage 1's value)
-    p = pred[chosen]
-    trusted = np.isfinite(p) & ~learned.unstable[chosen] & (reason != REASONS.index("cold"))
-    sigma_noise = sd[significant & usable]
     keep = significant & usable
-    texture = np.maximum(ring_robust_sd(raw.cfa_dn, tuple(m[keep] for m in members)) ** 2 - sigma_noise ** 2, 0.0)
+    p = pred[chosen]
+    trusted = np.isfinite(p) & ~learned.unstable[chosen] & ~cold[keep]
+    p = np.where(trusted, p, 0.0)
+    sigma_noise = sd[keep]
+    texture = np.maximum(texture_sd[keep] ** 2 - sigma_noise ** 2, 0.0)
     sd_interp = np.sqrt(TEXTURE_FACTOR * texture + sigma_noise ** 2 / 4.0)
-    sd_sub = np.where(trusted, np.sqrt((PREDICTION_ERROR * np.where(trusted, p, 0.0)) ** 2
-                                       + noise.b_dn * np.maximum(np.where(trusted, p, 0.0), 0.0)), np.inf)
+    sd_sub = np.where(trusted, np.sqrt((scale.relative_error * p) ** 2 + noise.b_dn * np.maximum(p, 0.0)), np.inf)
     w_sub = 1.0 / np.maximum(sd_sub, 1e-9) ** 2
     w_int = 1.0 / np.maximum(sd_interp, 1e-9) ** 2
-    sub = old - np.where(trusted, p, 0.0)
-    new = np.clip(np.rint((w_sub * sub + w_int * interp) / (w_sub + w_int)), 0, raw.white_level_dn)
+    new = np.clip(np.rint((w_sub * (old - p) + w_int * interp) / (w_sub + w_int)), 0, raw.white_level_dn)
     out = cfa_dn.copy() if copy or cfa_dn is raw.cfa_dn else cfa_dn
     out[sites[:, 0], sites[:, 1]] = new.astype(out.dtype)
     return out, Stage2Report(counts=counts, n_untouched_saturated=n_sat, yx=sites, old_dn=old, new_dn=new,

@@ -313,7 +313,8 @@ def _run_residual(cfa_dn, raw, model, options, changes, batch_yx=None) -> tuple[
     changes.add("residual", yx, rep.get("old", np.zeros(0)), rep.get("new", np.zeros(0)), "residual")
     extra = np.asarray(rep.get("extra_sites", np.zeros((0, 2))), dtype=np.int64).reshape(-1, 2)
     changes.add("residual", extra, rep.get("extra_old", np.zeros(0)), rep.get("extra_new", np.zeros(0)), "batch")
-    summary = {"ran": True, "n_corrected": int(len(yx)), "n_batch": int(len(extra)),
+    summary = {"ran": True, "n_corrected": int(len(yx)), "n_second_look": int(rep.get("n_second_look", 0)),
+               "n_batch": int(len(extra)),
                "candidates": int(rep.get("candidates", 0)),
                "sensitivity": options.sensitivity, "noise": rep.get("noise"),
                "seconds": {k: round(float(v), 3) for k, v in (rep.get("seconds") or {}).items()}}
