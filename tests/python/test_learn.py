@@ -227,6 +227,29 @@ def test_a_photo_the_camera_already_dark_subtracted_is_left_alone(varied, learne
     assert int(np.count_nonzero(out != raw.cfa_dn)) <= n_cold  # at most the dead sites, which every photo has
 
 
+def test_a_learned_hot_pixel_clipped_at_white_is_interpolated_not_blended_from_its_clipped_value(varied, learned):
+    """A hot pixel that clipped at the white level: its recorded value says nothing about the light
+    under it, so it is interpolated outright (reason saturated_in_image), as stage 2 does with darks."""
+    from hotpixels.correct.learnedhot import LearnedSites, interpolate_learned
+
+    sites = LearnedSites.from_profile(learned["profile"])
+    s = _new_photo(varied, SEED + 43, temp_c=20.0)
+    raw = s.lights[0]
+    clean = s.truth["clean_light_dn"][0].astype(float)
+    _, first, _ = interpolate_learned(raw.cfa_dn, raw, sites)
+    t, l, b, r = raw.active_area
+    yx = first.yx[(first.yx[:, 0] > t + 3) & (first.yx[:, 0] < b - 3) & (first.yx[:, 1] > l + 3) & (first.yx[:, 1] < r - 3)]
+    yx = yx[np.abs(first.new_dn[np.isin(first.yx[:, 0] * 10 ** 5 + first.yx[:, 1], yx[:, 0] * 10 ** 5 + yx[:, 1])]
+                   - clean[yx[:, 0], yx[:, 1]]) < 30][:20]  # sites corrected well in the photo as taken
+    assert len(yx) == 20
+    raw.cfa_dn = raw.cfa_dn.copy()
+    raw.cfa_dn[yx[:, 0], yx[:, 1]] = int(raw.white_level_dn)  # now they clip
+    out, rep, _ = interpolate_learned(raw.cfa_dn, raw, sites)
+    assert rep.counts["saturated_in_image"] >= 20
+    err = np.abs(out[yx[:, 0], yx[:, 1]].astype(float) - clean[yx[:, 0], yx[:, 1]])
+    assert np.median(err) < 30 and err.max() < 200  # the neighbours' level, not white less a prediction
+
+
 def test_a_dark_profile_and_a_learned_one_of_the_same_body_are_combined(varied, learned, tmp_path):
     from hotpixels.correct.engine import correct_files
     from hotpixels.correct.pipeline import CorrectOptions

@@ -12,9 +12,12 @@ ring; at the edge of the ActiveArea the part of the ring inside it, :mod:`hotpix
 smaller excess would not stand out of the noise. Sites flagged unstable (RTS: their level
 in this photo is unknown) are interpolated whenever their mean predicted excess is that
 significant, cold ones (dead, stuck low) always, and every site is when the photo records no exposure time or ISO (nothing to predict
-from). Never touched: sites whose same-colour ring reaches 0.98 x WhiteLevel (no trustworthy
-neighbours), sites outside the ActiveArea and ``skip_yx`` (the sites a dark-frame profile's
-stages already own, when a dark and a learned profile are combined).
+from). A site clipped at 0.98 x WhiteLevel is interpolated outright (its recorded value says
+nothing about the light under it); the others blend the interpolation with the value less its
+prediction. Never touched: sites whose same-colour ring, or the wider same-colour neighbourhood
+stage 2 with darks looks at (:mod:`hotpixels.correct.sitestats`), reaches 0.98 x WhiteLevel (no
+trustworthy neighbours), sites outside the ActiveArea and ``skip_yx`` (the sites a dark-frame
+profile's stages already own, when a dark and a learned profile are combined).
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
     """
     from ..candidates import estimate_noise, mean_black
     from ..ringat import ring_mean_max, ring_members_at, ring_robust_sd
+    from .sitestats import site_stats
 
     n = len(learned.yx)
     counts = {name: 0 for name in REASONS}
@@ -105,7 +109,10 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
     sd = noise.sigma_dn(ring - black)
     texture_sd = ring_robust_sd(raw.cfa_dn, members)
     saturation = SATURATION_FRACTION * float(raw.white_level_dn)
-    usable = ring_max < saturation
+    # as stage 2 with darks: nothing saturated among the same-colour neighbours (the ring, and the
+    # wider neighbourhood stage 2 looks at, which on X-Trans reaches a star core the ring misses)
+    wide = site_stats(raw.cfa_dn, raw.cfa, yx[idx], bounds=tuple(raw.active_area))
+    usable = (ring_max < saturation) & (wide.max_neighbour_dn < saturation)
     cold = learned.cold[idx] if learned.cold is not None else np.zeros(len(idx), bool)
     centre = raw.cfa_dn[yx[idx, 0], yx[idx, 1]].astype(np.float64)
     scale = photo_scale(centre - ring, pred[idx], sd, texture_sd, usable & (centre < saturation)
@@ -118,6 +125,8 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
     reason = np.where(learned.unstable[chosen], REASONS.index("learned_unstable"),
                       REASONS.index("learned_excess")).astype(np.int8)
     reason[cold[significant & usable]] = REASONS.index("cold")
+    clipped = (centre >= saturation)[significant & usable]  # the light under the defect is unknown
+    reason[clipped] = REASONS.index("saturated_in_image")
     for i, name in enumerate(REASONS):
         counts[name] = int(np.count_nonzero(reason == i))
     n_sat = int(np.count_nonzero(significant & ~usable))
@@ -131,7 +140,7 @@ def interpolate_learned(cfa_dn: np.ndarray, raw: RawImage, learned: LearnedSites
     # blend with the value less its predicted excess, by inverse variance (as stage 2 does with stage 1's value)
     keep = significant & usable
     p = pred[chosen]
-    trusted = np.isfinite(p) & ~learned.unstable[chosen] & ~cold[keep]
+    trusted = np.isfinite(p) & ~learned.unstable[chosen] & ~cold[keep] & ~clipped
     p = np.where(trusted, p, 0.0)
     sigma_noise = sd[keep]
     texture = np.maximum(texture_sd[keep] ** 2 - sigma_noise ** 2, 0.0)
