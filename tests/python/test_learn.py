@@ -250,6 +250,46 @@ def test_a_learned_hot_pixel_clipped_at_white_is_interpolated_not_blended_from_i
     assert np.median(err) < 30 and err.max() < 200  # the neighbours' level, not white less a prediction
 
 
+def test_a_body_that_records_no_temperature_is_learned_without_calling_its_hot_pixels_unstable(tmp_path):
+    """Most bodies record no sensor temperature, so each photo's dark signal is off the tags' model
+    by a factor (x2 every few °C over a 0-30 °C season). Learning measures each photo's own factor
+    on the hot pixels the photos before it showed: the strong stable sites are not flagged RTS
+    (with the tags' factor alone nearly all were) and a new photo is corrected."""
+    from hotpixels.correct.learnedhot import LearnedSites, interpolate_learned
+    from hotpixels.profiles.darkmodel import FLAG_UNSTABLE
+    from hotpixels.simulate.session import simulate_session
+
+    sensor = make_sensor("small", SEED + 60)
+    out = simulate_varied(tmp_path / "set", sensor=sensor, seed=SEED + 60, n_lights=12, record_temperature=False)
+    lib = ProfileLibrary(tmp_path / "lib")
+    learn_profile(out["lights"], "no temperature", lib)
+    prof = lib.get("no temperature")
+    assert prof.meta["temperature_range_c"] is None  # the photos really had none
+    assert any(f["photo_scale"] != 1.0 for f in prof.meta["frames"])  # factors were measured
+    fld = make_dark_field(sensor)
+    rts = {tuple(v) for v in fld.rts_yx.tolist()}
+    unstable = prof.model.flagged(FLAG_UNSTABLE)
+    strong = {v for v in _strong_hot({"truth": out["truth"], "sensor": sensor}) if v not in rts}
+    learned = [i for i, v in enumerate(prof.model.hot_yx.tolist()) if tuple(v) in strong]
+    assert len(learned) > 0.9 * len(strong)
+    assert np.mean(unstable[learned]) < 0.15
+
+    s = simulate_session(sensor=sensor, seed=SEED + 61, n_darks=0, n_lights=1, scene="foreground", exposure_s=60,
+                         iso=1600, temp_light_c=27.0)
+    raw = s.lights[0]
+    raw.metadata.temperature_c = None
+    fixed, _, info = interpolate_learned(raw.cfa_dn, raw, LearnedSites.from_profile(prof))
+    assert info["photo_scale"]["method"] == "fit"
+    t = s.truth
+    hot = t["hot_light_dn"][0] >= 10 * t["read_noise_dn"]
+    inside = {tuple(v) for v in prof.model.hot_yx.tolist()}
+    yx = np.array([v for v in t["hot_yx"][hot].tolist() if tuple(v) in inside])
+    clean = t["clean_light_dn"][0][yx[:, 0], yx[:, 1]].astype(float)
+    before = np.abs(raw.cfa_dn[yx[:, 0], yx[:, 1]] - clean)
+    after = np.abs(fixed[yx[:, 0], yx[:, 1]] - clean)
+    assert np.median(after) < 0.1 * np.median(before)
+
+
 def test_a_dark_profile_and_a_learned_one_of_the_same_body_are_combined(varied, learned, tmp_path):
     from hotpixels.correct.engine import correct_files
     from hotpixels.correct.pipeline import CorrectOptions

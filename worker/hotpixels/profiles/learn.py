@@ -66,7 +66,9 @@ def learn_profile(paths: Sequence[str | os.PathLike], name: str, library=None, *
     if existing is not None:
         lp = existing.learned
         ev.load_sufficient(lp["stat_yx"], lp["stat_sums"], lp["stat_counts"], int(existing.meta.get("n_frames") or 0))
-        ev.factors = [float(f["dark_factor"]) for f in existing.meta.get("frames") or [] if f.get("dark_factor")]
+        frames = [f for f in existing.meta.get("frames") or [] if f.get("dark_factor")]
+        ev.scales = [float(f.get("photo_scale", 1.0)) for f in frames]  # profiles before the photo's factor: 1
+        ev.factors = [float(f["dark_factor"]) * sc for f, sc in zip(frames, ev.scales)]
         existing.learned = lp = None  # the stored sums are in the accumulators now: only the meta is used below
     used = _stream(ev, photos, skipped, progress, cancel)
     if not used:
@@ -200,7 +202,8 @@ def _stream(ev: LearnEvidence, photos: list[dict], skipped: list[dict], progress
             m = ph["raw"].metadata
             used.append({"name": Path(path).name, "path": path, "capture_time": m.capture_time, "iso": m.iso,
                          "exposure_s": m.exposure_s, "temperature_c": m.temperature_c,
-                         "dark_factor": round(ph["factor"], 6), "counted_share": info["counted_share"]})
+                         "dark_factor": round(ph["factor"], 6), "photo_scale": info["photo_scale"]["scale"],
+                         "counted_share": info["counted_share"]})
             del raw
     finally:
         stream.close()

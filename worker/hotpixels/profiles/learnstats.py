@@ -47,6 +47,22 @@ The photos that count are those where the site's neighbourhood passed the tests 
 the robust part: a star crossing the site, a bright window or a saturated highlight never enters
 the sums.
 
+**The photo's own factor.** The tags are not the dark signal: many bodies record no sensor
+temperature (20 °C is then assumed), those that do err by degrees, the doubling is not 6 °C on
+every sensor, and a camera's own long-exposure noise reduction removes the dark signal altogether.
+Each of these is one factor common to every site of a photo, so before a photo is folded in its
+factor on ``g`` is measured in the photo itself, as stage 2 does when it corrects
+(:func:`hotpixels.correct.learnedscale.photo_scale`): the excess (less the offset) of the sites
+the photos so far show hot (high in at least half of the photos where they counted, their rate
+known to ``CALIBRATE_MIN_SIGMA`` standard errors, plain and unsaturated here) against ``rate x g`` of the
+running fit, a robust line through 0. The photo then counts with ``g' = factor x g`` (the first
+photo, one with fewer than 8 such sites, or one whose factor has a standard error over
+``CALIBRATE_MAX_STDERR``, with ``g``). Without it the model leaves each photo's
+factor as scatter and most strong sites look unstable (RTS). The rates are reported per unit of
+the *tag* factor: the fitted rate times the median factor of the photos, so a new photo's
+prediction from its tags is right for a typical photo of the set (stage 2 measures the new
+photo's own factor again).
+
 **Decisions** (:meth:`LearnEvidence.finish`): a site far *below* its ring in the photos
 (``-Z_LEARN`` standard errors, with at least ``MIN_HITS`` photos not standing out) is learned as
 *cold* (dead, stuck low), and a site with a cold one in its same-colour ring is not learned as hot
@@ -106,6 +122,9 @@ SPILL_NOISE_SUM = 1.0  # σ of the summed spill's noise allowed on top (summed, 
 SPILL_NOISE_SD = 0.6  # σ of the middle-two mean of 4 neighbours' excesses, in units of one site's σ
 MARGIN = 3  # ring (2 px) + the orthogonal spill test (1 px)
 MIN_RING_MEMBERS = 3  # at the edge, a site counts when at least this many of its ring members lie inside
+CALIBRATE_MIN_SIGMA = 10.0  # a site enters a photo's factor when its rate is known to this many standard errors
+CALIBRATE_MAX_STDERR = 0.05  # a factor measured less precisely than this is not used (the tags' is kept)
+CALIBRATE_MAX_SITES = 20000  # the strongest this many are enough for a factor to 1 %
 MAX_PHOTOS = int(np.iinfo(np.int16).max)  # per-site counts are int16
 SUMS = ("w", "wg", "wgg", "we", "weg", "wee", "zc", "e", "spill", "n_ok")
 TRACKED_SUMS = 3  # the last sums exist on tracked series only (the single-site test over the photos)
@@ -161,7 +180,8 @@ class LearnEvidence:
         self.box = (max(b - t, 0), max(r - l, 0))  # every site of the ActiveArea
         self.tracked = bool(tracked)
         self.n_photos = 0
-        self.factors: list[float] = []  # each photo's dark factor (a number per photo, for the median)
+        self.factors: list[float] = []  # each photo's dark factor as folded in (g' = scale x g, for the median)
+        self.scales: list[float] = []  # each photo's own factor on its tag dark factor (1.0: not measured)
         self.sums = {k: np.zeros(self.box, dtype=np.float32) for k in (SUMS if self.tracked else SUMS[:-TRACKED_SUMS])}
         self.counts = {k: np.zeros(self.box, dtype=np.int16) for k in COUNTS}
         self.stack_sum = np.zeros(self.shape, np.float32) if self.tracked else None
@@ -176,7 +196,9 @@ class LearnEvidence:
         return int(n + (self.stack_sum.nbytes if self.stack_sum is not None else 0))
 
     def add(self, frame_dn: np.ndarray, *, black_level_dn, white_level_dn: float, factor: float) -> dict:
-        """Fold one photo in; returns ``{"counted_share", "noise"}`` (share of sites that counted)."""
+        """Fold one photo in (``factor``: its dark factor from the tags); returns ``{"counted_share",
+        "noise", "photo_scale"}`` (share of sites that counted; the photo's own factor on ``factor``,
+        :meth:`calibrate`)."""
         from ..candidates import N_THREADS, estimate_noise, map_ring_stats, mean_black
 
         if frame_dn.shape != self.shape:
@@ -206,8 +228,9 @@ class LearnEvidence:
             ok[rows] = ((peak - mean) <= K_STRUCT * sd) & ((mean - black) < bright_dn) & (peak < sat_dn)
 
         map_ring_stats(ring_chunk, frame_dn, self.cfa, self.active_area)
+        scale = self.calibrate(frame_dn, excess, sigma, ok, float(factor), noise.b_dn, sat_dn)
         # per block of rows of the inner region (1 px less, for the orthogonal neighbours), on threads
-        g = float(factor)
+        g = float(factor) * scale.scale
         blocks = [(r0, min(r0 + ACCUMULATE_ROWS, h2 - 1)) for r0 in range(1, h2 - 1, ACCUMULATE_ROWS)]
 
         def block(rr):
@@ -220,11 +243,53 @@ class LearnEvidence:
         share = n_counted / max(self.box[0] * self.box[1], 1)
         self.n_photos += 1
         self.factors.append(g)
+        self.scales.append(scale.scale)
         self._noise_sum += (noise.a_dn2, noise.b_dn, noise.floor_dn2)
         self._black_sum += black
         if self.stack_sum is not None:
             self.stack_sum += frame_dn
-        return {"counted_share": round(share, 4), "noise": noise.to_json()}
+        return {"counted_share": round(share, 4), "noise": noise.to_json(), "photo_scale": scale.to_json()}
+
+    def calibrate(self, frame_dn: np.ndarray, excess: np.ndarray, sigma: np.ndarray, ok: np.ndarray, g: float,
+                  shot_dn_per_dn: float, sat_dn: float):
+        """This photo's own factor on its tag dark factor ``g`` (module docstring), a
+        :class:`hotpixels.correct.learnedscale.PhotoScale` (``method`` "fit", or "as learned" with
+        scale 1: the first photo, or too few sites). ``excess``/``sigma``/``ok``: the photo's
+        per-site arrays over the ActiveArea less 2 px; sites at ``sat_dn`` or above in ``frame_dn``
+        clipped and say nothing."""
+        from ..correct.learnedscale import PhotoScale, photo_scale
+
+        if self.n_photos == 0:
+            return PhotoScale(1.0, 0.0, "as learned")
+        inner = (slice(2, self.box[0] - 2), slice(2, self.box[1] - 2))  # the arrays' region in the accumulators
+        counted = self.counts["counted"][inner]
+        shown = (counted >= 1) & (2 * self.counts["high"][inner] >= counted) & ok
+        iy, ix = np.nonzero(shown)
+        if not len(iy):
+            return PhotoScale(1.0, 0.0, "as learned")
+        at = (iy + 2, ix + 2)
+        v = {k: self.sums[k][at].astype(np.float64) for k in ("w", "wg", "wgg", "we", "weg", "wee")}
+        offset, rate, _, _ = fit_sites(v, counted[iy, ix].astype(np.int64))
+        sd = sigma[iy, ix].astype(np.float64)
+        pred = rate * g
+        t, l = self.active_area[:2]
+        centre = frame_dn[iy + t + 2, ix + l + 2].astype(np.float64)
+        ring_mean = centre - excess[iy, ix]
+        # chosen by the prediction only (choosing by what the photo shows would bias the factor): a
+        # rate the photos so far know to CALIBRATE_MIN_SIGMA standard errors (a noisy one, chosen for
+        # being high, would pull the factor down), standing out of this photo's noise
+        # (photo_scale's test), below saturation if the prediction is right
+        rate_z = rate * np.sqrt(v["wgg"])
+        strong = np.flatnonzero((rate_z >= CALIBRATE_MIN_SIGMA) & (ring_mean + offset + pred < sat_dn))
+        if len(strong) > CALIBRATE_MAX_SITES:
+            strong = strong[np.argsort(-rate_z[strong])[:CALIBRATE_MAX_SITES]]
+        e = centre[strong] - ring_mean[strong] - offset[strong]
+        n = len(strong)
+        scale = photo_scale(e, pred[strong], sd[strong], np.zeros(n), centre[strong] < sat_dn, shot_dn_per_dn,
+                            np.full(n, 8))
+        if scale.method == "fit" and not (scale.stderr is not None and scale.stderr <= CALIBRATE_MAX_STDERR):
+            return PhotoScale(1.0, scale.relative_error, "as learned", n_sites=scale.n_sites)  # too uncertain
+        return scale
 
     def _accumulate(self, excess: np.ndarray, sigma: np.ndarray, ok: np.ndarray, g: float, row: int) -> int:
         """Fold rows ``row``.. of the accumulators in: ``excess`` has one more row above and below
@@ -373,6 +438,8 @@ class LearnEvidence:
             keep &= visible | unstable | is_cold | flickers[iy, ix]
         z = z_all[iy, ix].astype(np.float64)
         scatter = np.sqrt(np.maximum(rss, 0) / np.maximum(v["w"], 1e-30))
+        per_tag = float(np.median(self.scales)) if self.scales else 1.0  # the rates per unit of the *tag* factor
+        rate = rate * per_tag
         return LearnedFit(yx=yx[keep], cold=is_cold[keep], offset_dn=offset[keep].astype(np.float32), rate_dn=rate[keep].astype(np.float32),
                           unstable=unstable[keep], counted=counted[keep], hit=c["hit"][iy, ix].astype(np.int64)[keep],
                           high=high[keep], z=z[keep], scatter_dn=scatter[keep].astype(np.float32))

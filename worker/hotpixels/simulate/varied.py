@@ -46,10 +46,11 @@ def varied_settings(seed: int, n: int, temps_c: tuple[float, float] = (0.0, 30.0
 def simulate_varied(outdir: str | os.PathLike, *, preset: str = "small", seed: int = 1, n_lights: int = 20,
                     cfa: str | None = None, layout: str = "strip", temps_c: tuple[float, float] = (0.0, 30.0),
                     settings: list[dict[str, Any]] | None = None, sensor=None,
-                    capture_start: str = "2026-01-05T21:00:00", progress: ProgressFn | None = None,
-                    cancel=None) -> dict[str, Any]:
+                    capture_start: str = "2026-01-05T21:00:00", record_temperature: bool = True,
+                    progress: ProgressFn | None = None, cancel=None) -> dict[str, Any]:
     """Write ``outdir/lights/light_NNNN.dng`` (one photo at a time) and the truth; returns
-    ``{"lights": [paths], "truth_json", "truth_npz", "truth": dict}``."""
+    ``{"lights": [paths], "truth_json", "truth_npz", "truth": dict}``. ``record_temperature=False``
+    writes no temperature tag (most bodies record none; the truth keeps the true one)."""
     from .session import simulate_session, write_raw, write_truth
 
     if n_lights < 1:
@@ -73,6 +74,9 @@ def simulate_varied(outdir: str | os.PathLike, *, preset: str = "small", seed: i
                              exposure_s=st["exposure_s"], iso=st["iso"], temp_light_c=st["temp_c"], clean=False,
                              capture_start=when)
         path = out / "lights" / f"light_{i + 1:04d}.dng"
+        if not record_temperature:
+            s.lights[0].metadata.temperature_c = None
+            s.lights[0].metadata.temperature_source = None
         write_raw(path, s.lights[0], layout)
         lights.append(str(path))
         t = s.truth
