@@ -23,7 +23,9 @@ A new photo (stars, ISO 1600, 30 s, 20 °C, not in the set) corrected with the p
 part of the image; ``_inner``: the sites at least 3 px inside it, whose whole same-colour ring and
 its neighbours lie inside the image; nearer the edge learning and repair use the part of the ring
 inside), ``star_damage`` the share of visible star cores
-changed by more than 3 σ.
+changed by more than 3 σ. ``rmse_ratio_no_temperature``: the same with the body recording no
+temperature (the learning set's 20 photos and the new photo written without the tag, as most bodies
+do): each photo's dark factor is then measured in the photo alone.
 
 Speed and memory (skipped with ``--quick``; ``--no-24mp`` skips only them): 20 photos of 24 MP
 learned in a fresh subprocess (wall time, ``ru_maxrss``), then ``--update`` with 10 more; and
@@ -45,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 BODIES = (("small", 41001), ("small-gbrg", 41002), ("small-xtrans", 41003))
+NO_TEMPERATURE = "learned 20 no temperature"
 COUNTS = (8, 20, 50)
 TARGETS = {"recall_5sigma_at_20": 0.95, "rts_flagged": 0.85, "false_per_mp": 1.0, "stars_learned": 0,
            "new_photo_recall": 0.97, "rmse_ratio": 1.5, "star_damage": 0.001, "learn_24mp_s": 60.0,
@@ -176,10 +179,17 @@ def new_photo(preset: str, seed: int, workdir: Path) -> dict:
     sy = np.rint(t["star_yx"][0][stars, 0]).astype(int)
     sx = np.rint(t["star_yx"][0][stars, 1]).astype(int)
     out = {}
-    for label, prof, stages in (("learned", lib.get("learned 20"), ("hot", "residual")),
-                                ("darks16", lib.get("darks 16"), ("dark", "hot", "residual"))):
+    runs = [("learned", lib.get("learned 20"), ("hot", "residual")),
+            ("darks16", lib.get("darks 16"), ("dark", "hot", "residual"))]
+    if lib.exists(NO_TEMPERATURE):
+        runs.append(("learned_no_temperature", lib.get(NO_TEMPERATURE), ("hot", "residual")))
+    for label, prof, stages in runs:
+        tagged_c = raw.metadata.temperature_c
+        if label == "learned_no_temperature":  # the body records none: neither the photos learned from nor this one
+            raw.metadata.temperature_c = None
         new, rep, _ = correct_raw(raw, CorrectOptions(profile=None, stages=stages, batch="off"), prof,
                                   {"name": prof.name})
+        raw.metadata.temperature_c = tagged_c
         new = new.astype(np.float64)
         err = new[hy, hx] - clean[hy, hx]
         ok = np.abs(err) <= 3 * sigma[hy, hx]
@@ -192,12 +202,32 @@ def new_photo(preset: str, seed: int, workdir: Path) -> dict:
                       "star_damage": round(float(damaged.mean()) if len(damaged) else 0.0, 5), "stars": int(len(sy))}
     out["rmse_ratio"] = round(out["learned"]["rmse_hot"] / max(out["darks16"]["rmse_hot"], 1e-9), 3)
     out["rmse_ratio_inner"] = round(out["learned"]["rmse_hot_inner"] / max(out["darks16"]["rmse_hot_inner"], 1e-9), 3)
+    if "learned_no_temperature" in out:
+        out["rmse_ratio_no_temperature"] = round(out["learned_no_temperature"]["rmse_hot"]
+                                                 / max(out["darks16"]["rmse_hot"], 1e-9), 3)
     print(f"  {preset:13s} new photo: learned recall {out['learned']['recall']:.3f} of {out['learned']['strong']}, "
           f"RMSE {out['learned']['rmse_hot']:.2f} DN vs 16 darks {out['darks16']['rmse_hot']:.2f} DN "
           f"(x{out['rmse_ratio']:.2f}); >= 3 px inside the ActiveArea: recall {out['learned']['recall_inner']:.3f}, "
           f"RMSE x{out['rmse_ratio_inner']:.2f}; star damage {out['learned']['star_damage']:.4%} of {out['learned']['stars']}",
           flush=True)
+    if "learned_no_temperature" in out:
+        nt = out["learned_no_temperature"]
+        print(f"  {preset:13s} no temperature tags (learning set and photo): recall {nt['recall']:.3f}, RMSE "
+              f"{nt['rmse_hot']:.2f} DN (x{out['rmse_ratio_no_temperature']:.2f} of 16 darks); star damage "
+              f"{nt['star_damage']:.4%}", flush=True)
     return out
+
+
+def learn_without_temperature(preset: str, seed: int, workdir: Path, n: int = 20) -> None:
+    """The same body's learning set (same photos) written without temperature tags, as most bodies
+    record none, learned from its first ``n`` photos as :data:`NO_TEMPERATURE` (for :func:`new_photo`)."""
+    from ..profiles.learn import learn_profile
+    from ..profiles.library import ProfileLibrary
+    from ..simulate.varied import simulate_varied
+
+    out = simulate_varied(workdir / f"{preset}-{seed}-no-temperature", sensor=_sensor(preset, seed), seed=seed,
+                          n_lights=n, record_temperature=False)
+    learn_profile(out["lights"], NO_TEMPERATURE, ProfileLibrary(workdir / f"lib-{preset}-{seed}"))
 
 
 def _sensor(preset: str, seed: int):
@@ -287,6 +317,8 @@ def run(argv: list[str]) -> dict:
         figures["learning"] = [row for preset, seed in bodies for row in learn_quality(preset, seed, counts, work)]
         figures["tracked"] = tracked_stars(work, n=8 if args.quick else 20)
         if not args.quick:
+            for p, s in bodies:
+                learn_without_temperature(p, s, work)
             figures["new_photo"] = [dict(preset=p, **new_photo(p, s, work)) for p, s in bodies]
         if not args.quick and not args.no_24mp:
             figures["speed"] = speed_24mp(work)
@@ -311,6 +343,7 @@ def summarise(f: dict) -> dict:
         out[f"new_photo_{row['preset']}"] = {"recall": row["learned"]["recall"], "rmse_ratio": row["rmse_ratio"],
                                              "recall_inner": row["learned"]["recall_inner"],
                                              "rmse_ratio_inner": row["rmse_ratio_inner"],
-                                             "star_damage": row["learned"]["star_damage"]}
+                                             "star_damage": row["learned"]["star_damage"],
+                                             "rmse_ratio_no_temperature": row.get("rmse_ratio_no_temperature")}
     out.update(f.get("speed", {}))
     return out

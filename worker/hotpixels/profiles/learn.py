@@ -35,6 +35,7 @@ from ..progress import ProgressFn, check_cancel, report
 from .learnstats import DOUBLING_C, LearnEvidence, dark_factor
 
 MIN_PHOTOS = 8
+MEASURED_AFTER = 3  # a photo's own factor measured against fewer photos' evidence is measured again at the end
 FIELD_BLOCK_PX = 256  # the learned profile's (zero) field grid: coarse, it holds nothing
 
 
@@ -56,6 +57,7 @@ def learn_profile(paths: Sequence[str | os.PathLike], name: str, library=None, *
     photos, skipped = _read_tags(paths, existing, doubling_c, cancel)
     photos, other = _one_body(photos, existing)
     skipped += other
+    photos = _middle_out(photos)
     need = 1 if existing is not None else MIN_PHOTOS
     if len(photos) < need:
         why = "; ".join(f"{Path(s['path']).name}: {s['error']['message']}" for s in skipped[:4])
@@ -73,6 +75,7 @@ def learn_profile(paths: Sequence[str | os.PathLike], name: str, library=None, *
     used = _stream(ev, photos, skipped, progress, cancel)
     if not used:
         raise InvalidOption("none of the photos could be read", data={"param": "paths", "skipped": skipped})
+    _measure_again(ev, used, progress, cancel, len(photos))
     fit = ev.finish()
     check_cancel(cancel)
     previous = list(existing.meta.get("frames") or []) if existing is not None else []
@@ -197,17 +200,61 @@ def _stream(ev: LearnEvidence, photos: list[dict], skipped: list[dict], progress
                 skipped.append(_skip(path, raw))
                 continue
             ph = by_path[path]
+            before = ev.n_photos
             info = ev.add(raw.cfa_dn, black_level_dn=raw.black_repeat_dn, white_level_dn=raw.white_level_dn,
                           factor=ph["factor"])
             m = ph["raw"].metadata
             used.append({"name": Path(path).name, "path": path, "capture_time": m.capture_time, "iso": m.iso,
                          "exposure_s": m.exposure_s, "temperature_c": m.temperature_c,
                          "dark_factor": round(ph["factor"], 6), "photo_scale": info["photo_scale"]["scale"],
-                         "counted_share": info["counted_share"]})
+                         "counted_share": info["counted_share"], "_index": before,
+                         "_measured": info["photo_scale"]["method"] == "fit" and before >= MEASURED_AFTER})
             del raw
     finally:
         stream.close()
     return used
+
+
+def _middle_out(photos: list[dict]) -> list[dict]:
+    """The photos from the median dark factor outwards: each photo's own factor is measured on the
+    hot pixels of the photos before it, and photos at middling settings measure each other best (a
+    short exposure shows few hot pixels, a long high-ISO one clips them)."""
+    if len(photos) < 3:
+        return photos
+    logs = np.log([ph["factor"] for ph in photos])
+    order = np.argsort(np.abs(logs - np.median(logs)), kind="stable")
+    return [photos[i] for i in order]
+
+
+def _measure_again(ev: LearnEvidence, used: list[dict], progress, cancel, total: int) -> None:
+    """Read again the photos whose own factor was not measured against enough evidence when they
+    were added (the first ``MEASURED_AFTER`` of the evidence, or too few or too uncertain sites then)
+    and measure it against every photo's (:meth:`LearnEvidence.recalibrate`). Updates each entry's
+    ``photo_scale`` and drops the private keys."""
+    from ..correct.batchscan import _frames
+
+    again = [f for f in used if not f["_measured"]]
+    for f in used:
+        del f["_measured"]
+    by_path = {f["path"]: f for f in again}
+
+    def say(i, n, _message):
+        report(progress, total, total, f"measuring each photo's dark signal {i + 1}/{n}")
+
+    stream = _frames([f["path"] for f in again], say, cancel)
+    try:
+        for path, raw in stream:
+            if isinstance(raw, HotPixelsError):  # read once already: a file changed under us keeps its first factor
+                continue
+            f = by_path[path]
+            info = ev.recalibrate(f["_index"], raw.cfa_dn, black_level_dn=raw.black_repeat_dn,
+                                  white_level_dn=raw.white_level_dn, factor=f["dark_factor"])
+            f["photo_scale"] = info["photo_scale"]["scale"] if info["changed"] else f["photo_scale"]
+            del raw
+    finally:
+        stream.close()
+    for f in used:
+        f.pop("_index", None)
 
 
 def _range(values) -> list[float] | None:

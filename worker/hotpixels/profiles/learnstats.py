@@ -57,7 +57,9 @@ the photos so far show hot (high in at least half of the photos where they count
 known to ``CALIBRATE_MIN_SIGMA`` standard errors, plain and unsaturated here) against ``rate x g`` of the
 running fit, a robust line through 0. The photo then counts with ``g' = factor x g`` (the first
 photo, one with fewer than 8 such sites, or one whose factor has a standard error over
-``CALIBRATE_MAX_STDERR``, with ``g``). Without it the model leaves each photo's
+``CALIBRATE_MAX_STDERR``, with ``g``; :func:`hotpixels.profiles.learn.learn_profile` adds the
+photos from the median dark factor outwards and, at the end, measures those again against the
+evidence of all the photos, :meth:`LearnEvidence.recalibrate`). Without it the model leaves each photo's
 factor as scatter and most strong sites look unstable (RTS). The rates are reported per unit of
 the *tag* factor: the fitted rate times the median factor of the photos, so a new photo's
 prediction from its tags is right for a typical photo of the set (stage 2 measures the new
@@ -124,6 +126,7 @@ MARGIN = 3  # ring (2 px) + the orthogonal spill test (1 px)
 MIN_RING_MEMBERS = 3  # at the edge, a site counts when at least this many of its ring members lie inside
 CALIBRATE_MIN_SIGMA = 10.0  # a site enters a photo's factor when its rate is known to this many standard errors
 CALIBRATE_MAX_STDERR = 0.05  # a factor measured less precisely than this is not used (the tags' is kept)
+CALIBRATE_HEADROOM = 16.0  # the first estimate uses sites that stay below saturation at this factor
 CALIBRATE_MAX_SITES = 20000  # the strongest this many are enough for a factor to 1 %
 MAX_PHOTOS = int(np.iinfo(np.int16).max)  # per-site counts are int16
 SUMS = ("w", "wg", "wgg", "we", "weg", "wee", "zc", "e", "spill", "n_ok")
@@ -199,13 +202,50 @@ class LearnEvidence:
         """Fold one photo in (``factor``: its dark factor from the tags); returns ``{"counted_share",
         "noise", "photo_scale"}`` (share of sites that counted; the photo's own factor on ``factor``,
         :meth:`calibrate`)."""
-        from ..candidates import N_THREADS, estimate_noise, map_ring_stats, mean_black
+        if self.n_photos >= MAX_PHOTOS:
+            raise InvalidOption(f"a learned profile holds at most {MAX_PHOTOS} photos", data={"param": "paths"})
+        photo = self._photo(frame_dn, black_level_dn, white_level_dn, factor)
+        scale = self.calibrate(photo, float(factor))
+        g = float(factor) * scale.scale
+        n_counted = self._fold_photo(photo, g)
+        share = n_counted / max(self.box[0] * self.box[1], 1)
+        self.n_photos += 1
+        self.factors.append(g)
+        self.scales.append(scale.scale)
+        noise = photo["noise"]
+        self._noise_sum += (noise.a_dn2, noise.b_dn, noise.floor_dn2)
+        self._black_sum += photo["black"]
+        if self.stack_sum is not None:
+            self.stack_sum += frame_dn
+        return {"counted_share": round(share, 4), "noise": noise.to_json(), "photo_scale": scale.to_json()}
+
+    def recalibrate(self, index: int, frame_dn: np.ndarray, *, black_level_dn, white_level_dn: float,
+                    factor: float) -> dict:
+        """Measure photo ``index`` (already added, read again) against the evidence of every photo,
+        and move its part of the model sums from the factor it was added with to the one found
+        (only ``Σwg``, ``Σwgg`` and ``Σweg`` depend on it). When it was added the photos before it
+        may have been too few to measure it (the first ones of a set, or a far-off factor and
+        saturated hot pixels); the whole set knows its hot pixels better. Returns ``{"photo_scale",
+        "changed"}`` (unchanged when it still cannot be measured)."""
+        photo = self._photo(frame_dn, black_level_dn, white_level_dn, factor)
+        scale = self.calibrate(photo, float(factor))
+        if scale.method != "fit":
+            return {"photo_scale": scale.to_json(), "changed": False}
+        g = float(factor) * scale.scale
+        self._fold_photo(photo, g, g_before=self.factors[index])
+        self.factors[index] = g
+        self.scales[index] = scale.scale
+        return {"photo_scale": scale.to_json(), "changed": True}
+
+    def _photo(self, frame_dn: np.ndarray, black_level_dn, white_level_dn: float, factor: float) -> dict:
+        """One photo's per-site arrays over the ActiveArea less 2 px: ``excess`` (centre less ring
+        mean, DN), ``sigma`` (the photo's noise at the ring's level, DN), ``ok`` (plain
+        neighbourhood), with the frame, its noise model and levels."""
+        from ..candidates import estimate_noise, map_ring_stats, mean_black
 
         if frame_dn.shape != self.shape:
             raise InvalidOption(f"a photo of {frame_dn.shape[1]} x {frame_dn.shape[0]} does not belong to a set of "
                                 f"{self.shape[1]} x {self.shape[0]} photos", data={"param": "paths"})
-        if self.n_photos >= MAX_PHOTOS:
-            raise InvalidOption(f"a learned profile holds at most {MAX_PHOTOS} photos", data={"param": "paths"})
         if not (factor and factor > 0):
             raise InvalidOption("a photo needs a positive dark factor (exposure time and ISO)", data={"param": "paths"})
         black = mean_black(black_level_dn)
@@ -220,6 +260,7 @@ class LearnEvidence:
         ok = np.empty((h2, w2), dtype=bool)
         bright_dn = BRIGHT_FRACTION * (white - black)
         sat_dn = SATURATION_FRACTION * white
+
         def ring_chunk(y0, centre, mean, peak):  # writes its own rows only: safe on threads
             rows = slice(y0 - t - 2, y0 - t - 2 + centre.shape[0])
             sd = noise.sigma_dn(mean - black)
@@ -228,42 +269,43 @@ class LearnEvidence:
             ok[rows] = ((peak - mean) <= K_STRUCT * sd) & ((mean - black) < bright_dn) & (peak < sat_dn)
 
         map_ring_stats(ring_chunk, frame_dn, self.cfa, self.active_area)
-        scale = self.calibrate(frame_dn, excess, sigma, ok, float(factor), noise.b_dn, sat_dn)
-        # per block of rows of the inner region (1 px less, for the orthogonal neighbours), on threads
-        g = float(factor) * scale.scale
+        return {"frame": frame_dn, "excess": excess, "sigma": sigma, "ok": ok, "noise": noise, "black": black,
+                "bright_dn": bright_dn, "sat_dn": sat_dn}
+
+    def _fold_photo(self, photo: dict, g: float, g_before: float | None = None) -> int:
+        """Fold a photo's arrays in at dark factor ``g`` (per block of rows of the inner region, 1 px
+        less for the orthogonal neighbours, on threads, then the edge band); with ``g_before``,
+        only move its model sums from ``g_before`` to ``g``. Returns how many sites counted."""
+        from ..candidates import N_THREADS
+
+        excess, sigma, ok = photo["excess"], photo["sigma"], photo["ok"]
+        h2 = excess.shape[0]
         blocks = [(r0, min(r0 + ACCUMULATE_ROWS, h2 - 1)) for r0 in range(1, h2 - 1, ACCUMULATE_ROWS)]
 
         def block(rr):
             r0, r1 = rr
-            return self._accumulate(excess[r0 - 1:r1 + 1], sigma[r0:r1], ok[r0:r1, 1:-1], g, r0 - 1)
+            return self._accumulate(excess[r0 - 1:r1 + 1], sigma[r0:r1], ok[r0:r1, 1:-1], g, r0 - 1, g_before)
 
         with ThreadPoolExecutor(max(1, min(N_THREADS, len(blocks)))) as pool:
             n_counted = sum(pool.map(block, blocks))
-        n_counted += self._add_edge(frame_dn, noise, black, bright_dn, sat_dn, g)
-        share = n_counted / max(self.box[0] * self.box[1], 1)
-        self.n_photos += 1
-        self.factors.append(g)
-        self.scales.append(scale.scale)
-        self._noise_sum += (noise.a_dn2, noise.b_dn, noise.floor_dn2)
-        self._black_sum += black
-        if self.stack_sum is not None:
-            self.stack_sum += frame_dn
-        return {"counted_share": round(share, 4), "noise": noise.to_json(), "photo_scale": scale.to_json()}
+        return n_counted + self._add_edge(photo["frame"], photo["noise"], photo["black"], photo["bright_dn"],
+                                          photo["sat_dn"], g, g_before)
 
-    def calibrate(self, frame_dn: np.ndarray, excess: np.ndarray, sigma: np.ndarray, ok: np.ndarray, g: float,
-                  shot_dn_per_dn: float, sat_dn: float):
+    def calibrate(self, photo: dict, g: float):
         """This photo's own factor on its tag dark factor ``g`` (module docstring), a
         :class:`hotpixels.correct.learnedscale.PhotoScale` (``method`` "fit", or "as learned" with
-        scale 1: the first photo, or too few sites). ``excess``/``sigma``/``ok``: the photo's
-        per-site arrays over the ActiveArea less 2 px; sites at ``sat_dn`` or above in ``frame_dn``
-        clipped and say nothing."""
+        scale 1: no photo before it, too few sites, or too uncertain). ``photo``: :meth:`_photo`'s
+        arrays; sites clipped at its saturation level say nothing."""
         from ..correct.learnedscale import PhotoScale, photo_scale
 
+        frame_dn, excess, sigma, ok = photo["frame"], photo["excess"], photo["sigma"], photo["ok"]
+        sat_dn, shot_dn_per_dn = photo["sat_dn"], photo["noise"].b_dn
         if self.n_photos == 0:
             return PhotoScale(1.0, 0.0, "as learned")
         inner = (slice(2, self.box[0] - 2), slice(2, self.box[1] - 2))  # the arrays' region in the accumulators
         counted = self.counts["counted"][inner]
-        shown = (counted >= 1) & (2 * self.counts["high"][inner] >= counted) & ok
+        high = self.counts["high"][inner]
+        shown = (high >= 2) & (2 * high >= counted) & ok  # two photos at least: one is a star or a cosmic ray
         iy, ix = np.nonzero(shown)
         if not len(iy):
             return PhotoScale(1.0, 0.0, "as learned")
@@ -277,30 +319,40 @@ class LearnEvidence:
         ring_mean = centre - excess[iy, ix]
         # chosen by the prediction only (choosing by what the photo shows would bias the factor): a
         # rate the photos so far know to CALIBRATE_MIN_SIGMA standard errors (a noisy one, chosen for
-        # being high, would pull the factor down), standing out of this photo's noise
-        # (photo_scale's test), below saturation if the prediction is right
+        # being high, would pull the factor down), standing out of this photo's noise (photo_scale's
+        # test) and below saturation even at CALIBRATE_HEADROOM x the prediction (a clipped site
+        # would pull it down: without a temperature the factor may be far from 1); then again with
+        # the sites below saturation at twice the factor found, for more of the strong ones
         rate_z = rate * np.sqrt(v["wgg"])
-        strong = np.flatnonzero((rate_z >= CALIBRATE_MIN_SIGMA) & (ring_mean + offset + pred < sat_dn))
-        if len(strong) > CALIBRATE_MAX_SITES:
-            strong = strong[np.argsort(-rate_z[strong])[:CALIBRATE_MAX_SITES]]
-        e = centre[strong] - ring_mean[strong] - offset[strong]
-        n = len(strong)
-        scale = photo_scale(e, pred[strong], sd[strong], np.zeros(n), centre[strong] < sat_dn, shot_dn_per_dn,
-                            np.full(n, 8))
-        if scale.method == "fit" and not (scale.stderr is not None and scale.stderr <= CALIBRATE_MAX_STDERR):
-            return PhotoScale(1.0, scale.relative_error, "as learned", n_sites=scale.n_sites)  # too uncertain
+        known = rate_z >= CALIBRATE_MIN_SIGMA
+        headroom = sat_dn - ring_mean - offset
+        scale = None
+        for margin in (CALIBRATE_HEADROOM, 2.0):
+            factor = 1.0 if scale is None or scale.method != "fit" else max(scale.scale, 1e-3)
+            strong = np.flatnonzero(known & (margin * factor * pred < headroom))
+            if len(strong) > CALIBRATE_MAX_SITES:
+                strong = strong[np.argsort(-rate_z[strong])[:CALIBRATE_MAX_SITES]]
+            n = len(strong)
+            found = photo_scale(centre[strong] - ring_mean[strong] - offset[strong], pred[strong], sd[strong],
+                                np.zeros(n), centre[strong] < sat_dn, shot_dn_per_dn, np.full(n, 8))
+            if found.method == "fit" and found.stderr is not None and found.stderr <= CALIBRATE_MAX_STDERR:
+                scale = found
+            elif scale is None:
+                scale = PhotoScale(1.0, found.relative_error, "as learned", n_sites=found.n_sites)  # too uncertain
         return scale
 
-    def _accumulate(self, excess: np.ndarray, sigma: np.ndarray, ok: np.ndarray, g: float, row: int) -> int:
+    def _accumulate(self, excess: np.ndarray, sigma: np.ndarray, ok: np.ndarray, g: float, row: int,
+                    g_before: float | None = None) -> int:
         """Fold rows ``row``.. of the accumulators in: ``excess`` has one more row above and below
         and the full width; ``sigma``/``ok`` are the rows themselves (``ok`` already trimmed)."""
         e = excess[1:-1, 1:-1]
         sd = sigma[:, 1:-1].astype(np.float32)
         spill = _middle_spill(excess)
         at = (slice(row + MARGIN, row + MARGIN + e.shape[0]), slice(MARGIN, self.box[1] - MARGIN))
-        return self._fold(at, e, sd, spill, ok, g)
+        return self._fold(at, e, sd, spill, ok, g, g_before)
 
-    def _add_edge(self, frame_dn: np.ndarray, noise, black: float, bright_dn: float, sat_dn: float, g: float) -> int:
+    def _add_edge(self, frame_dn: np.ndarray, noise, black: float, bright_dn: float, sat_dn: float, g: float,
+                  g_before: float | None = None) -> int:
         """Fold in the sites within ``MARGIN`` px of the ActiveArea's edge: their ring is the part
         inside the ActiveArea (:mod:`hotpixels.ringat`), their spill the median of the orthogonal
         neighbours that exist. Returns how many counted."""
@@ -321,16 +373,24 @@ class LearnEvidence:
         t, l, _, _ = self.active_area
         at = (yx4[inner3, 0] - t, yx4[inner3, 1] - l)
         f32 = np.float32
-        return self._fold(at, e4[inner3].astype(f32), sd4[inner3].astype(f32), spill.astype(f32), ok4[inner3], g)
+        return self._fold(at, e4[inner3].astype(f32), sd4[inner3].astype(f32), spill.astype(f32), ok4[inner3], g,
+                          g_before)
 
-    def _fold(self, at, e: np.ndarray, sd: np.ndarray, spill: np.ndarray, ok: np.ndarray, g: float) -> int:
+    def _fold(self, at, e: np.ndarray, sd: np.ndarray, spill: np.ndarray, ok: np.ndarray, g: float,
+              g_before: float | None = None) -> int:
         """Add one photo's evidence at the accumulator sites ``at`` (a pair of slices, or of index
         arrays of distinct sites): excess ``e``, σ ``sd``, neighbours' ``spill`` (DN) and ``ok``
-        (plain neighbourhood). Returns how many of them counted."""
+        (plain neighbourhood). With ``g_before`` the photo is in already: only the sums that depend
+        on its dark factor move from ``g_before`` to ``g``. Returns how many of them counted."""
         counted = ok & (spill < np.maximum(SPILL_MAX * e, SPILL_NOISE * SPILL_NOISE_SD * sd))
         zero = np.float32(0.0)
         w = np.where(counted, np.float32(1.0) / (sd * sd), zero)
         s = _Sites(self.sums, at)
+        if g_before is not None:
+            s["wg"] += w * np.float32(g - g_before)
+            s["wgg"] += w * np.float32(g * g - g_before * g_before)
+            s["weg"] += w * e * np.float32(g - g_before)
+            return int(counted.sum())
         s["w"] += w
         s["wg"] += w * np.float32(g)
         s["wgg"] += w * np.float32(g * g)
