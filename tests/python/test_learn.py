@@ -290,6 +290,37 @@ def test_a_body_that_records_no_temperature_is_learned_without_calling_its_hot_p
     assert np.median(after) < 0.1 * np.median(before)
 
 
+@pytest.mark.parametrize("change", [
+    lambda m: m["learned"].update(doubling_c="six"),
+    lambda m: m["learned"].update(doubling_c=-3),
+    lambda m: m.update(frames=["not a frame"]),
+    lambda m: m["frames"][0].update(photo_scale="x"),
+    lambda m: m["frames"][0].update(dark_factor=-1.0),
+])
+def test_a_learned_profile_with_damaged_numbers_in_its_meta_is_corrupt_not_a_crash(learned, tmp_path, change):
+    """A profile file is untrusted input: numbers learning and correction feed on are checked on
+    reading (every read of a profile, for correct and for --update, goes through it), so a damaged
+    one is profile_corrupt, never error 1000."""
+    import shutil
+
+    from hotpixels.errors import ProfileCorrupt
+    from hotpixels.profiles.profile_file import load_profile
+
+    lib = ProfileLibrary(tmp_path / "lib")
+    lib.dir.mkdir(parents=True, exist_ok=True)
+    path = lib.dir / "damaged.hpprofile"
+    shutil.copy(learned["profile"].path, path)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    change(meta)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    with pytest.raises(ProfileCorrupt):
+        load_profile(path)
+
+
 def test_a_dark_profile_and_a_learned_one_of_the_same_body_are_combined(varied, learned, tmp_path):
     from hotpixels.correct.engine import correct_files
     from hotpixels.correct.pipeline import CorrectOptions

@@ -68,9 +68,9 @@ def learn_profile(paths: Sequence[str | os.PathLike], name: str, library=None, *
     if existing is not None:
         lp = existing.learned
         ev.load_sufficient(lp["stat_yx"], lp["stat_sums"], lp["stat_counts"], int(existing.meta.get("n_frames") or 0))
-        frames = [f for f in existing.meta.get("frames") or [] if f.get("dark_factor")]
-        ev.scales = [float(f.get("photo_scale", 1.0)) for f in frames]  # profiles before the photo's factor: 1
-        ev.factors = [float(f["dark_factor"]) * sc for f, sc in zip(frames, ev.scales)]
+        frames = stored_frames(existing.meta)
+        ev.scales = [f["photo_scale"] for f in frames if f["dark_factor"]]
+        ev.factors = [f["dark_factor"] * f["photo_scale"] for f in frames if f["dark_factor"]]
         existing.learned = lp = None  # the stored sums are in the accumulators now: only the meta is used below
     used = _stream(ev, photos, skipped, progress, cancel)
     if not used:
@@ -78,7 +78,7 @@ def learn_profile(paths: Sequence[str | os.PathLike], name: str, library=None, *
     _measure_again(ev, used, progress, cancel, len(photos))
     fit = ev.finish()
     check_cancel(cancel)
-    previous = list(existing.meta.get("frames") or []) if existing is not None else []
+    previous = stored_frames(existing.meta) if existing is not None else []
     profile = build_learned_profile(name, ref, fit, ev.sufficient(), previous + used, doubling_c,
                                     ev.mean_noise_floor_dn(), tracked)
     check_cancel(cancel)
@@ -110,7 +110,7 @@ def _read_tags(paths, existing, doubling_c: float, cancel) -> tuple[list[dict], 
     """Each photo's tags (exiftool for the temperature) and dark factor; the refused ones."""
     from ..dng.reader import read_dng
 
-    known = {_photo_key(f.get("name") or "", f.get("capture_time")) for f in (existing.meta.get("frames") or [])} \
+    known = {_photo_key(str(f.get("name") or ""), f.get("capture_time")) for f in stored_frames(existing.meta)} \
         if existing is not None else set()
     photos, skipped, seen = [], [], set()
     for p in paths:
@@ -213,6 +213,14 @@ def _stream(ev: LearnEvidence, photos: list[dict], skipped: list[dict], progress
     finally:
         stream.close()
     return used
+
+
+def stored_frames(meta: dict) -> list[dict]:
+    """A stored learned profile's ``frames`` (checked when the profile was read,
+    :func:`hotpixels.profiles.profile_file.load_profile`), ``photo_scale`` 1.0 where missing
+    (profiles written before the photo's own factor was measured), ``dark_factor`` None where 0."""
+    return [{**f, "dark_factor": float(f["dark_factor"]) if f.get("dark_factor") else None,
+             "photo_scale": float(f.get("photo_scale", 1.0))} for f in meta.get("frames") or []]
 
 
 def _middle_out(photos: list[dict]) -> list[dict]:

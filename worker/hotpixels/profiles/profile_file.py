@@ -183,6 +183,7 @@ def load_profile(path, *, with_master: bool = True) -> Profile:
         model = _model_from(meta["model"], arrays)
         if learned is not None:
             learned = _learned_from(learned, model)
+            _check_learned_meta(meta)
     except (KeyError, TypeError, ValueError) as exc:
         raise _corrupt(path, f"inconsistent dark model: {exc}") from None
     return Profile(name=str(meta.get("name") or Path(path).stem), model=model, meta=meta, master_dn=master,
@@ -210,6 +211,29 @@ def _learned_from(a: dict[str, np.ndarray], model: DarkModel) -> dict[str, np.nd
         if not np.all(np.isfinite(a[key])):
             raise ValueError(f"{key} holds non-finite values")
     return {key: a[key].astype(LEARNED_ARRAYS[key], copy=False) for key in LEARNED_ARRAYS}
+
+
+def _check_learned_meta(meta: dict[str, Any]) -> None:
+    """The numbers a learned profile's meta feeds back into learning and correction (untrusted
+    input): the doubling temperature, and each photo's dark factor and own factor."""
+    def number(v, low: float, high: float) -> bool:
+        return not isinstance(v, bool) and isinstance(v, (int, float)) and low <= v <= high
+
+    learned = meta.get("learned", {})
+    if not isinstance(learned, dict):
+        raise ValueError("the learned block is not an object")
+    if learned.get("doubling_c") is not None and not number(learned["doubling_c"], 1.0, 50.0):
+        raise ValueError("doubling_c is not a temperature step in °C (1-50)")
+    frames = meta.get("frames", [])
+    if not isinstance(frames, list) or not all(isinstance(f, dict) for f in frames):
+        raise ValueError("frames is not a list of objects")
+    for f in frames:
+        if f.get("dark_factor") is not None and not number(f["dark_factor"], 0.0, 1e12):
+            raise ValueError("a frame's dark_factor is not a number >= 0")
+        if f.get("photo_scale") is not None and not number(f["photo_scale"], 0.0, 1e6):
+            raise ValueError("a frame's photo_scale is not a number >= 0")
+    if not number(meta.get("n_frames", 0), 0, 1e9):
+        raise ValueError("n_frames is not a count")
 
 
 def _model_from(m: dict[str, Any], a: dict[str, np.ndarray]) -> DarkModel:
