@@ -321,6 +321,34 @@ def test_a_learned_profile_with_damaged_numbers_in_its_meta_is_corrupt_not_a_cra
         load_profile(path)
 
 
+def test_a_learned_profile_written_before_surprises_were_counted_still_loads_and_updates(varied, learned, tmp_path):
+    """Profiles store 4 counts per site since flicker "surprises" are counted; one with the 3 older
+    counts reads with 0 surprises and takes more photos."""
+    import shutil
+
+    from hotpixels.profiles.learnstats import COUNTS
+
+    lib = ProfileLibrary(tmp_path / "lib")
+    lib.dir.mkdir(parents=True, exist_ok=True)
+    path = lib.dir / "old.hpprofile"
+    shutil.copy(learned["profile"].path, path)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert arrays["stat_counts"].shape[1] == len(COUNTS) == 4
+    arrays["stat_counts"] = arrays["stat_counts"][:, :3]
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    meta["name"] = "old"
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    old = lib.get("old")
+    assert old.learned["stat_counts"].shape[1] == 4 and not old.learned["stat_counts"][:, 3].any()
+    s = simulate_varied(tmp_path / "more", sensor=varied["sensor"], seed=SEED + 70, n_lights=2,
+                        capture_start="2026-06-01T22:00:00")
+    out = learn_profile(s["lights"], "old", lib, update=True)
+    assert out["photos_used"] == 2 and out["profile"]["learned"]["photos"] == 14
+
+
 def test_a_dark_profile_and_a_learned_one_of_the_same_body_are_combined(varied, learned, tmp_path):
     from hotpixels.correct.engine import correct_files
     from hotpixels.correct.pipeline import CorrectOptions

@@ -76,9 +76,13 @@ the mean alone) and its predicted excess at the photos' median dark factor is at
 it stood ``Z_HIGH`` σ out in at least ``RTS_MIN_HIGH`` photos and ``RTS_MIN_SHARE`` of them (a
 flickering site can be low most of the time; over many photos, random single-photo events, cosmic
 rays or sharp stars, coincide on a few sites). A learned site is flagged *unstable*
-(RTS, flicker) when the model leaves far more scatter than the noise and a ``MODEL_TOLERANCE``
-relative error of the prediction allow (``RTS_CHI2`` times that), and it stood out in at least
-2 photos.
+(RTS, flicker) when it stood out in at least 2 photos and either the model leaves far more scatter
+than the noise and a ``MODEL_TOLERANCE`` relative error of the prediction allow (``RTS_CHI2`` times
+that), or photos *surprised* it: as each photo is added, its excess at the sites already seen hot is
+compared with their running model at its dark factor, and one off by ``SURPRISE_SIGMA`` σ and
+``SURPRISE_FRACTION`` of the prediction counts (in ``SURPRISE_MIN`` photos and ``SURPRISE_SHARE`` of
+those where the site counted: a level jump; among few photos the whole-set fit's offset and rate
+absorb much of a flicker).
 
 **Streaming updates.** :meth:`LearnEvidence.sufficient` returns the sums of every site whose
 evidence is not negligible (mean excess ``Z_KEEP`` standard errors over 0, or two hits: one 3 σ
@@ -131,7 +135,11 @@ CALIBRATE_MAX_SITES = 20000  # the strongest this many are enough for a factor t
 MAX_PHOTOS = int(np.iinfo(np.int16).max)  # per-site counts are int16
 SUMS = ("w", "wg", "wgg", "we", "weg", "wee", "zc", "e", "spill", "n_ok")
 TRACKED_SUMS = 3  # the last sums exist on tracked series only (the single-site test over the photos)
-COUNTS = ("counted", "hit", "high")
+COUNTS = ("counted", "hit", "high", "surprise")
+SURPRISE_SIGMA = 5.0  # a photo surprises a site when its excess is this many σ off the running model ...
+SURPRISE_FRACTION = 0.5  # ... and half the prediction (a level jump, not the model's own error of 10-20 % among few photos)
+SURPRISE_MIN = 2  # a site surprised in this many photos ...
+SURPRISE_SHARE = 0.15  # ... and this share of the photos where it counted flickers (RTS)
 
 
 def dark_factor(exposure_s, iso, temperature_c, doubling_c: float = DOUBLING_C) -> float | None:
@@ -207,6 +215,7 @@ class LearnEvidence:
         photo = self._photo(frame_dn, black_level_dn, white_level_dn, factor)
         scale = self.calibrate(photo, float(factor))
         g = float(factor) * scale.scale
+        self._count_surprises(photo, g)
         n_counted = self._fold_photo(photo, g)
         share = n_counted / max(self.box[0] * self.box[1], 1)
         self.n_photos += 1
@@ -236,6 +245,40 @@ class LearnEvidence:
         self.factors[index] = g
         self.scales[index] = scale.scale
         return {"photo_scale": scale.to_json(), "changed": True}
+
+    def _count_surprises(self, photo: dict, g: float) -> None:
+        """Count, at the sites the photos so far show hot (high at least once, counted at least
+        twice), whether this photo's excess is far off their running model at ``g`` (``SURPRISE_SIGMA``
+        σ and ``SURPRISE_FRACTION`` of the prediction): a flickering (RTS) site jumps between levels,
+        a stable one follows the model. Only where the site counts in this photo (plain
+        neighbourhood, single-site spike test) and is not clipped. The whole-set fit cannot see a
+        flicker that the offset and rate absorb among few photos."""
+        if self.n_photos < 2:
+            return
+        excess, sigma, ok, frame_dn = photo["excess"], photo["sigma"], photo["ok"], photo["frame"]
+        h2, w2 = excess.shape
+        inner = (slice(3, self.box[0] - 3), slice(3, self.box[1] - 3))  # MARGIN: the 4 orthogonal neighbours exist
+        seen = (self.counts["high"][inner] >= 1) & (self.counts["counted"][inner] >= 2)
+        iy, ix = np.nonzero(seen)
+        if not len(iy):
+            return
+        ey, ex = iy + 1, ix + 1  # in the photo's arrays (the ActiveArea less 2 px)
+        keep = ok[ey, ex]
+        iy, ix, ey, ex = iy[keep], ix[keep], ey[keep], ex[keep]
+        e = excess[ey, ex].astype(np.float64)
+        sd = sigma[ey, ex].astype(np.float64)
+        around = np.stack([excess[ey - 1, ex], excess[ey + 1, ex], excess[ey, ex - 1], excess[ey, ex + 1]]).astype(np.float64)
+        spill = (around.sum(axis=0) - around.max(axis=0) - around.min(axis=0)) * 0.5
+        t, l = self.active_area[:2]
+        counts_here = (spill < np.maximum(SPILL_MAX * e, SPILL_NOISE * SPILL_NOISE_SD * sd)) \
+            & (frame_dn[ey + t + 2, ex + l + 2] < photo["sat_dn"])
+        iy, ix, e, sd = iy[counts_here] + 3, ix[counts_here] + 3, e[counts_here], sd[counts_here]
+        v = {k: self.sums[k][iy, ix].astype(np.float64) for k in ("w", "wg", "wgg", "we", "weg", "wee")}
+        offset, rate, _, _ = fit_sites(v, self.counts["counted"][iy, ix].astype(np.int64))
+        pred = offset + rate * g
+        off = np.abs(e - pred)
+        surprised = (off > SURPRISE_SIGMA * sd) & (off > SURPRISE_FRACTION * np.abs(pred))
+        self.counts["surprise"][iy[surprised], ix[surprised]] += 1
 
     def _photo(self, frame_dn: np.ndarray, black_level_dn, white_level_dn: float, factor: float) -> dict:
         """One photo's per-site arrays over the ActiveArea less 2 px: ``excess`` (centre less ring
@@ -416,7 +459,7 @@ class LearnEvidence:
     # -- the sufficient statistics of a profile -------------------------------------------------------
     def sufficient(self) -> dict[str, np.ndarray]:
         """The sums and counts of every site with non-negligible evidence, sparse: ``yx`` (K, 2) int32
-        full frame, ``sums`` (K, len(SUMS)) float32 in :data:`SUMS` order, ``counts`` (K, 3) uint16.
+        full frame, ``sums`` (K, len(SUMS)) float32 in :data:`SUMS` order, ``counts`` (K, len(COUNTS)) uint16.
 
         Chosen and gathered per block of rows (the accumulators are alive: no full-frame temporary,
         and the outputs are allocated once at their final size)."""
@@ -460,7 +503,7 @@ class LearnEvidence:
             if k not in self.sums:
                 continue
             self.sums[k][iy_t, ix_t] = sums[inside, j].astype(np.float32)
-        for j, k in enumerate(COUNTS):
+        for j, k in enumerate(COUNTS[:counts.shape[1]]):  # profiles before "surprise" was counted: 0
             self.counts[k][iy_t, ix_t] = np.minimum(counts[inside, j], 32767).astype(np.int16)
         self.n_photos = int(n_photos)
 
@@ -487,7 +530,9 @@ class LearnEvidence:
         allowed = dof + MODEL_TOLERANCE ** 2 * pred2
         high = c["high"][iy, ix].astype(np.int64)
         is_cold = cold[iy, ix]
-        unstable = (rss > RTS_CHI2 * allowed) & (high >= 2) & ~is_cold
+        surprise = c["surprise"][iy, ix].astype(np.int64)
+        jumps = (surprise >= SURPRISE_MIN) & (surprise >= SURPRISE_SHARE * counted)
+        unstable = ((rss > RTS_CHI2 * allowed) | jumps) & (high >= 2) & ~is_cold
         keep = np.ones(len(yx), bool)
         if self.tracked and len(yx):
             keep = self._single_site_on_stack(yx, hot=~is_cold)

@@ -197,11 +197,13 @@ def _learned_from(a: dict[str, np.ndarray], model: DarkModel) -> dict[str, np.nd
     n = model.n_hot
     if a["learned_offset_dn"].shape != (n,) or a["learned_rate_dn"].shape != (n,):
         raise ValueError("learned model arrays differ in length from the site table")
-    if a["learned_counts"].shape != (n, len(COUNTS)):
+    if a["learned_counts"].shape != (n, 3):
         raise ValueError("learned counts are not (sites, 3)")
     k = len(a["stat_yx"])
     if a["stat_sums"].ndim == 2 and a["stat_sums"].shape[1] == len(SUMS) - 1:  # written before "n_ok" was summed
         a = dict(a, stat_sums=np.concatenate([a["stat_sums"], np.zeros((k, 1), a["stat_sums"].dtype)], axis=1))
+    if a["stat_counts"].ndim == 2 and a["stat_counts"].shape[1] == len(COUNTS) - 1:  # written before "surprise"
+        a = dict(a, stat_counts=np.concatenate([a["stat_counts"], np.zeros((k, 1), a["stat_counts"].dtype)], axis=1))
     if a["stat_yx"].shape != (k, 2) or a["stat_sums"].shape != (k, len(SUMS)) or a["stat_counts"].shape != (k, len(COUNTS)):
         raise ValueError("sufficient statistics differ in shape")
     h, w = model.raw_shape
