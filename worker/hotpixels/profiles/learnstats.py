@@ -4,7 +4,7 @@ A hot pixel sits at the same site in every photo of a body, with an excess over 
 neighbours that grows with the dark signal: exposure time, ISO (analogue gain) and temperature.
 Scenes, stars and noise do not stay on one site. :class:`LearnEvidence` folds each photo into
 fixed-size per-site accumulators and keeps no photo, so memory does not depend on how many
-photos are learned from (about 34 bytes per site: 24 MP take about 0.8 GB).
+photos are learned from (about 36 bytes per site: 24 MP take about 0.86 GB).
 
 **Per photo.** Every site of the ActiveArea gets, from the same ring of same-colour neighbours as
 stage 3 (:func:`hotpixels.candidates.ring_stats`; within ``MARGIN`` px of the ActiveArea's edge the
@@ -38,8 +38,8 @@ not scale (a stuck-high or gain-like defect). The fit is weighted least squares 
 ``1 / σ²`` of each photo's noise at the site, plus a weak prior pulling the offset to 0 (the
 weight of ``OFFSET_PRIOR_PHOTOS`` average photos), so a set of photos at one setting still gives a
 usable prediction. It needs six sums per site (``Σw, Σwg, Σwg², Σwe, Σweg, Σwe²``, float32) and
-three counts (photos where the site counted, stood ``Z_HIT`` σ out, stood ``Z_HIGH`` σ out;
-int16), and, on a tracked series, for the single-site test over all photos the sums of the excess
+four counts (photos where the site counted, stood ``Z_HIT`` σ out, stood ``Z_HIGH`` σ out, or
+surprised its running model; int16), and, on a tracked series, for the single-site test over all photos the sums of the excess
 and of the neighbours' spill over every photo where the neighbourhood was plain, with their number
 (:func:`single_site_over_photos`: a star near the threshold counts in the photos where its spill
 hid in the noise and not in the softer ones, so the photos that counted alone would pass it).

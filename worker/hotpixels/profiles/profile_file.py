@@ -12,7 +12,8 @@ Container: a NumPy ``.npz`` zip written with ``np.savez_compressed`` and read wi
 * ``master_dn`` (optional, ``keep_master``) — the full master dark above the black level, float16
   (relative precision 1/1024: 1/64 DN at 16-32 DN, 2 DN near 4000 DN).
 
-A *learned* profile (``meta.kind == "learned"``, format version 2; learned from ordinary photos
+A *learned* profile (``meta.kind == "learned"``, format version 3, 2 before the fourth count of
+``stat_counts``, read as 0; learned from ordinary photos
 by :mod:`.learn`) carries the same dark-model arrays (its field is zero, its sites the learned
 ones, ``hot_excess_dn`` the predicted excess at the photos' median settings, RTS sites flagged
 unstable) plus :data:`LEARNED_ARRAYS`: per site ``learned_offset_dn``/``learned_rate_dn`` (the
@@ -43,7 +44,7 @@ from ..fileio import atomic_write, check_regular_file, json_default
 from .darkmodel import FLAG_COLD, FLAG_SATURATED, FLAG_UNSTABLE, DarkModel
 
 FORMAT = "hotpixels-profile"
-VERSION = 2  # 1: dark-frame profiles (still written as 1); 2: learned profiles
+VERSION = 3  # 1: dark-frame profiles (still written as 1); 2: learned profiles; 3: learned, 4 counts per site
 DARK_VERSION = 1
 SUFFIX = ".hpprofile"
 MODEL_ARRAYS = ("field_dn", "hot_yx", "hot_excess_dn", "hot_flags", "hot_temporal_sigma_dn", "read_noise_dn")
