@@ -337,7 +337,7 @@ def test_a_learned_profile_written_before_surprises_were_counted_still_loads_and
     assert arrays["stat_counts"].shape[1] == len(COUNTS) == 4
     arrays["stat_counts"] = arrays["stat_counts"][:, :3]
     meta = json.loads(bytes(arrays["meta"]).decode())
-    meta["name"] = "old"
+    meta.update(name="old", version=2)  # as written before the fourth count
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     with open(path, "wb") as fh:
         np.savez_compressed(fh, **arrays)
