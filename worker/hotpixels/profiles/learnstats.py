@@ -51,14 +51,10 @@ the sums.
 temperature (20 °C is then assumed), those that do err by degrees, the doubling is not 6 °C on
 every sensor, and a camera's own long-exposure noise reduction removes the dark signal altogether.
 Each of these is one factor common to every site of a photo, so before a photo is folded in its
-factor on ``g`` is measured in the photo itself, as stage 2 does when it corrects
-(:func:`hotpixels.correct.learnedscale.photo_scale`): the excess (less the offset) of the sites
-the photos so far show hot (high in at least half of the photos where they counted, their rate
-known to ``CALIBRATE_MIN_SIGMA`` standard errors, plain and unsaturated here) against ``rate x g`` of the
-running fit, a robust line through 0. The photo then counts with ``g' = factor x g`` (the first
-photo, one with fewer than 8 such sites, or one whose factor has a standard error over
-``CALIBRATE_MAX_STDERR``, with ``g``; :func:`hotpixels.profiles.learn.learn_profile` adds the
-photos from the median dark factor outwards and, at the end, measures those again against the
+factor on ``g`` is measured in the photo itself against the sites the photos so far show hot
+(:func:`hotpixels.profiles.learnphoto.photo_factor`), and the photo counts with ``g' = factor x g``
+(with ``g`` when it cannot be measured well; :func:`hotpixels.profiles.learn.learn_profile` adds
+the photos from the median dark factor outwards and, at the end, measures those again against the
 evidence of all the photos, :meth:`LearnEvidence.recalibrate`). Without it the model leaves each photo's
 factor as scatter and most strong sites look unstable (RTS). The rates are reported per unit of
 the *tag* factor: the fitted rate times the median factor of the photos, so a new photo's
@@ -78,10 +74,9 @@ flickering site can be low most of the time; over many photos, random single-pho
 rays or sharp stars, coincide on a few sites). A learned site is flagged *unstable*
 (RTS, flicker) when it stood out in at least 2 photos and either the model leaves far more scatter
 than the noise and a ``MODEL_TOLERANCE`` relative error of the prediction allow (``RTS_CHI2`` times
-that), or photos *surprised* it: as each photo is added, its excess at the sites already seen hot is
-compared with their running model at its dark factor, and one off by ``SURPRISE_SIGMA`` σ and
-``SURPRISE_FRACTION`` of the prediction counts (in ``SURPRISE_MIN`` photos and ``SURPRISE_SHARE`` of
-those where the site counted: a level jump; among few photos the whole-set fit's offset and rate
+that), or photos *surprised* it (a level jump off its running model as each photo was added,
+:func:`hotpixels.profiles.learnphoto.surprised_sites`; in ``SURPRISE_MIN`` photos and
+``SURPRISE_SHARE`` of those where the site counted: among few photos the whole-set fit's offset and rate
 absorb much of a flicker).
 
 **Streaming updates.** :meth:`LearnEvidence.sufficient` returns the sums of every site whose
@@ -128,17 +123,11 @@ SPILL_NOISE_SUM = 1.0  # σ of the summed spill's noise allowed on top (summed, 
 SPILL_NOISE_SD = 0.6  # σ of the middle-two mean of 4 neighbours' excesses, in units of one site's σ
 MARGIN = 3  # ring (2 px) + the orthogonal spill test (1 px)
 MIN_RING_MEMBERS = 3  # at the edge, a site counts when at least this many of its ring members lie inside
-CALIBRATE_MIN_SIGMA = 10.0  # a site enters a photo's factor when its rate is known to this many standard errors
-CALIBRATE_MAX_STDERR = 0.05  # a factor measured less precisely than this is not used (the tags' is kept)
-CALIBRATE_HEADROOM = 16.0  # the first estimate uses sites that stay below saturation at this factor
-CALIBRATE_MAX_SITES = 20000  # the strongest this many are enough for a factor to 1 %
 MAX_PHOTOS = int(np.iinfo(np.int16).max)  # per-site counts are int16
 SUMS = ("w", "wg", "wgg", "we", "weg", "wee", "zc", "e", "spill", "n_ok")
 TRACKED_SUMS = 3  # the last sums exist on tracked series only (the single-site test over the photos)
 COUNTS = ("counted", "hit", "high", "surprise")
-SURPRISE_SIGMA = 5.0  # a photo surprises a site when its excess is this many σ off the running model ...
-SURPRISE_FRACTION = 0.5  # ... and half the prediction (a level jump, not the model's own error of 10-20 % among few photos)
-SURPRISE_MIN = 2  # a site surprised in this many photos ...
+SURPRISE_MIN = 2  # a site surprised (:mod:`.learnphoto`) in this many photos ...
 SURPRISE_SHARE = 0.15  # ... and this share of the photos where it counted flickers (RTS)
 
 
@@ -247,38 +236,12 @@ class LearnEvidence:
         return {"photo_scale": scale.to_json(), "changed": True}
 
     def _count_surprises(self, photo: dict, g: float) -> None:
-        """Count, at the sites the photos so far show hot (high at least once, counted at least
-        twice), whether this photo's excess is far off their running model at ``g`` (``SURPRISE_SIGMA``
-        σ and ``SURPRISE_FRACTION`` of the prediction): a flickering (RTS) site jumps between levels,
-        a stable one follows the model. Only where the site counts in this photo (plain
-        neighbourhood, single-site spike test) and is not clipped. The whole-set fit cannot see a
-        flicker that the offset and rate absorb among few photos."""
-        if self.n_photos < 2:
-            return
-        excess, sigma, ok, frame_dn = photo["excess"], photo["sigma"], photo["ok"], photo["frame"]
-        h2, w2 = excess.shape
-        inner = (slice(3, self.box[0] - 3), slice(3, self.box[1] - 3))  # MARGIN: the 4 orthogonal neighbours exist
-        seen = (self.counts["high"][inner] >= 1) & (self.counts["counted"][inner] >= 2)
-        iy, ix = np.nonzero(seen)
-        if not len(iy):
-            return
-        ey, ex = iy + 1, ix + 1  # in the photo's arrays (the ActiveArea less 2 px)
-        keep = ok[ey, ex]
-        iy, ix, ey, ex = iy[keep], ix[keep], ey[keep], ex[keep]
-        e = excess[ey, ex].astype(np.float64)
-        sd = sigma[ey, ex].astype(np.float64)
-        around = np.stack([excess[ey - 1, ex], excess[ey + 1, ex], excess[ey, ex - 1], excess[ey, ex + 1]]).astype(np.float64)
-        spill = (around.sum(axis=0) - around.max(axis=0) - around.min(axis=0)) * 0.5
-        t, l = self.active_area[:2]
-        counts_here = (spill < np.maximum(SPILL_MAX * e, SPILL_NOISE * SPILL_NOISE_SD * sd)) \
-            & (frame_dn[ey + t + 2, ex + l + 2] < photo["sat_dn"])
-        iy, ix, e, sd = iy[counts_here] + 3, ix[counts_here] + 3, e[counts_here], sd[counts_here]
-        v = {k: self.sums[k][iy, ix].astype(np.float64) for k in ("w", "wg", "wgg", "we", "weg", "wee")}
-        offset, rate, _, _ = fit_sites(v, self.counts["counted"][iy, ix].astype(np.int64))
-        pred = offset + rate * g
-        off = np.abs(e - pred)
-        surprised = (off > SURPRISE_SIGMA * sd) & (off > SURPRISE_FRACTION * np.abs(pred))
-        self.counts["surprise"][iy[surprised], ix[surprised]] += 1
+        """Count the sites this photo surprises (:func:`hotpixels.profiles.learnphoto.surprised_sites`)."""
+        from .learnphoto import surprised_sites
+
+        if self.n_photos >= 2:
+            iy, ix = surprised_sites(self.sums, self.counts, self.box, self.active_area, photo, g)
+            self.counts["surprise"][iy, ix] += 1
 
     def _photo(self, frame_dn: np.ndarray, black_level_dn, white_level_dn: float, factor: float) -> dict:
         """One photo's per-site arrays over the ActiveArea less 2 px: ``excess`` (centre less ring
@@ -335,54 +298,14 @@ class LearnEvidence:
                                           photo["sat_dn"], g, g_before)
 
     def calibrate(self, photo: dict, g: float):
-        """This photo's own factor on its tag dark factor ``g`` (module docstring), a
-        :class:`hotpixels.correct.learnedscale.PhotoScale` (``method`` "fit", or "as learned" with
-        scale 1: no photo before it, too few sites, or too uncertain). ``photo``: :meth:`_photo`'s
-        arrays; sites clipped at its saturation level say nothing."""
-        from ..correct.learnedscale import PhotoScale, photo_scale
+        """This photo's own factor on its tag dark factor ``g``
+        (:func:`hotpixels.profiles.learnphoto.photo_factor`; scale 1 "as learned" for the first photo)."""
+        from ..correct.learnedscale import PhotoScale
+        from .learnphoto import photo_factor
 
-        frame_dn, excess, sigma, ok = photo["frame"], photo["excess"], photo["sigma"], photo["ok"]
-        sat_dn, shot_dn_per_dn = photo["sat_dn"], photo["noise"].b_dn
         if self.n_photos == 0:
             return PhotoScale(1.0, 0.0, "as learned")
-        inner = (slice(2, self.box[0] - 2), slice(2, self.box[1] - 2))  # the arrays' region in the accumulators
-        counted = self.counts["counted"][inner]
-        high = self.counts["high"][inner]
-        shown = (high >= 2) & (2 * high >= counted) & ok  # two photos at least: one is a star or a cosmic ray
-        iy, ix = np.nonzero(shown)
-        if not len(iy):
-            return PhotoScale(1.0, 0.0, "as learned")
-        at = (iy + 2, ix + 2)
-        v = {k: self.sums[k][at].astype(np.float64) for k in ("w", "wg", "wgg", "we", "weg", "wee")}
-        offset, rate, _, _ = fit_sites(v, counted[iy, ix].astype(np.int64))
-        sd = sigma[iy, ix].astype(np.float64)
-        pred = rate * g
-        t, l = self.active_area[:2]
-        centre = frame_dn[iy + t + 2, ix + l + 2].astype(np.float64)
-        ring_mean = centre - excess[iy, ix]
-        # chosen by the prediction only (choosing by what the photo shows would bias the factor): a
-        # rate the photos so far know to CALIBRATE_MIN_SIGMA standard errors (a noisy one, chosen for
-        # being high, would pull the factor down), standing out of this photo's noise (photo_scale's
-        # test) and below saturation even at CALIBRATE_HEADROOM x the prediction (a clipped site
-        # would pull it down: without a temperature the factor may be far from 1); then again with
-        # the sites below saturation at twice the factor found, for more of the strong ones
-        rate_z = rate * np.sqrt(v["wgg"])
-        known = rate_z >= CALIBRATE_MIN_SIGMA
-        headroom = sat_dn - ring_mean - offset
-        scale = None
-        for margin in (CALIBRATE_HEADROOM, 2.0):
-            factor = 1.0 if scale is None or scale.method != "fit" else max(scale.scale, 1e-3)
-            strong = np.flatnonzero(known & (margin * factor * pred < headroom))
-            if len(strong) > CALIBRATE_MAX_SITES:
-                strong = strong[np.argsort(-rate_z[strong])[:CALIBRATE_MAX_SITES]]
-            n = len(strong)
-            found = photo_scale(centre[strong] - ring_mean[strong] - offset[strong], pred[strong], sd[strong],
-                                np.zeros(n), centre[strong] < sat_dn, shot_dn_per_dn, np.full(n, 8))
-            if found.method == "fit" and found.stderr is not None and found.stderr <= CALIBRATE_MAX_STDERR:
-                scale = found
-            elif scale is None:
-                scale = PhotoScale(1.0, found.relative_error, "as learned", n_sites=found.n_sites)  # too uncertain
-        return scale
+        return photo_factor(self.sums, self.counts, self.box, self.active_area, photo, g)
 
     def _accumulate(self, excess: np.ndarray, sigma: np.ndarray, ok: np.ndarray, g: float, row: int,
                     g_before: float | None = None) -> int:
