@@ -290,6 +290,25 @@ def test_a_body_that_records_no_temperature_is_learned_without_calling_its_hot_p
     assert np.median(after) < 0.1 * np.median(before)
 
 
+def _rewritten_copy(profile, lib: ProfileLibrary, name: str, change):
+    """A copy of ``profile``'s file in ``lib`` as ``name``, its meta and arrays passed through
+    ``change(meta, arrays)`` (a damaged or an older file)."""
+    import shutil
+
+    lib.dir.mkdir(parents=True, exist_ok=True)
+    path = lib.dir / f"{name}.hpprofile"
+    shutil.copy(profile.path, path)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(arrays["meta"]).decode())
+    meta["name"] = name
+    change(meta, arrays)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    return path
+
+
 @pytest.mark.parametrize("change", [
     lambda m: m["learned"].update(doubling_c="six"),
     lambda m: m["learned"].update(doubling_c=-3),
@@ -301,46 +320,27 @@ def test_a_learned_profile_with_damaged_numbers_in_its_meta_is_corrupt_not_a_cra
     """A profile file is untrusted input: numbers learning and correction feed on are checked on
     reading (every read of a profile, for correct and for --update, goes through it), so a damaged
     one is profile_corrupt, never error 1000."""
-    import shutil
-
     from hotpixels.errors import ProfileCorrupt
     from hotpixels.profiles.profile_file import load_profile
 
-    lib = ProfileLibrary(tmp_path / "lib")
-    lib.dir.mkdir(parents=True, exist_ok=True)
-    path = lib.dir / "damaged.hpprofile"
-    shutil.copy(learned["profile"].path, path)
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(bytes(arrays["meta"]).decode())
-    change(meta)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    with open(path, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+    path = _rewritten_copy(learned["profile"], ProfileLibrary(tmp_path / "lib"), "damaged",
+                           lambda meta, arrays: change(meta))
     with pytest.raises(ProfileCorrupt):
         load_profile(path)
 
 
 def test_a_learned_profile_written_before_surprises_were_counted_still_loads_and_updates(varied, learned, tmp_path):
-    """Profiles store 4 counts per site since flicker "surprises" are counted; one with the 3 older
-    counts reads with 0 surprises and takes more photos."""
-    import shutil
-
+    """Profiles store 4 counts per site since flicker "surprises" are counted; a version-2 file with
+    the 3 older counts reads with 0 surprises and takes more photos."""
     from hotpixels.profiles.learnstats import COUNTS
 
+    def older(meta, arrays):
+        assert arrays["stat_counts"].shape[1] == len(COUNTS) == 4
+        arrays["stat_counts"] = arrays["stat_counts"][:, :3]
+        meta["version"] = 2
+
     lib = ProfileLibrary(tmp_path / "lib")
-    lib.dir.mkdir(parents=True, exist_ok=True)
-    path = lib.dir / "old.hpprofile"
-    shutil.copy(learned["profile"].path, path)
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    assert arrays["stat_counts"].shape[1] == len(COUNTS) == 4
-    arrays["stat_counts"] = arrays["stat_counts"][:, :3]
-    meta = json.loads(bytes(arrays["meta"]).decode())
-    meta.update(name="old", version=2)  # as written before the fourth count
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    with open(path, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+    _rewritten_copy(learned["profile"], lib, "old", older)
     old = lib.get("old")
     assert old.learned["stat_counts"].shape[1] == 4 and not old.learned["stat_counts"][:, 3].any()
     s = simulate_varied(tmp_path / "more", sensor=varied["sensor"], seed=SEED + 70, n_lights=2,
