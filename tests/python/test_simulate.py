@@ -284,6 +284,24 @@ def test_cli_writes_darks_lights_and_truth_and_prints_json(tmp_path, capsys):
     assert (out / "darks" / "dark_0002.dng").stat().st_size > 0
 
 
+def test_cli_writes_a_learning_set_without_temperature_tags_as_most_bodies(tmp_path, capsys):
+    import json
+
+    from hotpixels.cli import main
+    from hotpixels.dng.reader import read_dng
+
+    rc = main(["simulate", str(tmp_path / "set"), "--batch", "varied", "--darks", "0", "--lights", "2",
+               "--no-temperature", "--json"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [p["temperature_c"] for p in summary["photos"]] == [None, None]
+    assert all(read_dng(p, pixels=False).metadata.temperature_c is None for p in summary["lights"])
+    assert len(load_truth(tmp_path / "set")["temp_true_c"]) == 2  # the truth keeps the true temperatures
+    assert main(["simulate", str(tmp_path / "tagged"), "--batch", "varied", "--darks", "0", "--lights", "1"]) == 0
+    tagged = read_dng(tmp_path / "tagged" / "lights" / "light_0001.dng", pixels=False).metadata
+    assert tagged.temperature_c is not None  # the same reader finds the tag when it is written
+
+
 def test_cli_refuses_an_unknown_preset(tmp_path, capsys):
     from hotpixels.cli import main
 

@@ -31,6 +31,8 @@ def register(sub) -> None:
                    help="light batch: single, tripod (stars drift between frames), tracked, or varied (a "
                         "learning set: one body, different scenes, exposures, ISO and temperatures; no darks)")
     p.add_argument("--layout", default="strip", choices=LAYOUTS, help="DNG layout (default strip)")
+    p.add_argument("--no-temperature", action="store_true",
+                   help="--batch varied: write no temperature tag, as most bodies (the truth keeps it)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run)
 
@@ -87,7 +89,7 @@ def _run_varied(args, t0: float, progress) -> int:
         raise InvalidOption("--batch varied writes photos only: pass --darks 0", data={"param": "darks"})
     try:
         written = simulate_varied(args.outdir, preset=args.preset, seed=args.seed, n_lights=args.lights, cfa=args.cfa,
-                                  layout=args.layout, progress=progress)
+                                  layout=args.layout, record_temperature=not args.no_temperature, progress=progress)
     finally:
         progress.close()
     t = written.pop("truth")
@@ -95,7 +97,7 @@ def _run_varied(args, t0: float, progress) -> int:
                "camera": {"make": t["make"], "model": t["model"], "serial": t["serial"], "preset": t["preset"],
                           "cfa": t["cfa"]["name"], "raw_shape": t["raw_shape"]},
                "hot_pixels": int(len(t["hot_yx"])), "rts_pixels": int(len(t["rts_yx"])),
-               "photos": [{"scene": k, "exposure_s": e, "iso": i, "temperature_c": c}
+               "photos": [{"scene": k, "exposure_s": e, "iso": i, "temperature_c": None if args.no_temperature else c}
                           for k, e, i, c in zip(t["scene_kinds"], t["exposure_s"], t["iso"], t["temp_recorded_c"])],
                "seconds": round(time.monotonic() - t0, 2)}
     if args.json:
