@@ -349,6 +349,43 @@ def test_a_learned_profile_written_before_surprises_were_counted_still_loads_and
     assert out["photos_used"] == 2 and out["profile"]["learned"]["photos"] == 14
 
 
+def test_photos_taken_with_in_camera_noise_reduction_are_named_and_left_out(tmp_path):
+    """With long-exposure noise reduction on, the camera subtracts its own dark frame: such a photo
+    shows no hot pixel at all. Its own factor measures ~0, it is named in ``no_dark_signal`` and left
+    out of the evidence (kept in, it would dilute every site and, among the first photos, make the
+    running model flag strong sites as flickering); the others teach the hot pixels."""
+    import datetime as dt
+
+    from hotpixels.simulate.session import simulate_session, write_raw
+    from hotpixels.simulate.varied import varied_settings
+
+    sensor = make_sensor("small", SEED + 80)
+    (tmp_path / "set").mkdir()
+    paths, reduced = [], set()
+    for i, st in enumerate(varied_settings(SEED + 80, 12)):
+        s = simulate_session(sensor=sensor, seed=st["scene_seed"], n_darks=0, n_lights=1, scene=st["scene"],
+                             exposure_s=st["exposure_s"], iso=st["iso"], temp_light_c=st["temp_c"],
+                             capture_start=(dt.datetime(2026, 1, 1) + dt.timedelta(days=i)).isoformat())
+        raw = s.lights[0]
+        if i % 3 == 1:  # every third photo with the camera's noise reduction on
+            raw.cfa_dn = s.truth["clean_light_dn"][0]
+            reduced.add(f"p{i:02d}.dng")
+        write_raw(tmp_path / "set" / f"p{i:02d}.dng", raw, "strip")
+        paths.append(str(tmp_path / "set" / f"p{i:02d}.dng"))
+    lib = ProfileLibrary(tmp_path / "lib")
+    out = learn_profile(paths, "with lenr", lib)
+    named = set(out["no_dark_signal"])
+    assert named <= reduced and len(named) >= len(reduced) - 1  # only those, (nearly) all of them
+    prof = lib.get("with lenr")
+    frames = {f["name"]: f for f in prof.meta["frames"]}
+    assert all(frames[n]["photo_scale"] < 0.1 and frames[n]["counted_share"] == 0 for n in named)
+    fld = make_dark_field(sensor)
+    strong = [tuple(v) for v, r in zip(fld.hot_yx.tolist(), fld.hot_rate_e_s) if r * 30 >= 10 * sensor.read_noise_e]
+    learned = {tuple(v) for v in prof.model.hot_yx.tolist()}
+    assert np.mean([v in learned for v in strong]) > 0.75
+    assert out["rts"] < 0.15 * out["sites"]  # strong sites are not taken for flickering ones
+
+
 def test_a_dark_profile_and_a_learned_one_of_the_same_body_are_combined(varied, learned, tmp_path):
     from hotpixels.correct.engine import correct_files
     from hotpixels.correct.pipeline import CorrectOptions

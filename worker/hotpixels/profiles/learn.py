@@ -32,7 +32,7 @@ from ..errors import (
     AlreadyCorrected, HotPixelsError, InvalidOption, ProfileExists, ProfileIncompatible, as_hotpixels_error,
 )
 from ..progress import ProgressFn, check_cancel, report
-from .learnstats import DOUBLING_C, LearnEvidence, dark_factor
+from .learnstats import DOUBLING_C, NO_DARK_SIGNAL, LearnEvidence, dark_factor
 
 MIN_PHOTOS = 8
 MEASURED_AFTER = 3  # a photo's own factor measured against fewer photos' evidence is measured again at the end
@@ -44,7 +44,8 @@ def learn_profile(paths: Sequence[str | os.PathLike], name: str, library=None, *
                   cancel: threading.Event | None = None) -> dict[str, Any]:
     """Learn (or, with ``update``, extend) the learned profile ``name`` from ``paths``.
 
-    Returns ``{"profile": summary, "sites", "rts", "photos_used", "skipped": [{path, error}], "seconds"}``.
+    Returns ``{"profile": summary, "sites", "rts", "photos_used", "skipped": [{path, error}],
+    "no_dark_signal": [names of the photos that showed none, e.g. in-camera noise reduction], "seconds"}``.
     """
     from .library import ProfileLibrary, check_name
 
@@ -85,7 +86,9 @@ def learn_profile(paths: Sequence[str | os.PathLike], name: str, library=None, *
     lib.save(profile, overwrite=existing is not None)
     report(progress, len(photos), len(photos), "learned")
     return {"profile": lib.summary(name), "sites": int(len(fit.yx)), "rts": int(fit.unstable.sum()),
-            "photos_used": len(used), "skipped": skipped, "seconds": round(time.perf_counter() - t0, 3)}
+            "photos_used": len(used), "skipped": skipped,
+            "no_dark_signal": [f["name"] for f in used if f["photo_scale"] < NO_DARK_SIGNAL],
+            "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def _existing(lib, name: str, update: bool):
@@ -200,15 +203,16 @@ def _stream(ev: LearnEvidence, photos: list[dict], skipped: list[dict], progress
                 skipped.append(_skip(path, raw))
                 continue
             ph = by_path[path]
-            before = ev.n_photos
+            evidence = ev.n_photos  # photos in the evidence when this one was measured
             info = ev.add(raw.cfa_dn, black_level_dn=raw.black_repeat_dn, white_level_dn=raw.white_level_dn,
                           factor=ph["factor"])
             m = ph["raw"].metadata
             used.append({"name": Path(path).name, "path": path, "capture_time": m.capture_time, "iso": m.iso,
                          "exposure_s": m.exposure_s, "temperature_c": m.temperature_c,
                          "dark_factor": round(ph["factor"], 6), "photo_scale": info["photo_scale"]["scale"],
-                         "counted_share": info["counted_share"], "_index": before,
-                         "_measured": info["photo_scale"]["method"] == "fit" and before >= MEASURED_AFTER})
+                         "counted_share": info["counted_share"], "_index": info["index"],
+                         "_measured": info["index"] is None
+                         or (info["photo_scale"]["method"] == "fit" and evidence >= MEASURED_AFTER)})
             del raw
     finally:
         stream.close()
@@ -257,7 +261,10 @@ def _measure_again(ev: LearnEvidence, used: list[dict], progress, cancel, total:
             f = by_path[path]
             info = ev.recalibrate(f["_index"], raw.cfa_dn, black_level_dn=raw.black_repeat_dn,
                                   white_level_dn=raw.white_level_dn, factor=f["dark_factor"])
-            f["photo_scale"] = info["photo_scale"]["scale"] if info["changed"] else f["photo_scale"]
+            if info["changed"]:
+                f["photo_scale"] = info["photo_scale"]["scale"]
+                if f["photo_scale"] < NO_DARK_SIGNAL:  # taken out of the evidence
+                    f["counted_share"] = 0.0
             del raw
     finally:
         stream.close()

@@ -127,6 +127,7 @@ MAX_PHOTOS = int(np.iinfo(np.int16).max)  # per-site counts are int16
 SUMS = ("w", "wg", "wgg", "we", "weg", "wee", "zc", "e", "spill", "n_ok")
 TRACKED_SUMS = 3  # the last sums exist on tracked series only (the single-site test over the photos)
 COUNTS = ("counted", "hit", "high", "surprise")
+NO_DARK_SIGNAL = 0.1  # a photo whose own factor is below this showed no dark signal (in-camera dark subtraction)
 SURPRISE_MIN = 2  # a site surprised (:mod:`.learnphoto`) in this many photos ...
 SURPRISE_SHARE = 0.15  # ... and this share of the photos where it counted flickers (RTS)
 
@@ -197,12 +198,18 @@ class LearnEvidence:
 
     def add(self, frame_dn: np.ndarray, *, black_level_dn, white_level_dn: float, factor: float) -> dict:
         """Fold one photo in (``factor``: its dark factor from the tags); returns ``{"counted_share",
-        "noise", "photo_scale"}`` (share of sites that counted; the photo's own factor on ``factor``,
-        :meth:`calibrate`)."""
+        "noise", "photo_scale", "index"}`` (share of sites that counted; the photo's own factor on
+        ``factor``, :meth:`calibrate`; its place in :attr:`factors` for :meth:`recalibrate`). A photo
+        measured to show no dark signal (factor under ``NO_DARK_SIGNAL``: the camera subtracted a
+        dark frame of its own) teaches nothing about hot pixels and is not folded in (``index`` None,
+        ``counted_share`` 0)."""
         if self.n_photos >= MAX_PHOTOS:
             raise InvalidOption(f"a learned profile holds at most {MAX_PHOTOS} photos", data={"param": "paths"})
         photo = self._photo(frame_dn, black_level_dn, white_level_dn, factor)
         scale = self.calibrate(photo, float(factor))
+        if scale.method == "fit" and scale.scale < NO_DARK_SIGNAL:
+            return {"counted_share": 0.0, "noise": photo["noise"].to_json(), "photo_scale": scale.to_json(),
+                    "index": None}
         g = float(factor) * scale.scale
         self._count_surprises(photo, g)
         n_counted = self._fold_photo(photo, g)
@@ -215,7 +222,8 @@ class LearnEvidence:
         self._black_sum += photo["black"]
         if self.stack_sum is not None:
             self.stack_sum += frame_dn
-        return {"counted_share": round(share, 4), "noise": noise.to_json(), "photo_scale": scale.to_json()}
+        return {"counted_share": round(share, 4), "noise": noise.to_json(), "photo_scale": scale.to_json(),
+                "index": len(self.factors) - 1}
 
     def recalibrate(self, index: int, frame_dn: np.ndarray, *, black_level_dn, white_level_dn: float,
                     factor: float) -> dict:
@@ -223,15 +231,28 @@ class LearnEvidence:
         and move its part of the model sums from the factor it was added with to the one found
         (only ``Σwg``, ``Σwgg`` and ``Σweg`` depend on it). When it was added the photos before it
         may have been too few to measure it (the first ones of a set, or a far-off factor and
-        saturated hot pixels); the whole set knows its hot pixels better. Returns ``{"photo_scale",
-        "changed"}`` (unchanged when it still cannot be measured)."""
+        saturated hot pixels); the whole set knows its hot pixels better. A photo now found to show no
+        dark signal is taken out of the evidence altogether (as :meth:`add` leaves it out), and the
+        surprises counted so far are dropped (measured against a model it distorted). Returns
+        ``{"photo_scale", "changed"}`` (unchanged when it still cannot be measured)."""
         photo = self._photo(frame_dn, black_level_dn, white_level_dn, factor)
         scale = self.calibrate(photo, float(factor))
         if scale.method != "fit":
             return {"photo_scale": scale.to_json(), "changed": False}
-        g = float(factor) * scale.scale
-        self._fold_photo(photo, g, g_before=self.factors[index])
-        self.factors[index] = g
+        if scale.scale < NO_DARK_SIGNAL:  # no dark signal after all: the photo is taken out (as add would have)
+            self._fold_photo(photo, None, g_before=self.factors[index])
+            # the surprises of the photos after it were measured against a model it distorted
+            self.counts["surprise"][...] = 0
+            self.n_photos -= 1
+            noise = photo["noise"]
+            self._noise_sum -= (noise.a_dn2, noise.b_dn, noise.floor_dn2)
+            self._black_sum -= photo["black"]
+            if self.stack_sum is not None:
+                self.stack_sum -= frame_dn
+            self.factors[index] = 0.0
+        else:
+            self._fold_photo(photo, float(factor) * scale.scale, g_before=self.factors[index])
+            self.factors[index] = float(factor) * scale.scale
         self.scales[index] = scale.scale
         return {"photo_scale": scale.to_json(), "changed": True}
 
@@ -278,10 +299,11 @@ class LearnEvidence:
         return {"frame": frame_dn, "excess": excess, "sigma": sigma, "ok": ok, "noise": noise, "black": black,
                 "bright_dn": bright_dn, "sat_dn": sat_dn}
 
-    def _fold_photo(self, photo: dict, g: float, g_before: float | None = None) -> int:
+    def _fold_photo(self, photo: dict, g: float | None, g_before: float | None = None) -> int:
         """Fold a photo's arrays in at dark factor ``g`` (per block of rows of the inner region, 1 px
         less for the orthogonal neighbours, on threads, then the edge band); with ``g_before``,
-        only move its model sums from ``g_before`` to ``g``. Returns how many sites counted."""
+        only move its model sums from ``g_before`` to ``g``, or with ``g`` None take out all it
+        added at ``g_before`` (:meth:`_fold`). Returns how many sites counted."""
         from ..candidates import N_THREADS
 
         excess, sigma, ok = photo["excess"], photo["sigma"], photo["ok"]
@@ -342,15 +364,20 @@ class LearnEvidence:
         return self._fold(at, e4[inner3].astype(f32), sd4[inner3].astype(f32), spill.astype(f32), ok4[inner3], g,
                           g_before)
 
-    def _fold(self, at, e: np.ndarray, sd: np.ndarray, spill: np.ndarray, ok: np.ndarray, g: float,
+    def _fold(self, at, e: np.ndarray, sd: np.ndarray, spill: np.ndarray, ok: np.ndarray, g: float | None,
               g_before: float | None = None) -> int:
         """Add one photo's evidence at the accumulator sites ``at`` (a pair of slices, or of index
         arrays of distinct sites): excess ``e``, σ ``sd``, neighbours' ``spill`` (DN) and ``ok``
         (plain neighbourhood). With ``g_before`` the photo is in already: only the sums that depend
-        on its dark factor move from ``g_before`` to ``g``. Returns how many of them counted."""
+        on its dark factor move from ``g_before`` to ``g``; with ``g`` None as well, all it added
+        is taken out again (its factor at ``g_before``). Returns how many of them counted."""
         counted = ok & (spill < np.maximum(SPILL_MAX * e, SPILL_NOISE * SPILL_NOISE_SD * sd))
         zero = np.float32(0.0)
-        w = np.where(counted, np.float32(1.0) / (sd * sd), zero)
+        out = g is None  # take the photo out
+        sign = np.float32(-1.0 if out else 1.0)
+        if out:
+            g, g_before = g_before, None
+        w = np.where(counted, sign / (sd * sd), zero)
         s = _Sites(self.sums, at)
         if g_before is not None:
             s["wg"] += w * np.float32(g - g_before)
@@ -366,17 +393,18 @@ class LearnEvidence:
         we *= e
         s["wee"] += we
         z = e / sd
-        s["zc"] += np.where(counted, np.clip(z, -Z_CLIP, Z_CLIP), zero)
+        s["zc"] += np.where(counted, sign * np.clip(z, -Z_CLIP, Z_CLIP), zero)
         if self.tracked:  # over every photo whose neighbourhood is plain, not only those that counted: a
             # faint star counts in the photos where its spill hid in the noise; summing only those would
             # keep the photos that make it look like a single site
-            s["e"] += np.where(ok, e, zero)
-            s["spill"] += np.where(ok, spill, zero)
-            s["n_ok"] += ok
+            s["e"] += np.where(ok, sign * e, zero)
+            s["spill"] += np.where(ok, sign * spill, zero)
+            s["n_ok"] += sign * ok
         c = _Sites(self.counts, at)
-        c["counted"] += counted
-        c["hit"] += counted & (z >= Z_HIT)
-        c["high"] += counted & (z >= Z_HIGH)
+        step = np.int16(-1 if out else 1)
+        c["counted"] += step * counted
+        c["hit"] += step * (counted & (z >= Z_HIT))
+        c["high"] += step * (counted & (z >= Z_HIGH))
         return int(counted.sum())
 
     # -- the sufficient statistics of a profile -------------------------------------------------------
@@ -460,17 +488,23 @@ class LearnEvidence:
         if self.tracked and len(yx):
             keep = self._single_site_on_stack(yx, hot=~is_cold)
         if self.factors:  # a hot site must stand out at the photos' median settings, not only in their sum
-            g_med = float(np.median(self.factors))
+            g_med = float(np.median(self._with_signal(self.factors)))
             sd_med = np.sqrt(counted / np.maximum(v["w"], 1e-30))
             visible = offset + rate * g_med >= MIN_SIGMA_AT_MEDIAN * sd_med
             keep &= visible | unstable | is_cold | flickers[iy, ix]
         z = z_all[iy, ix].astype(np.float64)
         scatter = np.sqrt(np.maximum(rss, 0) / np.maximum(v["w"], 1e-30))
-        per_tag = float(np.median(self.scales)) if self.scales else 1.0  # the rates per unit of the *tag* factor
+        per_tag = float(np.median(self._with_signal(self.scales))) if self.scales else 1.0  # per unit of the *tag* factor
         rate = rate * per_tag
         return LearnedFit(yx=yx[keep], cold=is_cold[keep], offset_dn=offset[keep].astype(np.float32), rate_dn=rate[keep].astype(np.float32),
                           unstable=unstable[keep], counted=counted[keep], hit=c["hit"][iy, ix].astype(np.int64)[keep],
                           high=high[keep], z=z[keep], scatter_dn=scatter[keep].astype(np.float32))
+
+    def _with_signal(self, values: list[float]) -> list[float]:
+        """``values`` (one per photo of :attr:`factors`) of the photos that showed a dark signal (a
+        photo measured again may have turned out to show none); all of them when none did."""
+        kept = [v for v, sc in zip(values, self.scales) if sc >= NO_DARK_SIGNAL]
+        return kept or list(values)
 
     def _next_to(self, mask: np.ndarray) -> np.ndarray:
         """(box) bool: sites with a ``mask`` site in their same-colour ring."""
