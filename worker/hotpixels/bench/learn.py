@@ -27,8 +27,8 @@ changed by more than 3 σ. ``rmse_ratio_no_temperature``: the same with the body
 temperature (the learning set's 20 photos and the new photo written without the tag, as most bodies
 do): each photo's dark factor is then measured in the photo alone.
 
-Speed and memory (skipped with ``--quick``; ``--no-24mp`` skips only them): 20 photos of 24 MP
-learned in a fresh subprocess (wall time, ``ru_maxrss``), then ``--update`` with 10 more; and
+Speed and memory (skipped with ``--quick``; ``--no-24mp`` skips only them): 20 photos of a varied
+24 MP set learned in a fresh subprocess (wall time, ``ru_maxrss``), then ``--update`` with 10 more; and
 the accumulators' bytes for 24 MP (they do not depend on the number of photos).
 ``--quick``: one Bayer body, 8 and 12 photos, no speed part.
 """
@@ -246,37 +246,23 @@ t0 = time.perf_counter()
 out = learn_profile(paths, "bench 24mp", lib, update=update)
 print(json.dumps({"seconds": time.perf_counter() - t0, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "sites": out["sites"], "photos": out["profile"]["learned"]["photos"],
+                  "no_dark_signal": len(out["no_dark_signal"]),
                   "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}))
 """
 
 
-def speed_24mp(workdir: Path, n: int = 20, more: int = 10, distinct: int = 3) -> dict:
+def speed_24mp(workdir: Path, n: int = 20, more: int = 10) -> dict:
     """Learn 20 photos of 24 MP, then update with 10 more, each in a fresh subprocess on 2 cores.
 
-    Rendering a 24 MP frame takes tens of seconds, so ``distinct`` frames are rendered and written
-    ``n + more`` times with the settings of a varied set (exposure, ISO, temperature in the tags):
-    what is timed is reading and learning, which do not depend on the content."""
-    from dataclasses import replace
-
+    The photos are a varied learning set of one 24 MP body (:func:`hotpixels.simulate.varied.
+    simulate_varied`: each photo rendered at its own settings, so each photo's own dark factor is
+    measured, and some read again, as on a real set)."""
     from ..profiles.learnstats import LearnEvidence
-    from ..simulate.session import simulate_session, write_raw
-    from ..simulate.varied import varied_settings
     from ..simulate.sensor import make_sensor
+    from ..simulate.varied import simulate_varied
 
     sensor = make_sensor("24mp", 41020)
-    frames = [simulate_session(sensor=sensor, seed=41020 + i, n_darks=0, n_lights=1, scene="stars", clean=False,
-                               residual=True).lights[0] for i in range(distinct)]
-    folder = workdir / "24mp"
-    folder.mkdir(parents=True, exist_ok=True)
-    lights = []
-    for i, st in enumerate(varied_settings(41020, n + more)):
-        raw = frames[i % distinct]
-        meta = replace(raw.metadata, exposure_s=st["exposure_s"], iso=st["iso"], temperature_c=round(st["temp_c"]),
-                       capture_time=f"2026-02-{1 + i % 28:02d}T22:{i % 60:02d}:00")
-        path = folder / f"photo_{i + 1:04d}.dng"
-        write_raw(path, replace(raw, metadata=meta))
-        lights.append(str(path))
-    del frames
+    lights = simulate_varied(workdir / "24mp", sensor=sensor, seed=41020, n_lights=n + more)["lights"]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
 
     def child(paths, update):
@@ -291,7 +277,8 @@ def speed_24mp(workdir: Path, n: int = 20, more: int = 10, distinct: int = 3) ->
     ev_bytes = LearnEvidence(sensor.cfa, sensor.active_area, sensor.shape).nbytes
     r = {"learn_24mp_s": round(first["seconds"], 2), "learn_24mp_peak_mb": round(first["maxrss_kb"] / 1024, 1),
          "update_24mp_s": round(upd["seconds"], 2), "update_24mp_peak_mb": round(upd["maxrss_kb"] / 1024, 1),
-         "accumulators_24mp_mb": round(ev_bytes / 1e6, 1), "sites_24mp": first["sites"], "cores": first["cores"]}
+         "accumulators_24mp_mb": round(ev_bytes / 1e6, 1), "sites_24mp": first["sites"], "cores": first["cores"],
+         "no_dark_signal_24mp": first["no_dark_signal"] + upd["no_dark_signal"]}
     print(f"  24 MP on {r['cores']} cores: {n} photos learned in {r['learn_24mp_s']} s, peak {r['learn_24mp_peak_mb']} MB; "
           f"update with {more} more in {r['update_24mp_s']} s, peak {r['update_24mp_peak_mb']} MB; accumulators "
           f"{r['accumulators_24mp_mb']} MB whatever the photo count", flush=True)

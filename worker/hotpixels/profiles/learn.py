@@ -32,7 +32,7 @@ from ..errors import (
     AlreadyCorrected, HotPixelsError, InvalidOption, ProfileExists, ProfileIncompatible, as_hotpixels_error,
 )
 from ..progress import ProgressFn, check_cancel, report
-from .learnstats import DOUBLING_C, NO_DARK_SIGNAL, LearnEvidence, dark_factor
+from .learnstats import DOUBLING_C, LearnEvidence, dark_factor
 
 MIN_PHOTOS = 8
 MEASURED_AFTER = 3  # a photo's own factor measured against fewer photos' evidence is measured again at the end
@@ -87,7 +87,7 @@ def learn_profile(paths: Sequence[str | os.PathLike], name: str, library=None, *
     report(progress, len(photos), len(photos), "learned")
     return {"profile": lib.summary(name), "sites": int(len(fit.yx)), "rts": int(fit.unstable.sum()),
             "photos_used": len(used), "skipped": skipped,
-            "no_dark_signal": [f["name"] for f in used if f["photo_scale"] < NO_DARK_SIGNAL],
+            "no_dark_signal": [f["name"] for f in used if f["no_dark_signal"]],
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
@@ -210,6 +210,7 @@ def _stream(ev: LearnEvidence, photos: list[dict], skipped: list[dict], progress
             used.append({"name": Path(path).name, "path": path, "capture_time": m.capture_time, "iso": m.iso,
                          "exposure_s": m.exposure_s, "temperature_c": m.temperature_c,
                          "dark_factor": round(ph["factor"], 6), "photo_scale": info["photo_scale"]["scale"],
+                         "no_dark_signal": info["index"] is None,
                          "counted_share": info["counted_share"], "_index": info["index"],
                          "_measured": info["index"] is None
                          or (info["photo_scale"]["method"] == "fit" and evidence >= MEASURED_AFTER)})
@@ -263,8 +264,9 @@ def _measure_again(ev: LearnEvidence, used: list[dict], progress, cancel, total:
                                   white_level_dn=raw.white_level_dn, factor=f["dark_factor"])
             if info["changed"]:
                 f["photo_scale"] = info["photo_scale"]["scale"]
-                if f["photo_scale"] < NO_DARK_SIGNAL:  # taken out of the evidence
+                if info["taken_out"]:
                     f["counted_share"] = 0.0
+                    f["no_dark_signal"] = True
             del raw
     finally:
         stream.close()

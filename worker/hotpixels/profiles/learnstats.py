@@ -127,7 +127,8 @@ MAX_PHOTOS = int(np.iinfo(np.int16).max)  # per-site counts are int16
 SUMS = ("w", "wg", "wgg", "we", "weg", "wee", "zc", "e", "spill", "n_ok")
 TRACKED_SUMS = 3  # the last sums exist on tracked series only (the single-site test over the photos)
 COUNTS = ("counted", "hit", "high", "surprise")
-NO_DARK_SIGNAL = 0.1  # a photo whose own factor is below this showed no dark signal (in-camera dark subtraction)
+NO_DARK_SIGNAL = 0.1  # a photo whose own factor is below this showed no dark signal (in-camera dark subtraction) ...
+NO_SIGNAL_SIGMAS = 4.0  # ... by this many standard errors
 SURPRISE_MIN = 2  # a site surprised (:mod:`.learnphoto`) in this many photos ...
 SURPRISE_SHARE = 0.15  # ... and this share of the photos where it counted flickers (RTS)
 
@@ -200,18 +201,19 @@ class LearnEvidence:
         """Fold one photo in (``factor``: its dark factor from the tags); returns ``{"counted_share",
         "noise", "photo_scale", "index"}`` (share of sites that counted; the photo's own factor on
         ``factor``, :meth:`calibrate`; its place in :attr:`factors` for :meth:`recalibrate`). A photo
-        measured to show no dark signal (factor under ``NO_DARK_SIGNAL``: the camera subtracted a
-        dark frame of its own) teaches nothing about hot pixels and is not folded in (``index`` None,
-        ``counted_share`` 0)."""
+        measured to show no dark signal (factor surely under ``NO_DARK_SIGNAL``, :func:`_no_dark_signal`:
+        the camera subtracted a dark frame of its own) teaches nothing about hot pixels and is not
+        folded in (``index`` None, ``counted_share`` 0)."""
         if self.n_photos >= MAX_PHOTOS:
             raise InvalidOption(f"a learned profile holds at most {MAX_PHOTOS} photos", data={"param": "paths"})
         photo = self._photo(frame_dn, black_level_dn, white_level_dn, factor)
         scale = self.calibrate(photo, float(factor))
-        if scale.method == "fit" and scale.scale < NO_DARK_SIGNAL:
+        if _no_dark_signal(scale):
             return {"counted_share": 0.0, "noise": photo["noise"].to_json(), "photo_scale": scale.to_json(),
                     "index": None}
         g = float(factor) * scale.scale
-        self._count_surprises(photo, g)
+        if scale.method == "fit":  # a photo whose own factor is unknown is off every model by that factor
+            self._count_surprises(photo, g)
         n_counted = self._fold_photo(photo, g)
         share = n_counted / max(self.box[0] * self.box[1], 1)
         self.n_photos += 1
@@ -234,12 +236,12 @@ class LearnEvidence:
         saturated hot pixels); the whole set knows its hot pixels better. A photo now found to show no
         dark signal is taken out of the evidence altogether (as :meth:`add` leaves it out), and the
         surprises counted so far are dropped (measured against a model it distorted). Returns
-        ``{"photo_scale", "changed"}`` (unchanged when it still cannot be measured)."""
+        ``{"photo_scale", "changed", "taken_out"}`` (unchanged when it still cannot be measured)."""
         photo = self._photo(frame_dn, black_level_dn, white_level_dn, factor)
         scale = self.calibrate(photo, float(factor))
         if scale.method != "fit":
-            return {"photo_scale": scale.to_json(), "changed": False}
-        if scale.scale < NO_DARK_SIGNAL:  # no dark signal after all: the photo is taken out (as add would have)
+            return {"photo_scale": scale.to_json(), "changed": False, "taken_out": False}
+        if _no_dark_signal(scale):  # no dark signal after all: the photo is taken out (as add would have)
             self._fold_photo(photo, None, g_before=self.factors[index])
             # the surprises of the photos after it were measured against a model it distorted
             self.counts["surprise"][...] = 0
@@ -250,11 +252,13 @@ class LearnEvidence:
             if self.stack_sum is not None:
                 self.stack_sum -= frame_dn
             self.factors[index] = 0.0
+            self.scales[index] = scale.scale
+            return {"photo_scale": scale.to_json(), "changed": True, "taken_out": True}
         else:
             self._fold_photo(photo, float(factor) * scale.scale, g_before=self.factors[index])
             self.factors[index] = float(factor) * scale.scale
         self.scales[index] = scale.scale
-        return {"photo_scale": scale.to_json(), "changed": True}
+        return {"photo_scale": scale.to_json(), "changed": True, "taken_out": False}
 
     def _count_surprises(self, photo: dict, g: float) -> None:
         """Count the sites this photo surprises (:func:`hotpixels.profiles.learnphoto.surprised_sites`)."""
@@ -548,6 +552,14 @@ class LearnEvidence:
         """σ at black of the photos' noise models, averaged (DN)."""
         a, _, floor = self._noise_sum / max(self.n_photos, 1)
         return float(math.sqrt(max(a, floor, 0.0)))
+
+
+def _no_dark_signal(scale) -> bool:
+    """A photo's own factor (a :class:`~hotpixels.correct.learnedscale.PhotoScale`) says it shows no
+    dark signal: measured, and below ``NO_DARK_SIGNAL`` by ``NO_SIGNAL_SIGMAS`` standard errors (a
+    short exposure, whose hot pixels barely show, measures ~0 too, but loosely)."""
+    return (scale.method == "fit" and scale.stderr is not None
+            and scale.scale + NO_SIGNAL_SIGMAS * scale.stderr < NO_DARK_SIGNAL)
 
 
 def _edge_band(cfa: CfaPattern, active_area) -> tuple:
