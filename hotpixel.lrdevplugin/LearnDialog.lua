@@ -69,6 +69,11 @@ function LearnDialog.summaryText(result)
     local lines = { Loc.text("Learn/Result", "“^1”: ^2 hot pixels (^3 that flicker) learned from ^4 photos in ^5 s.",
         tostring(profile.name), tostring(Ui.value(result.sites) or 0), tostring(Ui.value(result.rts) or 0),
         tostring(Ui.value(result.photos_used) or 0), string.format("%.0f", tonumber(Ui.value(result.seconds)) or 0)) }
+    local dark = Ui.value(result.no_dark_signal) or {}
+    if #dark > 0 then
+        lines[#lines + 1] = Loc.text("Learn/NoDarkSignal", "No dark signal in ^1 photos (long-exposure noise " ..
+            "reduction on in the camera?); left out: ^2", tostring(#dark), table.concat(dark, ", "))
+    end
     local skipped = Ui.value(result.skipped) or {}
     if #skipped > 0 then
         lines[#lines + 1] = Loc.text("Learn/Skipped", "Not used:")
@@ -137,7 +142,7 @@ function LearnDialog.run(context)
         Log.info("learned profile", (Ui.value(result.profile) or {}).name)
         LrDialogs.presentModalDialog { title = Loc.text("Learn/Done", "Hot pixels learned"),
             contents = f:column { f:static_text { title = LearnDialog.summaryText(result), width = 480,
-                height_in_lines = 6 } }, cancelVerb = "< exclude >", actionVerb = Loc.text("Learn/OK", "OK") }
+                height_in_lines = 8 } }, cancelVerb = "< exclude >", actionVerb = Loc.text("Learn/OK", "OK") }
         return Ui.value(result.profile)
     end)
 end

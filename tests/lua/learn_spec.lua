@@ -132,6 +132,17 @@ describe("Learn Hot Pixels from Selected Photos…", function()
         assert.are.equal(0, #world.shown("message"), "a cancel is not an error")
     end)
 
+    it("names the photos that showed no dark signal in the summary", function()
+        world.fresh()
+        local LearnDialog = require "LearnDialog"
+        local text = LearnDialog.summaryText({ profile = { name = "R6 learned" }, sites = 400, rts = 12,
+            photos_used = 12, seconds = 9, skipped = {}, no_dark_signal = { "IMG_0101.dng", "IMG_0107.dng" } })
+        assert.truthy(text:find("learned from 12 photos", 1, true), text)
+        assert.truthy(text:find("No dark signal in 2 photos (long-exposure noise reduction on in the camera?); " ..
+            "left out: IMG_0101.dng, IMG_0107.dng", 1, true), text)
+        assert.falsy(LearnDialog.summaryText({ profile = { name = "x" }, no_dark_signal = {} }):find("No dark signal"))
+    end)
+
     it("asks for 8 or more photos for a new profile", function()
         local record = withFakeWorker()
         local LearnDialog = require "LearnDialog"
