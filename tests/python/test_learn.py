@@ -567,6 +567,32 @@ def test_hot_pixels_on_the_edge_of_the_active_area_are_learned_from_the_part_of_
     assert learned == set(hot)
 
 
+def test_x_trans_hot_pixels_on_the_outermost_rows_and_columns_are_learned_wherever_their_phase_falls():
+    """On X-Trans the same-colour ring of a red or blue site on the first row keeps only 2 members
+    inside the image; 2 are enough to learn it (with 3 required, such a site, however hot, was never
+    learned, and stage 3 does not look within 2 px of the edge: it stayed in every corrected photo)."""
+    from hotpixels.dng.cfa import CfaPattern
+    from hotpixels.ringat import ring_members_at
+
+    rng = np.random.default_rng(12)
+    active = (1, 3, 121, 183)
+    cfa = CfaPattern.xtrans(origin_yx=active[:2])
+    edge = [(1, x) for x in range(3, 183)] + [(120, x) for x in range(3, 183)] \
+        + [(y, 3) for y in range(1, 121)] + [(y, 182) for y in range(1, 121)]
+    inside = ring_members_at(cfa, np.array(edge), active)[2].sum(axis=1)
+    hot = [edge[i] for i in np.flatnonzero(inside == 2)[::7]][:12]  # sites whose ring keeps 2 members inside
+    assert len(hot) >= 6
+    ev = LearnEvidence(cfa, active, (122, 186))
+    for i in range(12):
+        factor = [30.0, 120.0, 60.0][i % 3]
+        frame = 600.0 + rng.normal(0.0, 3.0, (122, 186))
+        for y, x in hot:
+            frame[y, x] += 0.5 * factor
+        ev.add(np.round(frame).astype(np.uint16), black_level_dn=512.0, white_level_dn=16383.0, factor=factor)
+    learned = {tuple(v) for v in ev.finish().yx.tolist()}
+    assert learned == set(hot)
+
+
 def test_the_partial_ring_at_the_edge_is_the_whole_ring_inside_and_its_inside_part_at_the_edge():
     """``ringat`` (learning and repair at the ActiveArea's edge): 2 px inside, the ring statistics are
     the whole ring's; on the edge and in a corner, those of the members inside the bounds."""
