@@ -422,6 +422,18 @@ def test_changes_made_in_place_in_raw_cfa_dn_are_still_written(tmp_path):
     np.testing.assert_array_equal(read_dng(tmp_path / "out.dng", metadata=False).cfa_dn, new)
 
 
+def test_a_tile_edited_in_place_and_then_restored_in_the_new_frame_is_not_rewritten(tmp_path):
+    """The writer checks each tile of raw.cfa_dn against what was decoded (CRC-32 per tile): an
+    edited tile is compared with the source itself, so writing the source's own values there
+    changes nothing, and the other tiles are still skipped without decoding."""
+    raw = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False)
+    source = raw.cfa_dn.copy()
+    raw.cfa_dn[600, 600] ^= 1  # in place
+    result = write_corrected_dng(raw, source, tmp_path / "out.dng")
+    assert result["segments_rewritten"] == 0
+    np.testing.assert_array_equal(read_dng(tmp_path / "out.dng", metadata=False).cfa_dn, source)
+
+
 # -- IFD0 kept as it was, RawDataUniqueID kept when no raw value changed ------------------------------
 def _ifd0_entries(path) -> list[tuple[int, int, int, bytes]]:
     """IFD0 as stored: (tag, type, count, value bytes) in file order, duplicates included."""

@@ -190,6 +190,7 @@ class _Run:
         with ThreadPoolExecutor(1, thread_name_prefix="hp-read") as reader, \
                 ThreadPoolExecutor(1, thread_name_prefix="hp-write") as writer:
             last: Future | None = None  # the writer's last task: it runs them in order
+            before_last: Future | None = None
             reading: Future | None = reader.submit(read_image, paths[0], self.param)
             try:
                 for i, path in enumerate(paths):
@@ -203,13 +204,13 @@ class _Run:
                         job = self._compute(i, path, current, own, scan)
                     except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
                         outcome = self.failure(path, exc)
-                        last = writer.submit(self.post, i, outcome)
+                        before_last, last = last, writer.submit(self.post, i, outcome)
                         continue
                     finally:
                         current = None
                     self.progress.image(i, 667, f"writing {job.output.name}")
-                    _wait(last)  # at most one image waits for the writer
-                    last = writer.submit(self.write, i, job, own)
+                    _wait(before_last)  # at most two images wait for the writer
+                    before_last, last = last, writer.submit(self.write, i, job, own)
                     del job
             finally:
                 if reading is not None:

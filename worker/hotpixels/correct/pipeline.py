@@ -458,6 +458,7 @@ def finish_image(job: ImageJob, options: CorrectOptions, cancel) -> dict[str, An
         _report_folder(options)  # a report folder that cannot be made fails before the DNG is written
     with ThreadPoolExecutor(1, thread_name_prefix="hp-previews") as side:
         previews = side.submit(_render_previews, job) if options.previews else None
+        side.submit(job.changes.to_csv)  # the sites file's text, made while the DNG is encoded (kept)
         written = write_corrected_dng(job.raw, job.new_cfa_dn, job.output, note=note, cancel=cancel,
                                       alternatives=_numbered(job.raw.path, options, start=job.output))
         job.output = Path(written["path"])

@@ -90,6 +90,9 @@ class RawLayout:
     raw_digest_stored_hex: str | None = None
     unique_id_hex: str | None = None
     pixels_crc32: int | None = None  # CRC-32 of cfa_dn as the reader returned it (see writer)
+    # CRC-32 of each segment's visible samples as decoded (file order), index -> CRC: lets the writer
+    # tell, tile by tile on its threads, whether cfa_dn still holds the source's pixels there
+    segment_crc32: dict[int, int] = field(default_factory=dict)
 
     @property
     def compression_name(self) -> str:

@@ -318,7 +318,7 @@ def read_dng(path, *, metadata: bool = True, pixels: bool = True) -> RawImage:
             layout, info = read_layout(tf, path)
             meta = metadata_from_tags(tf)
         if pixels:
-            stored = decode_all(tf.data, layout)
+            stored = decode_all(tf.data, layout, record_crc=layout.linearization is None)
         else:
             stored = np.broadcast_to(np.uint16(0), (layout.height, layout.width))
     if pixels and layout.compression != UNCOMPRESSED and stored.size and int(stored.max()) > (1 << layout.bits) - 1:
@@ -328,7 +328,7 @@ def read_dng(path, *, metadata: bool = True, pixels: bool = True) -> RawImage:
     cfa_dn = stored
     if pixels and layout.linearization is not None:
         cfa_dn = linearize(stored, layout.linearization)
-    if pixels:
+    if pixels and layout.linearization is not None:  # otherwise per segment, as decoded
         layout.pixels_crc32 = frame_crc32(cfa_dn)
     if metadata:
         meta = add_exiftool_metadata(meta, path)

@@ -59,6 +59,7 @@ from ..fileio import claim_name, remove_stale_temps, temp_path
 from ..progress import check_cancel, report
 from .decode import (
     N_THREADS, decode_all, decode_ljpeg, decode_segment, interleave, parse_jpeg_geometry, segment_bytes,
+    segment_crc32,
 )
 from .digest import new_raw_data_unique_id, new_raw_image_digest, raw_image_digest
 from .encode import encode_ljpeg, encode_uncompressed
@@ -410,16 +411,21 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
         return {"segments_rewritten": len(segs), "segments_appended": 0}, None
 
     # lossless JPEG: only tiles with a changed pixel are re-encoded. raw.cfa_dn tells which, unless
-    # it was read without pixels or modified in place since (its CRC-32 no longer matches): then
-    # each tile is decoded from the source and compared.
-    old_order = (interleave(_stored_of(raw, layout), layout.row_interleave, layout.column_interleave)
-                 if _has_source_pixels(raw, file_order.shape) else None)
+    # it was read without pixels or modified in place since (the CRC-32 of that tile, or for a
+    # linearised file of the frame, no longer matches): then the tile is decoded from the source and
+    # compared.
+    per_segment = raw.layout.linearization is None and bool(raw.layout.segment_crc32)
+    old_order = None
+    if per_segment and _holds_a_frame(raw, file_order.shape):
+        old_order = interleave(raw.cfa_dn, layout.row_interleave, layout.column_interleave)
+    elif not per_segment and _has_source_pixels(raw, file_order.shape):
+        old_order = interleave(_stored_of(raw, layout), layout.row_interleave, layout.column_interleave)
 
     def encode_one(seg: Segment):
         ys, xs = seg.frame_slices(h, w)
         vh, vw = ys.stop - ys.start, xs.stop - xs.start
         partial = (vh, vw) != (seg.seg_h, seg.seg_w)
-        if old_order is not None:
+        if old_order is not None and (not per_segment or _segment_intact(raw, old_order, seg, ys, xs)):
             if np.array_equal(old_order[ys, xs], file_order[ys, xs]):
                 return None
             old_tile = decode_segment(tf.data, layout, seg) if partial else None  # padding only
@@ -574,10 +580,27 @@ def _arenas(tf: TiffFile, layout: RawLayout) -> list[tuple[int, int, list[int]]]
     return runs
 
 
+def _holds_a_frame(raw, shape: tuple[int, int]) -> bool:
+    """Whether ``raw.cfa_dn`` is a frame of pixels (not the zero broadcast of a read without them)."""
+    return raw.cfa_dn.shape == shape and raw.cfa_dn.strides != (0, 0)
+
+
+def _segment_intact(raw, old_order: np.ndarray, seg: Segment, ys: slice, xs: slice) -> bool:
+    """Whether this segment's samples in ``raw.cfa_dn`` (file order) are still those decoded."""
+    crc = raw.layout.segment_crc32.get(seg.index)
+    return crc is not None and segment_crc32(old_order[ys, xs]) == crc
+
+
 def _has_source_pixels(raw, shape: tuple[int, int]) -> bool:
     """Whether ``raw.cfa_dn`` still holds the source's pixels (read with pixels, not changed since)."""
-    return (raw.cfa_dn.shape == shape and raw.cfa_dn.strides != (0, 0)
-            and raw.layout.pixels_crc32 is not None and frame_crc32(raw.cfa_dn) == raw.layout.pixels_crc32)
+    if not _holds_a_frame(raw, shape):
+        return False
+    layout = raw.layout
+    if layout.linearization is None and layout.segment_crc32:
+        order = interleave(raw.cfa_dn, layout.row_interleave, layout.column_interleave)
+        h, w = order.shape
+        return all(_segment_intact(raw, order, seg, *seg.frame_slices(h, w)) for seg in layout.segments)
+    return layout.pixels_crc32 is not None and frame_crc32(raw.cfa_dn) == layout.pixels_crc32
 
 
 def _stored_of(raw, layout: RawLayout) -> np.ndarray:
