@@ -54,6 +54,7 @@ import numpy as np
 
 from ..dng.rawimage import RawImage
 from ..errors import ProfileIncompatible
+from ..parallel import map_chunks
 from ..profiles.darkmodel import DarkModel
 from ..robustfit import robust_slope
 from .noise import dn_per_electron, shot_variance_dn2
@@ -319,10 +320,16 @@ def _subtract_field(out: np.ndarray, raw: RawImage, model: DarkModel, scale: flo
     with ThreadPoolExecutor(FIELD_THREADS) as pool:  # numpy releases the GIL: phases in parallel
         list(pool.map(one_phase, raw.cfa.phases()))
     region = out[y0:y1, x0:x1]
-    np.minimum(k_map, region, out=k_map)  # never below 0
-    np.copyto(k_map, 0, where=region >= limit)  # at/near white: untouched
-    np.subtract(region, k_map, out=region)
-    return int(np.count_nonzero(k_map))
+
+    def apply(rows: slice) -> int:  # row blocks on threads
+        k, r = k_map[rows], region[rows]
+        np.minimum(k, r, out=k)  # never below 0
+        np.copyto(k, 0, where=r >= limit)  # at/near white: untouched
+        np.subtract(r, k, out=r)
+        return int(np.count_nonzero(k))
+
+    step = max(64, -(-(y1 - y0) // (4 * FIELD_THREADS)))
+    return sum(map_chunks(apply, [slice(r, r + step) for r in range(0, y1 - y0, step)]))
 
 
 def _rounded_field(model: DarkModel, plane: int, ys, xs, scale: float, weight) -> np.ndarray:

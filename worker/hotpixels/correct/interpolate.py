@@ -41,7 +41,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..dng.cfa import CfaPattern
-from .sitestats import nanmedian_rows
+from ..parallel import map_chunks
+from .sitestats import PARALLEL_SITES, nanmedian_rows
 
 # near-opposite: cos(angle between the two offsets) at most this (about 154°)
 NEAR_OPPOSITE_COS = -0.9
@@ -84,10 +85,14 @@ def interpolate_sites(
 
     py, px = cfa.phase_of(sites[:, 0], sites[:, 1])
     flat = py * cfa.repeat[1] + px
-    for phase_flat in np.flatnonzero(np.bincount(flat.ravel())):
+
+    def one_phase(phase_flat: int) -> None:  # writes only this phase's sites: phases run on threads
         idx = np.nonzero(flat == phase_flat)[0]
-        phase = divmod(int(phase_flat), cfa.repeat[1])
+        phase = divmod(phase_flat, cfa.repeat[1])
         out[idx] = _interpolate_phase(lookup, cfa, phase, sites[idx], cfa_dn)
+
+    phases = [int(p) for p in np.flatnonzero(np.bincount(flat.ravel()))]
+    map_chunks(one_phase, phases, min_chunks=2 if len(sites) >= PARALLEL_SITES else len(phases) + 1)
     if white_level_dn is not None:
         np.clip(out, 0.0, float(white_level_dn), out=out)
     return out

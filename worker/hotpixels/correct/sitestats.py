@@ -21,9 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dng.cfa import CfaPattern
+from ..parallel import map_chunks
 
 MAD_TO_SIGMA = 1.4826
 MIN_NEIGHBOURS = 8
+PARALLEL_SITES = 4096  # from this many sites the CFA phases are worked on threads
 
 
 @dataclass
@@ -69,7 +71,8 @@ def site_stats(
 
     py, px = cfa.phase_of(sites[:, 0], sites[:, 1])
     flat = py * cfa.repeat[1] + px
-    for phase_flat in np.flatnonzero(np.bincount(flat.ravel())):
+
+    def one_phase(phase_flat: int) -> None:  # writes only this phase's sites: phases run on threads
         idx = np.nonzero(flat == phase_flat)[0]
         phase = divmod(int(phase_flat), cfa.repeat[1])
         offsets = cfa.same_color_offsets(phase, neighbour_radius(cfa, phase))
@@ -93,6 +96,9 @@ def site_stats(
         background[idx] = med
         sigma[idx] = MAD_TO_SIGMA * mad
         brightest[idx] = top_value
+
+    phases = [int(p) for p in np.flatnonzero(np.bincount(flat.ravel()))] if n else []
+    map_chunks(one_phase, phases, min_chunks=2 if n >= PARALLEL_SITES else len(phases) + 1)
 
     none = count == 0
     own = cfa_dn[sites[:, 0], sites[:, 1]].astype(np.float64)
