@@ -70,8 +70,9 @@ def encode_lossless_jpeg(frame: np.ndarray, predictor: int = 1, precision: int =
     index = work.index[:n]
     np.copyto(index, diffs)  # gathers take intp indices: converted once, into a reused buffer
     looked_up = CATEGORY_AND_EXTRA.take(index, out=work.u32[:n], mode="clip")
+    top = int(looked_up.max()) >> 16  # the largest category
     np.right_shift(looked_up, 16, out=index)  # the categories, again as gather indices
-    bits, huffval = huffman_table(_category_counts(index))
+    bits, huffval = huffman_table(_category_counts(index, top))
     word_and_length = _code_words(bits, huffval).take(index, out=work.u64a[:n], mode="clip")
     words = np.right_shift(word_and_length, _U64(8), out=work.u64b[:n])
     np.bitwise_and(looked_up, 0xFFFF, out=looked_up)
@@ -109,32 +110,37 @@ def _scratch(n: int) -> _Scratch:
 def prediction_differences(frame: np.ndarray, predictor: int, precision: int) -> np.ndarray:
     """Flat uint16 differences (sample − prediction) mod 2^16 in scan order (row, column,
     component), T.81 H.1.2.1: the first sample is predicted by 2^(P−1), the rest of the first row
-    by the sample on the left, the first column by the sample above, the others by ``predictor``."""
-    d = np.empty_like(frame)
-    d[0, 0] = frame[0, 0] - np.uint16(1 << (precision - 1))
-    d[0, 1:] = frame[0, 1:] - frame[0, :-1]
-    d[1:, 0] = frame[1:, 0] - frame[:-1, 0]
-    x, ra, rb, rc = frame[1:, 1:], frame[1:, :-1], frame[:-1, 1:], frame[:-1, :-1]
+    by the sample on the left, the first column by the sample above, the others by ``predictor``.
+
+    Worked on rows of width × components samples, where the same component one column to the left
+    is ``components`` samples back: long contiguous rows instead of an innermost axis of 2."""
+    height, width, c = frame.shape
+    f = frame.reshape(height, width * c)
+    d = np.empty_like(f)
+    d[0, :c] = f[0, :c] - np.uint16(1 << (precision - 1))
+    np.subtract(f[0, c:], f[0, :-c], out=d[0, c:])
+    np.subtract(f[1:, :c], f[:-1, :c], out=d[1:, :c])
+    x, ra, rb, rc = f[1:, c:], f[1:, :-c], f[:-1, c:], f[:-1, :-c]
     if predictor in (1, 2, 3):
-        np.subtract(x, (ra, rb, rc)[predictor - 1], out=d[1:, 1:])
+        np.subtract(x, (ra, rb, rc)[predictor - 1], out=d[1:, c:])
     else:
-        a, b, c = ra.astype(np.int32), rb.astype(np.int32), rc.astype(np.int32)
+        a, b, cc = ra.astype(np.int32), rb.astype(np.int32), rc.astype(np.int32)
         if predictor == 4:
-            p = a + b - c
+            p = a + b - cc
         elif predictor == 5:
-            p = a + ((b - c) >> 1)
+            p = a + ((b - cc) >> 1)
         elif predictor == 6:
-            p = b + ((a - c) >> 1)
+            p = b + ((a - cc) >> 1)
         else:
             p = (a + b) >> 1
-        d[1:, 1:] = (x.astype(np.int32) - p).astype(np.uint16)
+        d[1:, c:] = (x.astype(np.int32) - p).astype(np.uint16)
     return d.reshape(-1)
 
 
-def _category_counts(categories: np.ndarray) -> list[int]:
+def _category_counts(categories: np.ndarray, top: int) -> list[int]:
     """Counts for the Huffman table: every fourth sample (enough for near-optimal lengths), plus
-    one for each category up to the largest present (a category must never lack a code)."""
-    counts = np.bincount(categories[::4], minlength=17)[: int(categories.max()) + 1] + 1
+    one for each category up to the largest present, ``top`` (a category must never lack a code)."""
+    counts = np.bincount(categories[::4], minlength=17)[: top + 1] + 1
     return [int(c) for c in counts]
 
 
