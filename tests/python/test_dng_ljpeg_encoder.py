@@ -170,3 +170,16 @@ def test_frames_of_growing_odd_sizes_on_one_thread_reuse_its_buffers_correctly()
         frame = rng.integers(0, 1 << 14, shape, dtype=np.uint16)
         back = np.asarray(imagecodecs.jpeg8_decode(encode_lossless_jpeg(frame, 1, 14))).reshape(shape)
         assert np.array_equal(back, frame)
+
+
+def test_a_source_frame_the_encoder_cannot_reproduce_is_a_named_error():
+    """Five components in one frame (legal in T.81's SOF, not in a lossless scan here): the writer
+    refuses with UnsupportedLayout rather than failing inside the encoder."""
+    from hotpixels.dng.encode import encode_ljpeg
+    from hotpixels.dng.layout import JpegGeometry, Segment
+    from hotpixels.errors import UnsupportedLayout
+
+    tile = np.zeros((4, 10), dtype=np.uint16)
+    with pytest.raises(UnsupportedLayout):
+        encode_ljpeg(tile, JpegGeometry(precision=14, height=4, width=2, components=5, predictor=1, point_transform=0),
+                     Segment(index=0, y0=0, x0=0, seg_h=4, seg_w=10))

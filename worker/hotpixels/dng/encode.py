@@ -36,6 +36,9 @@ def encode_ljpeg(tile: np.ndarray, geom: JpegGeometry, seg: Segment) -> bytes:
     """One lossless JPEG stream with the source tile's frame geometry, predictor and precision."""
     if geom.point_transform:
         raise UnsupportedLayout("re-encoding lossless JPEG tiles with a point transform is not supported")
+    if not 1 <= geom.components <= 4 or not 1 <= geom.predictor <= 7 or not 2 <= geom.precision <= 16:
+        raise UnsupportedLayout(f"re-encoding lossless JPEG tiles of {geom.components} components, predictor "
+                                f"{geom.predictor} and {geom.precision}-bit precision is not supported")
     frame_size = geom.height * geom.width * geom.components
     flat = np.ascontiguousarray(tile, dtype=np.uint16).reshape(-1)
     if flat.size > frame_size:
