@@ -222,7 +222,7 @@ def test_self_test_prints_one_verdict_line(worker_exe, tmp_path):
     lines = proc.stdout.decode().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("self-test OK: " if proc.returncode == 0 else "self-test FAILED: ")
-    assert "codecs ljpeg/packints/png/jpegxl" in lines[0]
+    assert "codecs ljpeg/ljpeg-encoder/packints/png/jpegxl" in lines[0]
 
 
 def test_self_test_fails_without_exiftool(worker_exe, tmp_path):

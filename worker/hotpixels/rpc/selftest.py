@@ -5,7 +5,8 @@ Checks, each independently:
 * **model** — stage 3's detector loads (weights found; on the CPU the numpy network from the ``.npz``
   export, no pickle) and scores a patch;
 * **codecs** — every imagecodecs codec the DNG reader/writer uses round-trips a small 16-bit CFA
-  tile: lossless JPEG (encode with ``jpeg8``, decode with ``jpeg8`` and ``ljpeg``), packed 12-bit
+  tile: lossless JPEG (encode with ``jpeg8``, decode with ``jpeg8`` and ``ljpeg``; the writer's own
+  encoder, :mod:`hotpixels.dng.ljpeg`, decoded by ``jpeg8``), packed 12-bit
   integers, PNG (report crops), and JPEG XL decoding (read-only in DNG);
 * **exiftool** — the configured exiftool (bundled in the frozen worker) reads a tag from a file.
 
@@ -48,6 +49,12 @@ def check_codecs() -> str:
     if not np.array_equal(np.asarray(imagecodecs.ljpeg_decode(stream)).reshape(tile.shape), tile):
         raise RuntimeError("ljpeg decode differs")
     done.append("ljpeg")
+    from ..dng.ljpeg import encode_lossless_jpeg
+
+    ours = encode_lossless_jpeg(tile.reshape(16, 16, 2), 1, 12)  # the writer's encoder, as a DNG tile
+    if not np.array_equal(np.asarray(imagecodecs.jpeg8_decode(ours)).reshape(tile.shape), tile):
+        raise RuntimeError("the lossless JPEG encoder's stream decodes differently")
+    done.append("ljpeg-encoder")
     packed = imagecodecs.packints_encode(tile, 12, runlen=tile.shape[1])
     if not np.array_equal(imagecodecs.packints_decode(packed, np.uint16, 12, runlen=tile.shape[1]).reshape(tile.shape), tile):
         raise RuntimeError("12-bit packints round trip differs")
