@@ -411,9 +411,17 @@ def test_adobe_dng_sdk_reads_corrected_simulated_files_of_every_layout(layout, t
     assert validate_warnings(tmp_path / "out.dng") - validate_warnings(src) == set()
 
 
-def test_changes_made_in_place_in_raw_cfa_dn_are_still_written(tmp_path):
-    """A caller that edits raw.cfa_dn itself must not lose its changes in unchanged-looking tiles."""
+def test_the_frame_as_read_is_read_only_so_an_edit_cannot_be_lost_silently():
     raw = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False)
+    with pytest.raises(ValueError):
+        raw.cfa_dn[600, 600] = 9999
+
+
+def test_changes_made_in_place_in_raw_cfa_dn_are_still_written(tmp_path):
+    """A caller that makes raw.cfa_dn writable and edits it must not lose its changes in
+    unchanged-looking tiles: the writer then compares every tile with the source file."""
+    raw = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False)
+    raw.cfa_dn.flags.writeable = True
     raw.cfa_dn[600, 600] = 9999  # in place: raw.cfa_dn no longer holds the source's pixels
     new = raw.cfa_dn.copy()
     new[100, 100] = 1  # a second change, only in the new frame
@@ -423,15 +431,28 @@ def test_changes_made_in_place_in_raw_cfa_dn_are_still_written(tmp_path):
 
 
 def test_a_tile_edited_in_place_and_then_restored_in_the_new_frame_is_not_rewritten(tmp_path):
-    """The writer checks each tile of raw.cfa_dn against what was decoded (CRC-32 per tile): an
-    edited tile is compared with the source itself, so writing the source's own values there
-    changes nothing, and the other tiles are still skipped without decoding."""
+    """Edited in place (made writable first), raw.cfa_dn is no longer trusted: each tile is
+    compared with the source itself, so writing the source's own values changes nothing."""
     raw = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False)
     source = raw.cfa_dn.copy()
-    raw.cfa_dn[600, 600] ^= 1  # in place
+    raw.cfa_dn.flags.writeable = True
+    raw.cfa_dn[600, 600] ^= 1
     result = write_corrected_dng(raw, source, tmp_path / "out.dng")
     assert result["segments_rewritten"] == 0
     np.testing.assert_array_equal(read_dng(tmp_path / "out.dng", metadata=False).cfa_dn, source)
+
+
+def test_a_frame_swapped_into_raw_cfa_dn_is_not_taken_for_the_source(tmp_path):
+    """A read-only frame that is not the one the reader returned (another photo's, a view) is
+    compared tile by tile with the source too."""
+    raw = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False)
+    source = raw.cfa_dn.copy()
+    other = raw.cfa_dn.copy()
+    other[600, 600] ^= 1
+    other.flags.writeable = False
+    raw.cfa_dn = other
+    result = write_corrected_dng(raw, source, tmp_path / "out.dng")
+    assert result["segments_rewritten"] == 0
 
 
 # -- IFD0 kept as it was, RawDataUniqueID kept when no raw value changed ------------------------------

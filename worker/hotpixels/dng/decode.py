@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import imagecodecs
@@ -246,23 +245,14 @@ def decode_segment(buf, layout: RawLayout, seg: Segment) -> np.ndarray:
     raise UnsupportedCompression(f"raw data compression {compression_name(layout.compression)} is not supported")
 
 
-def segment_crc32(samples: np.ndarray) -> int:
-    """CRC-32 of one segment's samples (row-major bytes)."""
-    return zlib.crc32(memoryview(np.ascontiguousarray(samples)).cast("B"))
-
-
-def decode_all(buf, layout: RawLayout, record_crc: bool = False) -> np.ndarray:
+def decode_all(buf, layout: RawLayout) -> np.ndarray:
     """The full frame (height, width) uint16 of stored values in sensor order (interleave undone).
 
-    Tiles decode on a thread pool (imagecodecs releases the GIL). ``record_crc``: the CRC-32 of each
-    segment's visible samples goes into ``layout.segment_crc32``, computed on the same threads
-    (the writer checks them tile by tile instead of the whole frame on one thread).
+    Tiles decode on a thread pool (imagecodecs releases the GIL).
     """
     segs = layout.segments
     if len(segs) == 1 and (segs[0].seg_h, segs[0].seg_w) == (layout.height, layout.width):
         out = decode_segment(buf, layout, segs[0])  # one strip/tile = the frame: no second copy
-        if record_crc:
-            layout.segment_crc32[segs[0].index] = segment_crc32(out)
         if layout.row_interleave > 1 or layout.column_interleave > 1:
             out = deinterleave(out, layout.row_interleave, layout.column_interleave)
         return out
@@ -271,10 +261,7 @@ def decode_all(buf, layout: RawLayout, record_crc: bool = False) -> np.ndarray:
     def one(seg: Segment) -> None:
         tile = decode_segment(buf, layout, seg)
         ys, xs = seg.frame_slices(layout.height, layout.width)
-        visible = tile[: ys.stop - ys.start, : xs.stop - xs.start]
-        out[ys, xs] = visible
-        if record_crc:
-            layout.segment_crc32[seg.index] = segment_crc32(visible)
+        out[ys, xs] = tile[: ys.stop - ys.start, : xs.stop - xs.start]
 
     if layout.compression == UNCOMPRESSED or len(layout.segments) < 4:
         for seg in layout.segments:

@@ -10,6 +10,7 @@ the offset/byte-count arrays and the digest tags lie in the file, and the Linear
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -89,10 +90,9 @@ class RawLayout:
     digest_stored_hex: str | None = None
     raw_digest_stored_hex: str | None = None
     unique_id_hex: str | None = None
-    pixels_crc32: int | None = None  # CRC-32 of cfa_dn as the reader returned it (see writer)
-    # CRC-32 of each segment's visible samples as decoded (file order), index -> CRC: lets the writer
-    # tell, tile by tile on its threads, whether cfa_dn still holds the source's pixels there
-    segment_crc32: dict[int, int] = field(default_factory=dict)
+    # weak reference to the frame the reader returned (RawImage.cfa_dn, made read-only): while it is
+    # still raw.cfa_dn and still read-only it holds the source's pixels (see the writer)
+    source_pixels: Any = None
 
     @property
     def compression_name(self) -> str:

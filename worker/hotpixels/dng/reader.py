@@ -25,7 +25,7 @@ import contextlib
 import mmap
 import os
 import struct
-import zlib
+import weakref
 from typing import Iterator
 
 import numpy as np
@@ -311,6 +311,11 @@ def read_dng(path, *, metadata: bool = True, pixels: bool = True) -> RawImage:
     ``metadata=False`` reads the tag metadata only (no exiftool, so temperature is None);
     ``pixels=False`` skips decoding: ``cfa_dn`` is then a read-only all-zero view of the frame's
     shape (no memory), everything else is filled in. Raises the errors in the module docstring.
+
+    ``cfa_dn`` is read-only: the stages make new frames, and the writer trusts it to hold the
+    source's pixels (to skip unchanged tiles) only while it is the array returned here and still
+    read-only. A caller that edits it makes it writable first (``flags.writeable = True``); the
+    writer then compares every tile with the source file itself.
     """
     path = os.fspath(path)
     with open_tiff(path) as tf:
@@ -318,7 +323,7 @@ def read_dng(path, *, metadata: bool = True, pixels: bool = True) -> RawImage:
             layout, info = read_layout(tf, path)
             meta = metadata_from_tags(tf)
         if pixels:
-            stored = decode_all(tf.data, layout, record_crc=layout.linearization is None)
+            stored = decode_all(tf.data, layout)
         else:
             stored = np.broadcast_to(np.uint16(0), (layout.height, layout.width))
     if pixels and layout.compression != UNCOMPRESSED and stored.size and int(stored.max()) > (1 << layout.bits) - 1:
@@ -328,8 +333,9 @@ def read_dng(path, *, metadata: bool = True, pixels: bool = True) -> RawImage:
     cfa_dn = stored
     if pixels and layout.linearization is not None:
         cfa_dn = linearize(stored, layout.linearization)
-    if pixels and layout.linearization is not None:  # otherwise per segment, as decoded
-        layout.pixels_crc32 = frame_crc32(cfa_dn)
+    if pixels:  # read-only: while it stays so, the writer knows it still holds the source's pixels
+        cfa_dn.flags.writeable = False
+        layout.source_pixels = weakref.ref(cfa_dn)
     if metadata:
         meta = add_exiftool_metadata(meta, path)
     return RawImage(
@@ -338,12 +344,6 @@ def read_dng(path, *, metadata: bool = True, pixels: bool = True) -> RawImage:
         bits_per_sample=layout.bits, metadata=meta, path=path, layout=layout,
         as_shot_neutral=info["as_shot_neutral"],
     )
-
-
-def frame_crc32(frame: np.ndarray) -> int:
-    """CRC-32 of a frame's bytes (about 1 GB/s): lets the writer tell whether ``cfa_dn`` still
-    holds the source's pixels or was modified in place since it was read."""
-    return zlib.crc32(memoryview(np.ascontiguousarray(frame)).cast("B"))
 
 
 def read_stored(raw_layout: RawLayout) -> np.ndarray:

@@ -59,13 +59,12 @@ from ..fileio import claim_name, remove_stale_temps, temp_path
 from ..progress import check_cancel, report
 from .decode import (
     N_THREADS, decode_all, decode_ljpeg, decode_segment, interleave, parse_jpeg_geometry, segment_bytes,
-    segment_crc32,
 )
 from .digest import new_raw_data_unique_id, new_raw_image_digest, raw_image_digest
 from .encode import encode_ljpeg, encode_uncompressed
 from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, JpegGeometry, RawLayout, Segment, compression_name
 from .marker import mark_xmp, software_value
-from .reader import frame_crc32, open_tiff, read_layout
+from .reader import open_tiff, read_layout
 from .tiff import (
     ASCII, BYTE, TAG_CFA_REPEAT_DIM, TAG_COLUMN_INTERLEAVE, TAG_COMPRESSION, TAG_NEW_RAW_IMAGE_DIGEST,
     TAG_RAW_DATA_UNIQUE_ID, TAG_RAW_IMAGE_DIGEST, TAG_ROW_INTERLEAVE, TAG_SOFTWARE, TAG_STRIP_BYTE_COUNTS,
@@ -411,21 +410,16 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
         return {"segments_rewritten": len(segs), "segments_appended": 0}, None
 
     # lossless JPEG: only tiles with a changed pixel are re-encoded. raw.cfa_dn tells which, unless
-    # it was read without pixels or modified in place since (the CRC-32 of that tile, or for a
-    # linearised file of the frame, no longer matches): then the tile is decoded from the source and
-    # compared.
-    per_segment = raw.layout.linearization is None and bool(raw.layout.segment_crc32)
-    old_order = None
-    if per_segment and _holds_a_frame(raw, file_order.shape):
-        old_order = interleave(raw.cfa_dn, layout.row_interleave, layout.column_interleave)
-    elif not per_segment and _has_source_pixels(raw, file_order.shape):
-        old_order = interleave(_stored_of(raw, layout), layout.row_interleave, layout.column_interleave)
+    # it was read without pixels or may have been edited since (see _has_source_pixels): then each
+    # tile is decoded from the source and compared.
+    old_order = (interleave(_stored_of(raw, layout), layout.row_interleave, layout.column_interleave)
+                 if _has_source_pixels(raw, file_order.shape) else None)
 
     def encode_one(seg: Segment):
         ys, xs = seg.frame_slices(h, w)
         vh, vw = ys.stop - ys.start, xs.stop - xs.start
         partial = (vh, vw) != (seg.seg_h, seg.seg_w)
-        if old_order is not None and (not per_segment or _segment_intact(raw, old_order, seg, ys, xs)):
+        if old_order is not None:
             if np.array_equal(old_order[ys, xs], file_order[ys, xs]):
                 return None
             old_tile = decode_segment(tf.data, layout, seg) if partial else None  # padding only
@@ -580,27 +574,12 @@ def _arenas(tf: TiffFile, layout: RawLayout) -> list[tuple[int, int, list[int]]]
     return runs
 
 
-def _holds_a_frame(raw, shape: tuple[int, int]) -> bool:
-    """Whether ``raw.cfa_dn`` is a frame of pixels (not the zero broadcast of a read without them)."""
-    return raw.cfa_dn.shape == shape and raw.cfa_dn.strides != (0, 0)
-
-
-def _segment_intact(raw, old_order: np.ndarray, seg: Segment, ys: slice, xs: slice) -> bool:
-    """Whether this segment's samples in ``raw.cfa_dn`` (file order) are still those decoded."""
-    crc = raw.layout.segment_crc32.get(seg.index)
-    return crc is not None and segment_crc32(old_order[ys, xs]) == crc
-
-
 def _has_source_pixels(raw, shape: tuple[int, int]) -> bool:
-    """Whether ``raw.cfa_dn`` still holds the source's pixels (read with pixels, not changed since)."""
-    if not _holds_a_frame(raw, shape):
-        return False
-    layout = raw.layout
-    if layout.linearization is None and layout.segment_crc32:
-        order = interleave(raw.cfa_dn, layout.row_interleave, layout.column_interleave)
-        h, w = order.shape
-        return all(_segment_intact(raw, order, seg, *seg.frame_slices(h, w)) for seg in layout.segments)
-    return layout.pixels_crc32 is not None and frame_crc32(raw.cfa_dn) == layout.pixels_crc32
+    """Whether ``raw.cfa_dn`` still holds the source's pixels: it is the frame the reader returned
+    (read with pixels) and still read-only, so nobody can have edited it in place."""
+    ref = getattr(raw.layout, "source_pixels", None)
+    frame = raw.cfa_dn
+    return (ref is not None and ref() is frame and not frame.flags.writeable and frame.shape == shape)
 
 
 def _stored_of(raw, layout: RawLayout) -> np.ndarray:
