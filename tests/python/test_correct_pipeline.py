@@ -253,3 +253,34 @@ def test_report_dir_keeps_the_photo_folder_to_the_corrected_dng_alone(tmp_path):
     assert beside == sorted([Path(light).name, Path(result["output"]).name])
     assert Path(result["report_path"]).parent == reports and Path(result["report_path"]).is_file()
     assert all(Path(p["before"]).parent == reports for p in result["previews"]["regions"])
+
+
+def _sites_csv_slowly(parts) -> str:
+    """The sites file written row by row, as a person would: the reference for the fast writer."""
+    lines = ["stage,y,x,old_dn,new_dn,reason"]
+    for stage, yx, old, new, reasons in parts:
+        for (y, x), o, n, r in zip(yx.tolist(), np.rint(old).tolist(), np.rint(new).tolist(), reasons):
+            lines.append(f"{stage},{y},{x},{int(o)},{int(n)},{r}")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_sites_file_equals_one_written_row_by_row():
+    """Zeros, numbers past 65535, mixed reasons, an empty stage and a stage with negative values
+    (the slow path) all come out as a plain row-by-row writer would put them."""
+    from hotpixels.correct.report import SiteChanges
+
+    rng = np.random.default_rng(4)
+    changes = SiteChanges()
+    n = 5000
+    yx = np.c_[rng.integers(0, 70000, n), rng.integers(0, 10, n)]
+    yx[:3] = 0
+    old = rng.uniform(0, 70000, n)
+    old[5] = 0.4
+    changes.add("dark", yx, old, old - 1.6, "moved_over_1_sigma")
+    reasons = rng.choice(["hot", "saturated", "rts"], n).tolist()
+    changes.add("hot", yx[::-1], old, old / 2, reasons)
+    changes.add("residual", np.zeros((0, 2)), np.zeros(0), np.zeros(0), "residual")
+    changes.add("batch", np.array([[1, 2]]), np.array([-3.0]), np.array([7.0]), "batch")
+    parts = [("dark", yx, old, old - 1.6, ["moved_over_1_sigma"] * n), ("hot", yx[::-1], old, old / 2, reasons),
+             ("batch", np.array([[1, 2]]), np.array([-3.0]), np.array([7.0]), ["batch"])]
+    assert changes.to_csv() == _sites_csv_slowly(parts)

@@ -21,7 +21,6 @@ output DNG.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -62,30 +61,45 @@ class SiteChanges:
         return self._csv
 
     def _make_csv(self) -> str:
-        lines = ["stage,y,x,old_dn,new_dn,reason"]
-        for stage, yx, old, new, reasons in self._parts:
-            if len(yx) == 0:
-                continue
-            cols = [_as_text(yx[:, 0]), _as_text(yx[:, 1]), _as_text(np.rint(old)), _as_text(np.rint(new)),
-                    np.asarray(reasons, dtype=str)]
-            row = np.full(len(yx), stage)
-            for col in cols:
-                row = np.char.add(np.char.add(row, ","), col)
-            lines.extend(row.tolist())
-        return "\n".join(lines) + "\n"
+        parts = [_csv_rows(stage, yx, old, new, reasons) for stage, yx, old, new, reasons in self._parts if len(yx)]
+        return "stage,y,x,old_dn,new_dn,reason\n" + "".join(parts)
 
 
-@lru_cache(maxsize=1)
-def _number_table() -> np.ndarray:
-    return np.array([str(i) for i in range(65536)])
+def _csv_rows(stage: str, yx: np.ndarray, old: np.ndarray, new: np.ndarray, reasons) -> str:
+    """The CSV rows of one stage's sites, built as one byte matrix (no per-row Python, no numpy
+    string arrays: ~90k sites in ~20 ms): each row is laid out in fixed-width slots, numbers
+    right-aligned with NUL padding, and the NULs dropped at the end (text never holds a NUL)."""
+    numbers = np.stack([yx[:, 0], yx[:, 1], np.rint(old), np.rint(new)], axis=1).astype(np.int64)
+    if numbers.min() < 0 or numbers.max() >= 1 << 32:
+        return _csv_rows_slow(stage, numbers, reasons)
+    n = len(numbers)
+    n_digits = len(str(int(numbers.max())))
+    names = [reasons] * n if isinstance(reasons, str) else reasons
+    distinct = list(dict.fromkeys(names))  # most stages give every site the same reason
+    index = {r: i for i, r in enumerate(distinct)}
+    codes = np.zeros(n, np.intp) if len(distinct) == 1 else np.fromiter(map(index.__getitem__, names), np.intp, n)
+    encoded = [str(r).encode("utf-8") for r in distinct]
+    reason_rows = np.zeros((len(encoded), max(len(e) for e in encoded)), dtype=np.uint8)
+    for i, e in enumerate(encoded):
+        reason_rows[i, :len(e)] = np.frombuffer(e, dtype=np.uint8)
+    prefix = np.frombuffer(stage.encode("utf-8") + b",", dtype=np.uint8)
+    fields = np.zeros((n, 4, n_digits + 1), dtype=np.uint8)  # each number, then its comma
+    fields[:, :, -1] = ord(",")
+    value = numbers.astype(np.uint32)
+    for k in range(n_digits - 1, -1, -1):  # units first; a digit shows while digits remain left of it
+        value, digit = np.divmod(value, np.uint32(10))
+        shown = (value > 0) | (digit > 0) if k < n_digits - 1 else np.ones(value.shape, bool)
+        fields[:, :, k] = np.where(shown, digit + ord("0"), 0)
+    rows = np.concatenate([np.broadcast_to(prefix, (n, len(prefix))), fields.reshape(n, -1), reason_rows[codes],
+                           np.full((n, 1), ord("\n"), np.uint8)], axis=1)
+    flat = rows.reshape(-1)
+    return flat[flat != 0].tobytes().decode("utf-8")
 
 
-def _as_text(values: np.ndarray) -> np.ndarray:
-    """Whole numbers as strings; 0..65535 (DN and coordinates, nearly always) by table lookup."""
-    v = np.asarray(values).astype(np.int64)
-    if len(v) and v.min() >= 0 and v.max() < 65536:
-        return _number_table()[v]
-    return v.astype(str)
+def _csv_rows_slow(stage: str, numbers: np.ndarray, reasons) -> str:
+    """The same rows for numbers outside 0 .. 2**32 (never met in practice), row by row."""
+    names = [reasons] * len(numbers) if isinstance(reasons, str) else list(reasons)
+    return "".join(f"{stage},{y},{x},{o},{w},{r}\n" for (y, x, o, w), r in zip(numbers.tolist(), names))
 
 
 def batch_section(batch, known_mask: np.ndarray | None) -> dict[str, Any]:

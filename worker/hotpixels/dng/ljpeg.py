@@ -141,7 +141,7 @@ def _category_counts(categories: np.ndarray, top: int) -> list[int]:
     """Counts for the Huffman table: every fourth sample (enough for near-optimal lengths), plus
     one for each category up to the largest present, ``top`` (a category must never lack a code)."""
     counts = np.bincount(categories[::4], minlength=17)[: top + 1] + 1
-    return [int(c) for c in counts]
+    return counts.tolist()
 
 
 def huffman_table(counts: list[int]) -> tuple[list[int], list[int]]:

@@ -325,8 +325,8 @@ def _compare_segment_bytes(src_tf: TiffFile, src_layout: RawLayout, out_tf: Tiff
     for seg in out_layout.segments:
         want = checked.get(seg.index)
         if want is None:
-            want = segment_bytes(src_tf.data, src_layout, seg)
-        if segment_bytes(out_tf.data, out_layout, seg) != want:
+            want = bytes(segment_bytes(src_tf.data, src_layout, seg))
+        if bytes(segment_bytes(out_tf.data, out_layout, seg)) != want:  # bytes == bytes: one memcmp
             raise fail(f"raw segment {seg.index} does not hold the stream that was checked")
 
 
