@@ -46,7 +46,6 @@ rejected. The fit absorbs temperature-sensor errors, a wrong doubling constant a
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +60,7 @@ from .noise import dn_per_electron, shot_variance_dn2
 from .sitestats import SiteStats, site_stats
 
 FIELD_THREADS = 2
+FIELD_BAND_PX = 192  # rows per band of the dark field's subtraction (a few MB of temporaries)
 
 
 @dataclass
@@ -307,29 +307,24 @@ def _subtract_field(out: np.ndarray, raw: RawImage, model: DarkModel, scale: flo
     rows, cols = raw.cfa.repeat
     oy, ox = raw.cfa.origin_yx
     weight = None if full_weight else (lo, hi)
-    k_map = np.zeros((y1 - y0, x1 - x0), dtype=out.dtype)  # DN to subtract, whole box
 
-    def one_phase(phase) -> None:
-        py, px = phase
-        ys = np.arange(y0 + (oy + py - y0) % rows, y1, rows)
-        xs = np.arange(x0 + (ox + px - x0) % cols, x1, cols)
-        if len(ys) and len(xs):
-            k = _rounded_field(model, int(raw.cfa.plane_of_phase[py, px]), ys, xs, scale, weight)
-            k_map[ys[0] - y0::rows, xs[0] - x0::cols] = k
+    def band(rows_of_band: tuple[int, int]) -> int:  # every phase of a band of rows: small temporaries
+        b0, b1 = rows_of_band
+        k_map = np.zeros((b1 - b0, x1 - x0), dtype=out.dtype)  # DN to subtract
+        for py, px in raw.cfa.phases():
+            ys = np.arange(b0 + (oy + py - b0) % rows, b1, rows)
+            xs = np.arange(x0 + (ox + px - x0) % cols, x1, cols)
+            if len(ys) and len(xs):
+                k = _rounded_field(model, int(raw.cfa.plane_of_phase[py, px]), ys, xs, scale, weight)
+                k_map[ys[0] - b0::rows, xs[0] - x0::cols] = k
+        region = out[b0:b1, x0:x1]
+        np.minimum(k_map, region, out=k_map)  # never below 0
+        np.copyto(k_map, 0, where=region >= limit)  # at/near white: untouched
+        np.subtract(region, k_map, out=region)
+        return int(np.count_nonzero(k_map))
 
-    with ThreadPoolExecutor(FIELD_THREADS) as pool:  # numpy releases the GIL: phases in parallel
-        list(pool.map(one_phase, raw.cfa.phases()))
-    region = out[y0:y1, x0:x1]
-
-    def apply(rows: slice) -> int:  # row blocks on threads
-        k, r = k_map[rows], region[rows]
-        np.minimum(k, r, out=k)  # never below 0
-        np.copyto(k, 0, where=r >= limit)  # at/near white: untouched
-        np.subtract(r, k, out=r)
-        return int(np.count_nonzero(k))
-
-    step = max(64, -(-(y1 - y0) // (4 * FIELD_THREADS)))
-    return sum(map_chunks(apply, [slice(r, r + step) for r in range(0, y1 - y0, step)]))
+    height = max(rows, FIELD_BAND_PX - FIELD_BAND_PX % rows)
+    return sum(map_chunks(band, [(b, min(b + height, y1)) for b in range(y0, y1, height)], FIELD_THREADS))
 
 
 def _rounded_field(model: DarkModel, plane: int, ys, xs, scale: float, weight) -> np.ndarray:
@@ -375,8 +370,10 @@ def field_separable_f32(model: DarkModel, plane: int, ys: np.ndarray, xs: np.nda
 
     y0, y1, fy = coords(ys.astype(np.float64), gh)
     x0, x1, fx = coords(xs.astype(np.float64), gw)
-    grid = model.field_dn[plane].astype(np.float32) * np.float32(scale)
-    across = grid[:, x0] * (1 - fx)[None, :] + grid[:, x1] * fx[None, :] + np.float32(offset)  # (gh, nx)
+    first, last = int(y0.min()), int(y1.max()) + 1  # only the grid rows these rows need
+    y0, y1 = y0 - first, y1 - first
+    grid = model.field_dn[plane, first:last].astype(np.float32) * np.float32(scale)
+    across = grid[:, x0] * (1 - fx)[None, :] + grid[:, x1] * fx[None, :] + np.float32(offset)  # (rows, nx)
     out = np.empty((len(ys), len(xs)), dtype=np.float32)
     starts = np.flatnonzero(np.r_[True, (y0[1:] != y0[:-1]) | (y1[1:] != y1[:-1])])
     ends = np.r_[starts[1:], len(ys)]
