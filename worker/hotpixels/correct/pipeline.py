@@ -308,7 +308,7 @@ def _run_residual(cfa_dn, raw, model, options, changes, batch_yx=None) -> tuple[
     exclude = profile_site_mask(raw, model) if model is not None and model.n_hot else None
     kw = dict(active_area=raw.active_area, white_level_dn=raw.white_level_dn, black_level_dn=raw.black_repeat_dn,
               sensitivity=options.sensitivity, exclude_mask=exclude)
-    new, rep = correct_residual(cfa_dn, raw.cfa, extra_sites=batch_yx, **kw)
+    new, rep = correct_residual(cfa_dn, raw.cfa, extra_sites=batch_yx, in_place=cfa_dn is not raw.cfa_dn, **kw)
     yx = np.asarray(rep.get("sites", np.zeros((0, 2))), dtype=np.int64).reshape(-1, 2)
     changes.add("residual", yx, rep.get("old", np.zeros(0)), rep.get("new", np.zeros(0)), "residual")
     extra = np.asarray(rep.get("extra_sites", np.zeros((0, 2))), dtype=np.int64).reshape(-1, 2)

@@ -103,9 +103,10 @@ def detect_residual(cfa_dn: np.ndarray, cfa: CfaPattern, *, active_area, white_l
 def correct_residual(cfa_dn: np.ndarray, cfa: CfaPattern, *, active_area, white_level_dn: float,
                      black_level_dn=0.0, sensitivity: float = DEFAULT_SENSITIVITY,
                      exclude_mask: np.ndarray | None = None, detector=None,
-                     extra_sites: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+                     extra_sites: np.ndarray | None = None, in_place: bool = False) -> tuple[np.ndarray, dict]:
     """Detect and repair (with the :func:`second_look`); returns ``(new_cfa_dn, report)``; the
-    input array is not modified.
+    input array is not modified, unless ``in_place`` (a frame the caller owns, e.g. stage 2's: no
+    48 MB copy) — then it is repaired and returned.
 
     ``extra_sites`` (M, 2) full-frame: sites known to be defects from elsewhere (batch evidence,
     :mod:`.batch`), repaired in the same interpolation call as the detections; those the detector
@@ -123,7 +124,7 @@ def correct_residual(cfa_dn: np.ndarray, cfa: CfaPattern, *, active_area, white_
     extra = _new_sites(extra_sites, single, exclude_mask, cfa_dn.shape[1])
     sites = np.concatenate([single, extra])
     t0 = time.perf_counter()
-    out, old, new = _repair(cfa_dn, cfa, sites, exclude_mask, white_level_dn, active_area)
+    out, old, new = _repair(cfa_dn, cfa, sites, exclude_mask, white_level_dn, active_area, copy=not in_place)
     found["seconds"]["repair"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     hidden = second_look(out, cfa, sites, found, active_area=active_area, black_level_dn=black_level_dn,
@@ -150,7 +151,8 @@ def _repair(frame: np.ndarray, cfa: CfaPattern, sites: np.ndarray, exclude_mask,
             also_bad: np.ndarray | None = None, copy: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(repaired frame, old DN, new DN)``: ``sites`` interpolated (stage 2's edge-aware
     interpolation); the sites never feed each other, nor do ``exclude_mask`` or ``also_bad``.
-    ``copy=False`` repairs ``frame`` itself."""
+    ``copy=False`` repairs ``frame`` itself (every value is interpolated before any is written, so
+    the result is the same)."""
     from .interpolate import interpolate_sites
 
     out = frame.copy() if copy else frame
