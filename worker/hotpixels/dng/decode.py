@@ -30,6 +30,7 @@ from ..errors import CorruptData, UnsupportedCompression
 from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, JpegGeometry, RawLayout, Segment, compression_name
 
 N_THREADS = max(1, min(8, os.cpu_count() or 1))
+TILES_PER_TASK = 8  # tiles per thread-pool task when every tile of a frame is decoded or encoded
 
 
 _SOF_OTHER = (0xC0, 0xC1, 0xC2, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
@@ -168,6 +169,17 @@ def decode_ljpeg(data, seg: Segment, max_rows: int | None = None) -> tuple[np.nd
     return _frame_to_segment(frame, seg), geom
 
 
+def decode_own_ljpeg(stream: bytes, seg: Segment) -> np.ndarray:
+    """(seg_h, seg_w) samples of a lossless JPEG stream this process has just made (the writer's
+    read-back of each re-encoded tile): libjpeg-turbo, as for the files read, without the header
+    checks that guard the codec from untrusted files; the caller compares every sample."""
+    try:
+        frame = np.asarray(imagecodecs.jpeg8_decode(stream))
+    except Exception as exc:  # noqa: BLE001 - the codec's refusal is a fault of the new stream
+        raise CorruptData(f"lossless JPEG tile {seg.index} failed to decode ({exc})") from None
+    return _frame_to_segment(frame, seg)
+
+
 def _frame_to_segment(frame: np.ndarray, seg: Segment) -> np.ndarray:
     flat = frame.reshape(-1)
     need = seg.seg_h * seg.seg_w
@@ -245,6 +257,11 @@ def decode_segment(buf, layout: RawLayout, seg: Segment) -> np.ndarray:
     raise UnsupportedCompression(f"raw data compression {compression_name(layout.compression)} is not supported")
 
 
+def in_groups(items: list, size: int = TILES_PER_TASK) -> list[list]:
+    """``items`` in consecutive groups of ``size`` (the last may be shorter): thread-pool tasks."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 def decode_all(buf, layout: RawLayout) -> np.ndarray:
     """The full frame (height, width) uint16 of stored values in sensor order (interleave undone).
 
@@ -258,17 +275,17 @@ def decode_all(buf, layout: RawLayout) -> np.ndarray:
         return out
     out = np.empty((layout.height, layout.width), dtype=np.uint16)
 
-    def one(seg: Segment) -> None:
-        tile = decode_segment(buf, layout, seg)
-        ys, xs = seg.frame_slices(layout.height, layout.width)
-        out[ys, xs] = tile[: ys.stop - ys.start, : xs.stop - xs.start]
+    def some(group: list[Segment]) -> None:
+        for seg in group:
+            tile = decode_segment(buf, layout, seg)
+            ys, xs = seg.frame_slices(layout.height, layout.width)
+            out[ys, xs] = tile[: ys.stop - ys.start, : xs.stop - xs.start]
 
     if layout.compression == UNCOMPRESSED or len(layout.segments) < 4:
-        for seg in layout.segments:
-            one(seg)
-    else:
+        some(layout.segments)
+    else:  # a few tiles per task: 384 tasks of a 24 MP photo cost more in futures than in decoding
         with ThreadPoolExecutor(N_THREADS) as pool:
-            list(pool.map(one, layout.segments))
+            list(pool.map(some, in_groups(layout.segments)))
     if layout.row_interleave > 1 or layout.column_interleave > 1:
         out = deinterleave(out, layout.row_interleave, layout.column_interleave)
     return out

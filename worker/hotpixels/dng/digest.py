@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .decode import N_THREADS
+from .decode import N_THREADS, in_groups
 
 DIGEST_TILE = 256
 
@@ -46,9 +46,9 @@ def new_raw_image_digest(frame: np.ndarray) -> bytes:
         block = np.ascontiguousarray(np.moveaxis(data[y:y + DIGEST_TILE, x:x + DIGEST_TILE], 2, 0))
         return hashlib.md5(memoryview(block).cast("B")).digest()
 
-    if len(tiles) >= 16:
+    if len(tiles) >= 16:  # a few tiles per task
         with ThreadPoolExecutor(N_THREADS) as pool:
-            digests = list(pool.map(one, tiles))
+            digests = [d for group in pool.map(lambda g: [one(t) for t in g], in_groups(tiles)) for d in group]
     else:
         digests = [one(t) for t in tiles]
     return hashlib.md5(b"".join(digests)).digest()

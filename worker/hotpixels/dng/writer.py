@@ -58,7 +58,8 @@ from ..errors import (
 from ..fileio import claim_name, remove_stale_temps, temp_path
 from ..progress import check_cancel, report
 from .decode import (
-    N_THREADS, decode_all, decode_ljpeg, decode_segment, interleave, parse_jpeg_geometry, segment_bytes,
+    N_THREADS, decode_all, decode_own_ljpeg, decode_segment, in_groups, interleave, parse_jpeg_geometry,
+    segment_bytes,
 )
 from .digest import new_raw_data_unique_id, new_raw_image_digest, raw_image_digest
 from .encode import encode_ljpeg, encode_uncompressed
@@ -428,7 +429,7 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
             if np.array_equal(old_tile[:vh, :vw], file_order[ys, xs]):
                 return None
         geom = layout.jpeg.get(seg.index) or parse_jpeg_geometry(segment_bytes(tf.data, layout, seg))
-        return _encode_checked(_segment_values(file_order, seg, old_tile), geom, seg, segs[0].seg_h)
+        return _encode_checked(_segment_values(file_order, seg, old_tile), geom, seg)
 
     streams = _encode_all(segs, encode_one, cancel, progress)
     contents = {seg.index: s for seg, s in zip(segs, streams) if s is not None}
@@ -436,14 +437,14 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
     return {"segments_rewritten": len(contents), "segments_appended": appended}, contents
 
 
-def _encode_checked(values: np.ndarray, geom: JpegGeometry, seg: Segment, max_rows: int) -> bytes:
-    """One lossless JPEG stream of ``values`` (seg_h, seg_w), decoded again at once by the reader's
-    decoder (:func:`~hotpixels.dng.decode.decode_ljpeg`): it must give back exactly ``values``
-    (a codec fault is caught here, on the encoding thread; :func:`verify_output` then checks that
-    the file holds this very stream)."""
+def _encode_checked(values: np.ndarray, geom: JpegGeometry, seg: Segment) -> bytes:
+    """One lossless JPEG stream of ``values`` (seg_h, seg_w), decoded again at once by libjpeg-turbo
+    (:func:`~hotpixels.dng.decode.decode_own_ljpeg`): it must give back exactly ``values`` (a codec
+    fault is caught here, on the encoding thread; :func:`verify_output` then checks that the file
+    holds this very stream)."""
     stream = encode_ljpeg(values, geom, seg)
     try:
-        back, _ = decode_ljpeg(stream, seg, max_rows)
+        back = decode_own_ljpeg(stream, seg)
     except CorruptData as exc:
         raise CorruptData(f"the corrected file did not read back correctly (re-encoded tile {seg.index}: "
                           f"{exc.message}); nothing was written") from None
@@ -455,21 +456,27 @@ def _encode_checked(values: np.ndarray, geom: JpegGeometry, seg: Segment, max_ro
 
 
 def _encode_all(segs, encode, cancel, progress) -> list:
-    """``encode(seg)`` for every segment on a thread pool (imagecodecs releases the GIL), with
-    progress; after a cancel the remaining segments are skipped and :class:`Cancelled` raised."""
+    """``encode(seg)`` for every segment on a thread pool (imagecodecs and numpy release the GIL; a
+    few tiles per task), with progress; after a cancel the remaining segments are skipped and
+    :class:`Cancelled` raised."""
     stop = threading.Event()
 
-    def one(seg: Segment):
-        if stop.is_set() or (cancel is not None and cancel.is_set()):
-            stop.set()
-            return None
-        return encode(seg)
+    def some(group: list[Segment]) -> list:
+        done = []
+        for seg in group:
+            if stop.is_set() or (cancel is not None and cancel.is_set()):
+                stop.set()
+                done.append(None)
+            else:
+                done.append(encode(seg))
+        return done
 
-    streams = []
+    streams: list = []
     with ThreadPoolExecutor(N_THREADS) as pool:
-        for k, stream in enumerate(pool.map(one, segs)):
-            streams.append(stream)
-            report(progress, k + 1, len(segs), "encoding raw tiles")
+        for group in pool.map(some, in_groups(list(segs))):
+            for stream in group:
+                streams.append(stream)
+                report(progress, len(streams), len(segs), "encoding raw tiles")
     check_cancel(cancel)
     return streams
 
@@ -526,7 +533,7 @@ def _write_jxl_as_ljpeg(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out
         vh, vw = ys.stop - ys.start, xs.stop - xs.start
         tile = np.pad(stored[ys, xs], ((0, seg.seg_h - vh), (0, seg.seg_w - vw)), mode="edge")
         geom = JpegGeometry(layout.bits, seg.seg_h, seg.seg_w // comps, comps, 1, 0)
-        return _encode_checked(tile, geom, seg, seg.seg_h)
+        return _encode_checked(tile, geom, seg)
 
     streams = _encode_all(layout.segments, encode_one, cancel, progress)
     contents = {seg.index: s for seg, s in zip(layout.segments, streams)}
