@@ -8,8 +8,8 @@ compresses it about as much as a real night frame.
 Figures (MB/s are megabytes of the uint16 raw array per second, 1 MB = 1e6 bytes):
 
 * ``ljpeg_decode_mb_s``: ``read_dng(pixels=True, metadata=False)`` of the tiled file;
-* ``ljpeg_encode_mb_s``: all tiles re-encoded (one changed site per tile) on the thread pool,
-  including each stream's verification decode;
+* ``ljpeg_encode_mb_s``: all tiles re-encoded (one changed site per tile) on the thread pool by
+  the writer's encoder (:mod:`hotpixels.dng.ljpeg`; its read-back decode not included);
 * ``ljpeg_write_mb_s``: the whole ``write_corrected_dng`` of the tiled file (copy, encode, place,
   digest, marker);
 * ``uncompressed16_write_mb_s`` / ``packed14_write_mb_s``: ``write_corrected_dng`` of the strip

@@ -415,6 +415,8 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
     # tile is decoded from the source and compared.
     old_order = (interleave(_stored_of(raw, layout), layout.row_interleave, layout.column_interleave)
                  if _has_source_pixels(raw, file_order.shape) else None)
+    # each tile's frame geometry as the reader parsed it (the same file: its size and mtime were checked)
+    known_geometry = raw.layout.jpeg if raw.layout.offsets == layout.offsets else {}
 
     def encode_one(seg: Segment):
         ys, xs = seg.frame_slices(h, w)
@@ -428,7 +430,8 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
             old_tile = decode_segment(tf.data, layout, seg)
             if np.array_equal(old_tile[:vh, :vw], file_order[ys, xs]):
                 return None
-        geom = layout.jpeg.get(seg.index) or parse_jpeg_geometry(segment_bytes(tf.data, layout, seg))
+        geom = (layout.jpeg.get(seg.index) or known_geometry.get(seg.index)
+                or parse_jpeg_geometry(segment_bytes(tf.data, layout, seg)))
         return _encode_checked(_segment_values(file_order, seg, old_tile), geom, seg)
 
     streams = _encode_all(segs, encode_one, cancel, progress)
