@@ -261,3 +261,13 @@ def test_the_second_look_adds_nothing_where_there_were_no_pairs():
                                 white_level_dn=sensor.white_level_dn, black_level_dn=sensor.black_map())
     assert rep["count"] >= 50  # the first pass repaired many sites, so the second look had rings to check ...
     assert rep["n_second_look"] <= 1  # ... and found (almost) nothing in them
+
+
+def test_the_fast_stable_argsort_equals_numpys_stable_sort():
+    """Many ties (ring means are multiples of 1/8 DN), negative values, NaN (numpy's own path)."""
+    from hotpixels.candidates import stable_argsort
+
+    rng = np.random.default_rng(3)
+    for v in (rng.integers(0, 400, 50_000) / 8.0 - 20.0, rng.normal(size=1000), np.zeros(7), np.array([1.0]),
+              np.array([2.0, np.nan, 1.0, np.nan, 1.0]), rng.integers(0, 3, 999).astype(np.float32)):
+        assert np.array_equal(stable_argsort(v), np.argsort(v, kind="stable"))
