@@ -149,7 +149,7 @@ def test_categories_and_extra_bits_follow_t81():
 
 def test_differences_wrap_modulo_2_16():
     frame = np.array([[[0], [65535]], [[1], [0]]], dtype=np.uint16)
-    d = prediction_differences(frame, 1, 16).view(np.int16)
+    d = prediction_differences(frame[None], 1, 16)[0].view(np.int16)
     assert d.tolist() == [-32768, -1, 1, -1]
 
 
@@ -183,3 +183,19 @@ def test_a_source_frame_the_encoder_cannot_reproduce_is_a_named_error():
     with pytest.raises(UnsupportedLayout):
         encode_ljpeg(tile, JpegGeometry(precision=14, height=4, width=2, components=5, predictor=1, point_transform=0),
                      Segment(index=0, y0=0, x0=0, seg_h=4, seg_w=10))
+
+
+@pytest.mark.parametrize("predictor", [1, 6])
+def test_frames_encoded_together_equal_each_encoded_alone(predictor):
+    """The writer encodes a few tiles per call: every stream must be the one its tile gets alone
+    (own Huffman table, own padding), odd sample counts included."""
+    from hotpixels.dng.ljpeg import encode_lossless_jpegs
+
+    rng = np.random.default_rng(predictor)
+    for shape in [(6, 64, 32, 2), (3, 7, 5, 1), (1, 16, 8, 2)]:
+        frames = np.stack([_scene(rng, shape[1:], 14) for _ in range(shape[0])])
+        frames[1 % shape[0]] = 0  # a flat frame: one category only
+        together = encode_lossless_jpegs(frames, predictor, 14)
+        assert together == [encode_lossless_jpeg(f, predictor, 14) for f in frames]
+        for f, stream in zip(frames, together):
+            assert np.array_equal(np.asarray(imagecodecs.jpeg8_decode(stream)).reshape(f.shape), f)

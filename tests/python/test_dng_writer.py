@@ -240,16 +240,16 @@ def test_cancel_leaves_no_partial_file(tmp_path):
 def test_a_codec_that_encodes_a_wrong_sample_leaves_no_file(tmp_path, monkeypatch):
     """Each re-encoded tile is decoded again right away: a codec fault (here one sample off by one
     in one tile's stream) is caught before the file can take its name."""
-    real_encode = writer_mod.encode_ljpeg
+    real_encode = writer_mod.encode_ljpegs
 
-    def faulty(tile, geom, seg):
-        if seg.index != 1:
-            return real_encode(tile, geom, seg)
-        wrong = np.array(tile, dtype=np.uint16)
-        wrong[3, 5] ^= 1
-        return real_encode(wrong, geom, seg)
+    def faulty(tiles, geom, segs):
+        tiles = [np.array(t, dtype=np.uint16) for t in tiles]
+        for tile, seg in zip(tiles, segs):
+            if seg.index == 1:
+                tile[3, 5] ^= 1
+        return real_encode(tiles, geom, segs)
 
-    monkeypatch.setattr(writer_mod, "encode_ljpeg", faulty)
+    monkeypatch.setattr(writer_mod, "encode_ljpegs", faulty)
     raw = read_dng(sample("sdk_colorchart_ljpeg.dng"), metadata=False)
     new = np.full_like(raw.cfa_dn, 200)
     with pytest.raises(CorruptData, match="tile 1 differ"):

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import UnsupportedLayout
 from .layout import JpegGeometry, RawLayout, Segment
-from .ljpeg import encode_lossless_jpeg
+from .ljpeg import encode_lossless_jpegs
 
 
 def encode_uncompressed(tile: np.ndarray, layout: RawLayout, seg: Segment) -> bytes | memoryview:
@@ -34,19 +34,30 @@ def encode_uncompressed(tile: np.ndarray, layout: RawLayout, seg: Segment) -> by
 
 def encode_ljpeg(tile: np.ndarray, geom: JpegGeometry, seg: Segment) -> bytes:
     """One lossless JPEG stream with the source tile's frame geometry, predictor and precision."""
+    return encode_ljpegs([tile], geom, [seg])[0]
+
+
+def encode_ljpegs(tiles: list[np.ndarray], geom: JpegGeometry, segs: list[Segment]) -> list[bytes]:
+    """One stream per tile, for tiles of one frame geometry, encoded together (a few tiles per
+    call: the writer's threads hand the GIL over less often); each stream is exactly what its tile
+    alone would give."""
     if geom.point_transform:
         raise UnsupportedLayout("re-encoding lossless JPEG tiles with a point transform is not supported")
     if not 1 <= geom.components <= 4 or not 1 <= geom.predictor <= 7 or not 2 <= geom.precision <= 16:
         raise UnsupportedLayout(f"re-encoding lossless JPEG tiles of {geom.components} components, predictor "
                                 f"{geom.predictor} and {geom.precision}-bit precision is not supported")
-    frame_size = geom.height * geom.width * geom.components
-    flat = np.ascontiguousarray(tile, dtype=np.uint16).reshape(-1)
-    if flat.size > frame_size:
-        raise UnsupportedLayout(f"tile {seg.index} is larger than its lossless JPEG frame")
-    if flat.size < frame_size:  # a frame taller than the segment (last strip): repeat the last row
-        flat = np.concatenate([flat, np.resize(flat[-seg.seg_w:], frame_size - flat.size)])
-    shape = (geom.height, geom.width) if geom.components == 1 else (geom.height, geom.width, geom.components)
-    frame = flat.reshape(shape)
+    frames = np.empty((len(tiles), geom.height, geom.width, geom.components), dtype=np.uint16)
+    for frame, tile, seg in zip(frames, tiles, segs):
+        _fill_frame(frame.reshape(-1), np.asarray(tile), seg)
     if geom.precision < 16:  # what the frame cannot hold is clipped, like every other storage
-        frame = np.minimum(frame, (1 << geom.precision) - 1)
-    return encode_lossless_jpeg(frame, geom.predictor, geom.precision)
+        np.minimum(frames, (1 << geom.precision) - 1, out=frames)
+    return encode_lossless_jpegs(frames, geom.predictor, geom.precision)
+
+
+def _fill_frame(flat: np.ndarray, tile: np.ndarray, seg: Segment) -> None:
+    """The tile's samples row-major into its frame's samples ``flat`` (one copy)."""
+    if tile.size > flat.size:
+        raise UnsupportedLayout(f"tile {seg.index} is larger than its lossless JPEG frame")
+    flat[:tile.size].reshape(tile.shape)[...] = tile
+    if tile.size < flat.size:  # a frame taller than the segment (last strip): repeat the last row
+        flat[tile.size:] = np.resize(flat[tile.size - seg.seg_w:tile.size], flat.size - tile.size)

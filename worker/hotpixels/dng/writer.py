@@ -62,7 +62,7 @@ from .decode import (
     segment_bytes,
 )
 from .digest import new_raw_data_unique_id, new_raw_image_digest, raw_image_digest
-from .encode import encode_ljpeg, encode_uncompressed
+from .encode import encode_ljpegs, encode_uncompressed
 from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, JpegGeometry, RawLayout, Segment, compression_name
 from .marker import mark_xmp, software_value
 from .reader import open_tiff, read_layout
@@ -418,7 +418,8 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
     # each tile's frame geometry as the reader parsed it (the same file: its size and mtime were checked)
     known_geometry = raw.layout.jpeg if raw.layout.offsets == layout.offsets else {}
 
-    def encode_one(seg: Segment):
+    def prepare(seg: Segment):
+        """``(values, geometry)`` to encode for this tile, or None when none of its values changed."""
         ys, xs = seg.frame_slices(h, w)
         vh, vw = ys.stop - ys.start, xs.stop - xs.start
         partial = (vh, vw) != (seg.seg_h, seg.seg_w)
@@ -432,47 +433,54 @@ def _write_pixels(tf: TiffFile, layout: RawLayout, raw, file_order, out: _Output
                 return None
         geom = (layout.jpeg.get(seg.index) or known_geometry.get(seg.index)
                 or parse_jpeg_geometry(segment_bytes(tf.data, layout, seg)))
-        return _encode_checked(_segment_values(file_order, seg, old_tile), geom, seg)
+        return _segment_values(file_order, seg, old_tile), geom
 
-    streams = _encode_all(segs, encode_one, cancel, progress)
+    streams = _encode_all(segs, prepare, cancel, progress)
     contents = {seg.index: s for seg, s in zip(segs, streams) if s is not None}
     appended = _place_streams(tf, layout, out, contents)
     return {"segments_rewritten": len(contents), "segments_appended": appended}, contents
 
 
-def _encode_checked(values: np.ndarray, geom: JpegGeometry, seg: Segment) -> bytes:
-    """One lossless JPEG stream of ``values`` (seg_h, seg_w), decoded again at once by libjpeg-turbo
-    (:func:`~hotpixels.dng.decode.decode_own_ljpeg`): it must give back exactly ``values`` (a codec
-    fault is caught here, on the encoding thread; :func:`verify_output` then checks that the file
-    holds this very stream)."""
-    stream = encode_ljpeg(values, geom, seg)
-    try:
-        back = decode_own_ljpeg(stream, seg)
-    except CorruptData as exc:
-        raise CorruptData(f"the corrected file did not read back correctly (re-encoded tile {seg.index}: "
-                          f"{exc.message}); nothing was written") from None
-    if not np.array_equal(back, values):
-        n = int(np.count_nonzero(back != values))
-        raise CorruptData(f"the corrected file did not read back correctly ({n} raw samples of re-encoded tile "
-                          f"{seg.index} differ from what was meant); nothing was written")
-    return stream
+def _encode_checked(tiles: list[np.ndarray], geom: JpegGeometry, segs: list[Segment]) -> list[bytes]:
+    """Lossless JPEG streams of ``tiles`` ((seg_h, seg_w) each, one frame geometry), each decoded
+    again at once by libjpeg-turbo (:func:`~hotpixels.dng.decode.decode_own_ljpeg`): it must give
+    back exactly its tile (a codec fault is caught here, on the encoding thread; :func:`verify_output`
+    then checks that the file holds these very streams)."""
+    streams = encode_ljpegs(tiles, geom, segs)
+    for values, seg, stream in zip(tiles, segs, streams):
+        try:
+            back = decode_own_ljpeg(stream, seg)
+        except CorruptData as exc:
+            raise CorruptData(f"the corrected file did not read back correctly (re-encoded tile {seg.index}: "
+                              f"{exc.message}); nothing was written") from None
+        if not np.array_equal(back, values):
+            n = int(np.count_nonzero(back != values))
+            raise CorruptData(f"the corrected file did not read back correctly ({n} raw samples of re-encoded "
+                              f"tile {seg.index} differ from what was meant); nothing was written")
+    return streams
 
 
-def _encode_all(segs, encode, cancel, progress) -> list:
-    """``encode(seg)`` for every segment on a thread pool (imagecodecs and numpy release the GIL; a
-    few tiles per task), with progress; after a cancel the remaining segments are skipped and
-    :class:`Cancelled` raised."""
+def _encode_all(segs, prepare, cancel, progress) -> list:
+    """Streams for every segment (None where ``prepare(seg)`` says it is unchanged) on a thread
+    pool, eight tiles per task and those of one frame geometry encoded together (numpy and
+    imagecodecs release the GIL), with progress; after a cancel the remaining segments are skipped
+    and :class:`Cancelled` raised."""
     stop = threading.Event()
 
     def some(group: list[Segment]) -> list:
-        done = []
-        for seg in group:
-            if stop.is_set() or (cancel is not None and cancel.is_set()):
-                stop.set()
-                done.append(None)
-            else:
-                done.append(encode(seg))
-        return done
+        if stop.is_set() or (cancel is not None and cancel.is_set()):
+            stop.set()
+            return [None] * len(group)
+        jobs = [prepare(seg) for seg in group]
+        streams: list = [None] * len(group)
+        by_geometry: dict[JpegGeometry, list[int]] = {}
+        for k, job in enumerate(jobs):
+            if job is not None:
+                by_geometry.setdefault(job[1], []).append(k)
+        for geom, ks in by_geometry.items():
+            for k, stream in zip(ks, _encode_checked([jobs[k][0] for k in ks], geom, [group[k] for k in ks])):
+                streams[k] = stream
+        return streams
 
     streams: list = []
     with ThreadPoolExecutor(N_THREADS) as pool:
@@ -531,14 +539,13 @@ def _write_jxl_as_ljpeg(tf: TiffFile, layout: RawLayout, stored: np.ndarray, out
     comps = 2 if bayer_like and all(s.seg_w % 2 == 0 for s in layout.segments) else 1
     h, w = layout.height, layout.width
 
-    def encode_one(seg: Segment):
+    def prepare(seg: Segment):
         ys, xs = seg.frame_slices(h, w)
         vh, vw = ys.stop - ys.start, xs.stop - xs.start
         tile = np.pad(stored[ys, xs], ((0, seg.seg_h - vh), (0, seg.seg_w - vw)), mode="edge")
-        geom = JpegGeometry(layout.bits, seg.seg_h, seg.seg_w // comps, comps, 1, 0)
-        return _encode_checked(tile, geom, seg)
+        return tile, JpegGeometry(layout.bits, seg.seg_h, seg.seg_w // comps, comps, 1, 0)
 
-    streams = _encode_all(layout.segments, encode_one, cancel, progress)
+    streams = _encode_all(layout.segments, prepare, cancel, progress)
     contents = {seg.index: s for seg, s in zip(layout.segments, streams)}
     appended = _place_streams(tf, layout, out, contents)
     for tag, value in ((TAG_COMPRESSION, LJPEG), (TAG_ROW_INTERLEAVE, 1), (TAG_COLUMN_INTERLEAVE, 1)):
