@@ -158,11 +158,11 @@ def prediction_differences(frames: np.ndarray, predictor: int, precision: int) -
 
 
 def _category_counts(categories: np.ndarray, tops: list[int]) -> list[list[int]]:
-    """Per frame (a row of ``categories``), counts for its Huffman table: every fourth sample
-    (enough for near-optimal lengths), plus one for each category up to the frame's largest
-    (``tops``): a category must never lack a code."""
+    """Per frame (a row of ``categories``), counts for its Huffman table: every seventh sample
+    (enough for near-optimal lengths; an odd step visits every component and column), plus one
+    for each category up to the frame's largest (``tops``): a category must never lack a code."""
     count = len(categories)
-    keys = categories[:, ::4] + np.arange(0, 17 * count, 17)[:, None]
+    keys = categories[:, ::7] + np.arange(0, 17 * count, 17)[:, None]
     counts = np.bincount(keys.ravel(), minlength=17 * count).reshape(count, 17) + 1
     return [row[: top + 1] for row, top in zip(counts.tolist(), tops)]
 
