@@ -4,8 +4,8 @@ Why our own: the writer re-encodes every changed raw tile, and on a night photo 
 profile that is every tile. libjpeg-turbo's lossless path (``imagecodecs.jpeg8_encode(lossless=
 True)``) has no SIMD and makes two passes for its optimal Huffman table: ≈ 2.2 ms per 256 × 256
 tile, ≈ 0.9 CPU-s per 24 MP photo, six times its decode and the largest single cost of a
-correction. This encoder does the same work as a handful of array passes per tile (≈ 0.9 ms, and
-it runs on the writer's threads because numpy releases the GIL):
+correction. This encoder does the same work as a handful of array passes per tile (≈ 0.9 ms; two
+tiles share each pass, and it runs on the writer's threads because numpy releases the GIL):
 
 1. prediction differences with the frame's predictor (1–7), modulo 2^16 as T.81 H.1.2.1 defines
    them (so the arithmetic is uint16 wrap-around for predictors 1–3);
@@ -13,7 +13,7 @@ it runs on the writer's threads because numpy releases the GIL):
    its extra bits (the low SSSS bits of the difference, or of difference − 1 when negative), both
    from 65,536-entry tables indexed by the difference's bit pattern;
 3. an optimal Huffman table for the categories (code lengths limited to 16, no all-ones code:
-   libjpeg's ``jpeg_gen_optimal_table``), built from every fourth sample's category plus one
+   libjpeg's ``jpeg_gen_optimal_table``), built from every seventh sample's category plus one
    count for each category up to the largest present, so every category that occurs has a code;
 4. bit packing without a per-sample loop: codes are joined in pairs (≤ 62 bits), their bit
    offsets are a prefix sum, and each pair is split into the two 64-bit words it touches and
