@@ -69,3 +69,20 @@ def test_a_correction_prints_only_progress_and_the_result(tmp_path):
     strays = [p for p in pieces if not PROGRESS_LINE.match(p)]
     assert strays == [], f"the terminal showed more than progress: {strays}"
     assert "Warning" not in terminal and "Traceback" not in terminal
+
+
+def test_the_demo_that_run_sh_starts_finishes_and_lists_every_output(tmp_path):
+    """``./run.sh`` with no argument runs ``hotpixels demo``: a new user's first command must end
+    with exit 0 and a summary naming the corrected DNG, the report, the sites file and the
+    before/after crops, each of which exists."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "worker") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "hotpixels", "demo", "--out", str(tmp_path / "demo")],
+                          capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    named = dict(re.findall(r"^  (corrected DNG|report|changed sites)\s+(\S.*)$", proc.stdout, re.M))
+    assert set(named) == {"corrected DNG", "report", "changed sites"}, proc.stdout
+    crops = re.findall(r"^  before/after\s+(\S+)\s+\|\s+(\S+)$", proc.stdout, re.M)
+    assert crops, proc.stdout
+    for path in [*named.values(), *(p for pair in crops for p in pair)]:
+        assert os.path.isfile(path), path
+    assert "Traceback" not in proc.stderr and "error [" not in proc.stdout + proc.stderr  # a named error line

@@ -83,7 +83,7 @@ def run(args) -> int:
         "corrected": result["output"],
         "report": result.get("report_path"),
         "sites_file": result.get("sites_file"),
-        "previews": result.get("previews", []),
+        "previews": (result.get("previews") or {}).get("regions") or [],  # before/after crops, strongest first
         "counts": result.get("counts", {}),
         "scale": result.get("scale"),
         "figures": figures,
