@@ -11,7 +11,7 @@ import imagecodecs
 import numpy as np
 import pytest
 
-from hotpixels.dng.ljpeg import EXTRA_BITS, SSSS, encode_lossless_jpeg, huffman_table, prediction_differences
+from hotpixels.dng.ljpeg import category_and_extra, encode_lossless_jpeg, huffman_table, prediction_differences
 
 
 def _scene(rng, shape, precision):
@@ -142,9 +142,9 @@ def test_categories_and_extra_bits_follow_t81():
     for diff in (0, 1, -1, 2, -2, 3, 255, -255, 256, 32767, -32767):
         pattern = diff & 0xFFFF
         size = abs(diff).bit_length()
-        assert SSSS[pattern] == size
-        assert EXTRA_BITS[pattern] == (diff if diff >= 0 else diff - 1) & ((1 << size) - 1)
-    assert SSSS[32768] == 16 and EXTRA_BITS[32768] == 0  # −32768
+        assert category_and_extra()[pattern] >> 16 == size
+        assert category_and_extra()[pattern] & 0xFFFF == (diff if diff >= 0 else diff - 1) & ((1 << size) - 1)
+    assert category_and_extra()[32768] == 16 << 16  # −32768: category 16, no extra bits
 
 
 def test_differences_wrap_modulo_2_16():

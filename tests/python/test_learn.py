@@ -548,6 +548,18 @@ def test_a_tracked_series_faint_star_is_not_learned_but_its_hot_pixel_is():
         assert (100, 101) not in tracked
 
 
+def _learned_from_flat_photos(ev, shape, hot, rng) -> set:
+    """Twelve flat photos (600 DN, σ 3 DN) at three dark-signal factors, each hot site standing
+    0.5 × the factor above its ring, fed to ``ev``; the sites it learns."""
+    for i in range(12):
+        factor = [30.0, 120.0, 60.0][i % 3]
+        frame = 600.0 + rng.normal(0.0, 3.0, shape)
+        for y, x in hot:
+            frame[y, x] += 0.5 * factor
+        ev.add(np.round(frame).astype(np.uint16), black_level_dn=512.0, white_level_dn=16383.0, factor=factor)
+    return {tuple(v) for v in ev.finish().yx.tolist()}
+
+
 def test_hot_pixels_on_the_edge_of_the_active_area_are_learned_from_the_part_of_their_ring_inside():
     """A hot pixel in the outermost rows and columns (a corner too) has half its same-colour ring
     outside the image; the part inside is enough to learn it, and the plain edge stays clean."""
@@ -557,14 +569,7 @@ def test_hot_pixels_on_the_edge_of_the_active_area_are_learned_from_the_part_of_
     active = (2, 4, 122, 164)  # a masked border of 2 rows and 4 columns
     hot = [(2, 4), (2, 50), (3, 91), (4, 163), (60, 4), (61, 5), (77, 162), (121, 100), (120, 7), (121, 163), (60, 80)]
     ev = LearnEvidence(CfaPattern.bayer("GRBG", origin_yx=active[:2]), active, (124, 168))
-    for i in range(12):
-        factor = [30.0, 120.0, 60.0][i % 3]
-        frame = 600.0 + rng.normal(0.0, 3.0, (124, 168))
-        for y, x in hot:
-            frame[y, x] += 0.5 * factor
-        ev.add(np.round(frame).astype(np.uint16), black_level_dn=512.0, white_level_dn=16383.0, factor=factor)
-    learned = {tuple(v) for v in ev.finish().yx.tolist()}
-    assert learned == set(hot)
+    assert _learned_from_flat_photos(ev, (124, 168), hot, rng) == set(hot)
 
 
 def test_x_trans_hot_pixels_on_the_outermost_rows_and_columns_are_learned_wherever_their_phase_falls():
@@ -583,14 +588,7 @@ def test_x_trans_hot_pixels_on_the_outermost_rows_and_columns_are_learned_wherev
     hot = [edge[i] for i in np.flatnonzero(inside == 2)[::7]][:12]  # sites whose ring keeps 2 members inside
     assert len(hot) >= 6
     ev = LearnEvidence(cfa, active, (122, 186))
-    for i in range(12):
-        factor = [30.0, 120.0, 60.0][i % 3]
-        frame = 600.0 + rng.normal(0.0, 3.0, (122, 186))
-        for y, x in hot:
-            frame[y, x] += 0.5 * factor
-        ev.add(np.round(frame).astype(np.uint16), black_level_dn=512.0, white_level_dn=16383.0, factor=factor)
-    learned = {tuple(v) for v in ev.finish().yx.tolist()}
-    assert learned == set(hot)
+    assert _learned_from_flat_photos(ev, (122, 186), hot, rng) == set(hot)
 
 
 def test_the_partial_ring_at_the_edge_is_the_whole_ring_inside_and_its_inside_part_at_the_edge():

@@ -16,6 +16,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 N_THREADS = max(1, min(4, os.cpu_count() or 1))  # threads per pass (the machine's cores, at most 4)
+ITEMS_PER_TASK = 8  # tiles per task when every tile of a frame is decoded, encoded or hashed
 
 
 def map_chunks(one: Callable[[T], R], chunks: Sequence[T], threads: int | None = None, *,
@@ -28,3 +29,9 @@ def map_chunks(one: Callable[[T], R], chunks: Sequence[T], threads: int | None =
         return [one(c) for c in chunks]
     with ThreadPoolExecutor(min(n_threads, len(chunks))) as pool:
         return list(pool.map(one, chunks))
+
+
+def in_groups(items: Sequence[T], size: int = ITEMS_PER_TASK) -> list[Sequence[T]]:
+    """``items`` in consecutive groups of ``size`` (the last may be shorter): thread-pool tasks of a
+    few tiles each, where one task per 256 x 256 tile costs more in futures than in the work."""
+    return [items[i:i + size] for i in range(0, len(items), size)]

@@ -92,7 +92,7 @@ def interpolate_sites(
         out[idx] = _interpolate_phase(lookup, cfa, phase, sites[idx], cfa_dn)
 
     phases = [int(p) for p in np.flatnonzero(np.bincount(flat.ravel()))]
-    map_chunks(one_phase, phases, min_chunks=2 if len(sites) >= PARALLEL_SITES else len(phases) + 1)
+    map_chunks(one_phase, phases, None if len(sites) >= PARALLEL_SITES else 1)  # few sites: not worth threads
     if white_level_dn is not None:
         np.clip(out, 0.0, float(white_level_dn), out=out)
     return out

@@ -98,7 +98,7 @@ def site_stats(
         brightest[idx] = top_value
 
     phases = [int(p) for p in np.flatnonzero(np.bincount(flat.ravel()))] if n else []
-    map_chunks(one_phase, phases, min_chunks=2 if n >= PARALLEL_SITES else len(phases) + 1)
+    map_chunks(one_phase, phases, None if n >= PARALLEL_SITES else 1)  # few sites: not worth threads
 
     none = count == 0
     own = cfa_dn[sites[:, 0], sites[:, 1]].astype(np.float64)

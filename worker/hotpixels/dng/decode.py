@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import os
 import struct
-from concurrent.futures import ThreadPoolExecutor
 
 import imagecodecs
 import numpy as np
 
 from ..errors import CorruptData, UnsupportedCompression
+from ..parallel import in_groups, map_chunks
 from .layout import JPEG_XL, LJPEG, UNCOMPRESSED, JpegGeometry, RawLayout, Segment, compression_name
 
 N_THREADS = max(1, min(8, os.cpu_count() or 1))
-TILES_PER_TASK = 8  # tiles per thread-pool task when every tile of a frame is decoded or encoded
 
 
 _SOF_OTHER = (0xC0, 0xC1, 0xC2, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
@@ -257,11 +256,6 @@ def decode_segment(buf, layout: RawLayout, seg: Segment) -> np.ndarray:
     raise UnsupportedCompression(f"raw data compression {compression_name(layout.compression)} is not supported")
 
 
-def in_groups(items: list, size: int = TILES_PER_TASK) -> list[list]:
-    """``items`` in consecutive groups of ``size`` (the last may be shorter): thread-pool tasks."""
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
 def decode_all(buf, layout: RawLayout) -> np.ndarray:
     """The full frame (height, width) uint16 of stored values in sensor order (interleave undone).
 
@@ -283,9 +277,8 @@ def decode_all(buf, layout: RawLayout) -> np.ndarray:
 
     if layout.compression == UNCOMPRESSED or len(layout.segments) < 4:
         some(layout.segments)
-    else:  # a few tiles per task: 384 tasks of a 24 MP photo cost more in futures than in decoding
-        with ThreadPoolExecutor(N_THREADS) as pool:
-            list(pool.map(some, in_groups(layout.segments)))
+    else:
+        map_chunks(some, in_groups(layout.segments), N_THREADS)
     if layout.row_interleave > 1 or layout.column_interleave > 1:
         out = deinterleave(out, layout.row_interleave, layout.column_interleave)
     return out

@@ -20,11 +20,11 @@ Checked against the SDK-written samples (their stored digests are reproduced exa
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .decode import N_THREADS, in_groups
+from ..parallel import in_groups, map_chunks
+from .decode import N_THREADS
 
 DIGEST_TILE = 256
 
@@ -46,11 +46,8 @@ def new_raw_image_digest(frame: np.ndarray) -> bytes:
         block = np.ascontiguousarray(np.moveaxis(data[y:y + DIGEST_TILE, x:x + DIGEST_TILE], 2, 0))
         return hashlib.md5(memoryview(block).cast("B")).digest()
 
-    if len(tiles) >= 16:  # a few tiles per task
-        with ThreadPoolExecutor(N_THREADS) as pool:
-            digests = [d for group in pool.map(lambda g: [one(t) for t in g], in_groups(tiles)) for d in group]
-    else:
-        digests = [one(t) for t in tiles]
+    groups = map_chunks(lambda group: [one(t) for t in group], in_groups(tiles), N_THREADS)
+    digests = [d for group in groups for d in group]
     return hashlib.md5(b"".join(digests)).digest()
 
 

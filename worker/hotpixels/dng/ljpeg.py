@@ -28,6 +28,7 @@ libjpeg-turbo). The writer decodes each stream again right after encoding it
 
 from __future__ import annotations
 
+import functools
 import heapq
 import threading
 
@@ -37,9 +38,11 @@ _U64 = np.uint64
 BATCH_SAMPLES = 1 << 17  # samples worked together (two 256 x 256 tiles): most of the gain, ~6 MB of buffers
 
 
-def _category_tables() -> np.ndarray:
+@functools.cache
+def category_and_extra() -> np.ndarray:
     """For each 16-bit difference pattern (two's complement, −32768..32767): its extra bits in the
-    low 16 bits and its category SSSS above them (uint32), so one gather gives both."""
+    low 16 bits and its category SSSS above them (uint32), so one gather gives both. Made on the
+    first encode, not at import (worker start-up)."""
     d = np.arange(65536, dtype=np.int64)
     d[d >= 32768] -= 65536
     magnitude = np.abs(d)
@@ -50,10 +53,6 @@ def _category_tables() -> np.ndarray:
     extra[ssss == 16] = 0  # −32768: category 16 carries no extra bits (T.81 H.1.2.2)
     return (extra | (ssss << 16)).astype(np.uint32)
 
-
-CATEGORY_AND_EXTRA = _category_tables()
-SSSS = (CATEGORY_AND_EXTRA >> 16).astype(np.uint8)
-EXTRA_BITS = CATEGORY_AND_EXTRA & 0xFFFF
 
 
 def encode_lossless_jpeg(frame: np.ndarray, predictor: int = 1, precision: int = 16) -> bytes:
@@ -82,7 +81,7 @@ def encode_lossless_jpegs(frames: np.ndarray, predictor: int = 1, precision: int
     index = work.index[:count * step].reshape(count, step)
     index[:, n:] = 0
     np.copyto(index[:, :n], diffs)  # gathers take intp indices: converted once, into a reused buffer
-    looked_up = CATEGORY_AND_EXTRA.take(index, out=work.u32[:count * step].reshape(count, step), mode="clip")
+    looked_up = category_and_extra().take(index, out=work.u32[:count * step].reshape(count, step), mode="clip")
     tops = (looked_up.max(axis=1) >> 16).tolist()  # each frame's largest category
     np.right_shift(looked_up, 16, out=index)  # the categories, again as gather indices
     tables = [huffman_table(c) for c in _category_counts(index[:, :n], tops)]

@@ -56,10 +56,10 @@ from ..errors import (
     UnsupportedCompression, UnsupportedLayout,
 )
 from ..fileio import claim_name, remove_stale_temps, temp_path
+from ..parallel import in_groups
 from ..progress import check_cancel, report
 from .decode import (
-    N_THREADS, decode_all, decode_own_ljpeg, decode_segment, in_groups, interleave, parse_jpeg_geometry,
-    segment_bytes,
+    N_THREADS, decode_all, decode_own_ljpeg, decode_segment, interleave, parse_jpeg_geometry, segment_bytes,
 )
 from .digest import new_raw_data_unique_id, new_raw_image_digest, raw_image_digest
 from .encode import encode_ljpegs, encode_uncompressed
@@ -594,7 +594,7 @@ def _arenas(tf: TiffFile, layout: RawLayout) -> list[tuple[int, int, list[int]]]
 def _has_source_pixels(raw, shape: tuple[int, int]) -> bool:
     """Whether ``raw.cfa_dn`` still holds the source's pixels: it is the frame the reader returned
     (read with pixels) and still read-only, so nobody can have edited it in place."""
-    ref = getattr(raw.layout, "source_pixels", None)
+    ref = raw.layout.source_pixels
     frame = raw.cfa_dn
     return (ref is not None and ref() is frame and not frame.flags.writeable and frame.shape == shape)
 
